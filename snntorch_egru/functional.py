@@ -1,0 +1,159 @@
+r"""The EGRU equations as one pure time step: the reference every implementation is tested against.
+
+One layer with input size :math:`I` and :math:`H` units keeps an internal state
+:math:`c` and a graded output :math:`y`. With stacked weights
+:math:`W \in \mathbb{R}^{3H \times I}`, :math:`U \in \mathbb{R}^{3H \times H}` (gate
+order r, z, n as in ``torch.nn.GRU``), biases :math:`b_W, b_U` and per-unit
+thresholds :math:`\vartheta > 0`:
+
+.. math::
+
+    r_t &= \sigma(W_r x_t + b_{Wr} + U_r y_{t-1} + b_{Ur}) \\
+    z_t &= \sigma(W_z x_t + b_{Wz} + U_z y_{t-1} + b_{Uz}) \\
+    n_t &= \tanh(W_n x_t + b_{Wn} + r_t \odot (U_n y_{t-1} + b_{Un})) \\
+    \tilde c_t &= z_t \odot c_{t-1} + (1 - z_t) \odot n_t \\
+    e_t &= H(\tilde c_t - \vartheta), \quad H(0) = 0 \\
+    y_t &= \tilde c_t \odot e_t \\
+    c_t &= \tilde c_t - e_t \odot \vartheta \quad \text{(reset by subtraction)}
+
+The recurrent matmul acts on the sparse graded events :math:`y`, never on
+:math:`c`. Other resets: ``"zero"`` sets :math:`c_t = \tilde c_t (1 - e_t)`,
+``"none"`` keeps :math:`c_t = \tilde c_t`. With ``events=False`` the step is a
+plain GRU: :math:`y_t = c_t = \tilde c_t`, exactly ``torch.nn.GRUCell`` with
+:math:`h = c`.
+
+In the backward pass :math:`H` is replaced by the ``spike_fn``'s pseudo-derivative
+(default: :func:`snntorch_egru.surrogate.triangle`). Gradients flow through the
+event into :math:`y` and through the reset into :math:`c` and :math:`\vartheta`.
+
+Example::
+
+    >>> import torch
+    >>> from snntorch_egru.functional import EGRUParameters, EGRUState, egru_step
+    >>> torch.manual_seed(0)  # doctest: +ELLIPSIS
+    <torch._C.Generator object at ...>
+    >>> I, H, B = 3, 4, 2
+    >>> params = EGRUParameters(
+    ...     weight_ih=torch.randn(3 * H, I), weight_hh=torch.randn(3 * H, H),
+    ...     bias_ih=torch.zeros(3 * H), bias_hh=torch.zeros(3 * H),
+    ...     threshold=torch.full((H,), 0.1))
+    >>> state = EGRUState.zeros(B, H)
+    >>> y, state = egru_step(torch.randn(B, I), state, params)
+    >>> y.shape, state.c.shape
+    (torch.Size([2, 4]), torch.Size([2, 4]))
+"""
+
+from __future__ import annotations
+
+from typing import Callable, NamedTuple, Optional
+
+import torch
+
+from .surrogate import triangle
+
+__all__ = ["EGRUParameters", "EGRUState", "egru_step", "egru_step_with_events", "RESET_MECHANISMS"]
+
+RESET_MECHANISMS = ("subtract", "zero", "none")
+
+
+class EGRUParameters(NamedTuple):
+    """Parameters of one EGRU layer, in ``torch.nn.GRU``'s layout (gate order r, z, n).
+
+    Attributes:
+        weight_ih: input weights :math:`W`, shape [3H, I].
+        weight_hh: recurrent weights :math:`U`, shape [3H, H].
+        bias_ih: input bias :math:`b_W`, shape [3H], or None.
+        bias_hh: recurrent bias :math:`b_U`, shape [3H], or None.
+        threshold: per-unit thresholds :math:`\\vartheta > 0`, shape [H].
+    """
+
+    weight_ih: torch.Tensor
+    weight_hh: torch.Tensor
+    bias_ih: Optional[torch.Tensor]
+    bias_hh: Optional[torch.Tensor]
+    threshold: torch.Tensor
+
+
+class EGRUState(NamedTuple):
+    """State carried between steps: graded output ``y`` and internal state ``c`` (after reset), each [B, H]."""
+
+    y: torch.Tensor
+    c: torch.Tensor
+
+    @classmethod
+    def zeros(cls, batch_size: int, hidden_size: int, *, dtype=None, device=None) -> "EGRUState":
+        y = torch.zeros(batch_size, hidden_size, dtype=dtype, device=device)
+        return cls(y, torch.zeros_like(y))
+
+
+def egru_step(
+    x_t: torch.Tensor,
+    state: EGRUState,
+    params: EGRUParameters,
+    *,
+    spike_fn: Optional[Callable[[torch.Tensor], torch.Tensor]] = None,
+    reset_mechanism: str = "subtract",
+    events: bool = True,
+) -> tuple[torch.Tensor, EGRUState]:
+    """Advance one EGRU layer by one time step (see the module docstring for the maths).
+
+    Args:
+        x_t: input [B, I].
+        state: :class:`EGRUState` (y_{t-1}, c_{t-1}), each [B, H].
+        params: :class:`EGRUParameters`.
+        spike_fn: event function called with ``c - threshold``; returns H(.) forward
+            and a pseudo-derivative backward. Default: ``triangle()``.
+        reset_mechanism: ``"subtract"`` (EGRU), ``"zero"`` or ``"none"``.
+        events: False turns the layer into a plain GRU (y = c, no threshold, no reset).
+
+    Returns:
+        ``(y_t, EGRUState(y_t, c_t))``.
+    """
+    y, state, _ = egru_step_with_events(
+        x_t, state, params, spike_fn=spike_fn, reset_mechanism=reset_mechanism, events=events
+    )
+    return y, state
+
+
+def egru_step_with_events(
+    x_t: torch.Tensor,
+    state: EGRUState,
+    params: EGRUParameters,
+    *,
+    spike_fn: Optional[Callable[[torch.Tensor], torch.Tensor]] = None,
+    reset_mechanism: str = "subtract",
+    events: bool = True,
+) -> tuple[torch.Tensor, EGRUState, Optional[torch.Tensor]]:
+    """:func:`egru_step` that also returns the events e_t (None with ``events=False``).
+
+    The events carry the pseudo-gradient, so an activity regulariser built on them
+    trains the thresholds and the weights.
+    """
+    if reset_mechanism not in RESET_MECHANISMS:
+        raise ValueError(f"reset_mechanism must be one of {RESET_MECHANISMS}, got {reset_mechanism!r}")
+    hidden_size = params.weight_hh.shape[1]
+    gates_x = x_t @ params.weight_ih.t()
+    gates_h = state.y @ params.weight_hh.t()
+    if params.bias_ih is not None:
+        gates_x = gates_x + params.bias_ih
+    if params.bias_hh is not None:
+        gates_h = gates_h + params.bias_hh
+    x_r, x_z, x_n = gates_x.split(hidden_size, dim=-1)
+    h_r, h_z, h_n = gates_h.split(hidden_size, dim=-1)
+    r = torch.sigmoid(x_r + h_r)
+    z = torch.sigmoid(x_z + h_z)
+    n = torch.tanh(x_n + r * h_n)
+    c_tilde = z * state.c + (1.0 - z) * n
+    if not events:
+        return c_tilde, EGRUState(c_tilde, c_tilde), None
+    if spike_fn is None:
+        spike_fn = triangle()
+    e = spike_fn(c_tilde - params.threshold)
+    y = c_tilde * e
+    if reset_mechanism == "subtract":
+        c = c_tilde - e * params.threshold
+    elif reset_mechanism == "zero":
+        c = c_tilde * (1.0 - e)
+    else:
+        c = c_tilde
+    return y, EGRUState(y, c), e
