@@ -1,0 +1,93 @@
+"""Test-leg handling, shared fixtures and seeding.
+
+The suite runs in two legs (see scripts/test.sh), told apart by EGRU_TEST_LEG:
+
+* ``modern``: Python >= 3.11, numpy 2, torch 2.13, no Lava. Tests marked
+  ``@pytest.mark.lava`` are skipped there.
+* ``lava`` (or unset): the full stack on Python 3.10. A test marked
+  ``@pytest.mark.lava`` whose Lava imports fail is an error, never a skip.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import random
+from pathlib import Path
+
+import pytest
+
+LEG_ENV = "EGRU_TEST_LEG"
+MODERN_LEG = "modern"
+LAVA_SKIP_REASON = (
+    "Lava needs Python 3.10 with lava-nc 0.10.0; this is the modern-stack leg "
+    "(Python 3.11, numpy 2) which runs every test that does not need Lava"
+)
+REPO_ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_DATA_DIR = Path(__file__).parents[1].parent / "shared" / "data"
+
+
+def current_leg() -> str | None:
+    """The leg this run claims to be (EGRU_TEST_LEG), or None when unset."""
+    return os.environ.get(LEG_ENV) or None
+
+
+@functools.lru_cache(maxsize=None)
+def lava_import_error() -> str | None:
+    """None if the Lava stack imports, else a message naming the import error.
+
+    Computed once per session: the imports take a few seconds.
+    """
+    try:
+        import lava.magma  # noqa: F401
+        import lava.lib.dl.netx  # noqa: F401
+    except Exception as exc:  # ImportError, or a broken install raising anything
+        return f"{type(exc).__name__}: {exc}"
+    return None
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if current_leg() != MODERN_LEG:
+        return
+    skip_lava = pytest.mark.skip(reason=LAVA_SKIP_REASON)
+    for item in items:
+        if item.get_closest_marker("lava") is not None:
+            item.add_marker(skip_lava)
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    if item.get_closest_marker("lava") is None or current_leg() == MODERN_LEG:
+        return
+    error = lava_import_error()
+    if error is not None:
+        leg = current_leg() or "unset"
+        pytest.fail(
+            f"this test needs the Lava stack (import lava.magma, lava.lib.dl.netx) but "
+            f"importing it failed: {error}. {LEG_ENV}={leg}: outside the modern leg a "
+            f"missing Lava is an error, not a skip; run the tests with "
+            f"`bash scripts/test.sh` (which uses .venv/lava) or set {LEG_ENV}=modern.",
+            pytrace=False,
+        )
+
+
+@pytest.fixture(scope="session")
+def shared_data_dir() -> Path:
+    """The corpora directory ../shared/data beside the repo (or $EGRU_DATA_DIR)."""
+    override = os.environ.get("EGRU_DATA_DIR")
+    path = Path(override) if override else DEFAULT_DATA_DIR
+    if not path.is_dir():
+        source = "EGRU_DATA_DIR" if override else "the default ../shared/data beside the repo"
+        pytest.skip(f"corpus directory {path} ({source}) does not exist")
+    return path
+
+
+@pytest.fixture(autouse=True)
+def _seed_everything() -> None:
+    """Seed torch, numpy and random before each test, for reproducible tests."""
+    random.seed(0)
+    import numpy
+
+    numpy.random.seed(0)
+    import torch  # lazily: importing torch takes a while
+
+    torch.manual_seed(0)
