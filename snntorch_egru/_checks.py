@@ -49,4 +49,14 @@ def positive_threshold(threshold: torch.Tensor, minimum: float, name: str) -> to
     still flows and can move it back up.
     """
     check_finite(name, threshold)
-    return threshold + (threshold.clamp(min=minimum) - threshold).detach()
+    return _StraightThroughFloor.apply(threshold, minimum)
+
+
+class _StraightThroughFloor(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, tensor: torch.Tensor, minimum: float) -> torch.Tensor:
+        return tensor.clamp(min=minimum)
+
+    @staticmethod
+    def backward(ctx, grad_output: torch.Tensor):
+        return grad_output, None

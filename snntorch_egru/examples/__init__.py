@@ -1,0 +1,1 @@
+"""Runnable examples of the EGRU (``python -m snntorch_egru.examples.sequence_demo``)."""
