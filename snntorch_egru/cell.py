@@ -21,7 +21,7 @@ Example::
     ...     out = net(x_t)
     >>> out.shape
     torch.Size([5, 2])
-    >>> snntorch_egru.reset(net)              # zero the hidden state before a new sequence
+    >>> _ = snntorch_egru.reset(net)          # zero the hidden state before a new sequence
 """
 
 from __future__ import annotations

@@ -1,0 +1,114 @@
+"""Forward+backward time and peak memory of ``snntorch_egru.EGRU`` against ``torch.nn.GRU`` on CPU.
+
+Both models have the same weights (``EGRU.from_gru``) and see the same inputs in the same
+run; timings interleave the two models and report medians. Peak memory is the growth of
+the resident set during one forward+backward pass, measured in a fresh subprocess per
+model so that the two do not share allocator history.
+
+Run::
+
+    python benchmarks/bench_layer.py                 # the issue's grid: T=70, B=32, H in {256, 1024}, 1 and 3 layers
+    python benchmarks/bench_layer.py --hidden 256 --layers 1 --repeats 5
+
+Targets (issue 2): fwd+bwd <= 1.25x nn.GRU at H=256, <= 1.1x at H=1024; peak memory <= 1.5x.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import torch
+from torch import nn
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from snntorch_egru import EGRU  # noqa: E402
+
+
+def build(kind: str, hidden: int, layers: int, threshold: float):
+    torch.manual_seed(0)
+    gru = nn.GRU(hidden, hidden, layers)
+    if kind == "gru":
+        return gru
+    return EGRU.from_gru(gru, threshold=threshold, events=(kind == "egru"))
+
+
+def forward_backward(model, x):
+    y, _ = model(x)
+    y.sum().backward()
+
+
+def time_pair(hidden, layers, steps, batch, repeats, threshold):
+    models = {kind: build(kind, hidden, layers, threshold) for kind in ("gru", "egru")}
+    x = torch.randn(steps, batch, hidden, generator=torch.Generator().manual_seed(1), requires_grad=True)
+    for model in models.values():
+        forward_backward(model, x)
+    times = {kind: [] for kind in models}
+    for _ in range(repeats):
+        for kind, model in models.items():
+            model.zero_grad(set_to_none=True)
+            start = time.perf_counter()
+            forward_backward(model, x)
+            times[kind].append(time.perf_counter() - start)
+    activity = models["egru"].activity().pooled
+    return {kind: statistics.median(values) for kind, values in times.items()}, activity
+
+
+def peak_memory_child(kind, hidden, layers, steps, batch, threshold):
+    model = build(kind, hidden, layers, threshold)
+    x = torch.randn(steps, batch, hidden, requires_grad=True)
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    forward_backward(model, x)
+    after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    print(json.dumps({"peak_kib": after - before}))
+
+
+def peak_memory(kind, hidden, layers, steps, batch, threshold):
+    out = subprocess.run(
+        [sys.executable, __file__, "--child-memory", kind, "--hidden", str(hidden), "--layers", str(layers),
+         "--steps", str(steps), "--batch", str(batch), "--threshold", str(threshold)],
+        check=True, capture_output=True, text=True,
+    )
+    return json.loads(out.stdout.strip().splitlines()[-1])["peak_kib"] / 1024.0
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--hidden", type=int, nargs="+", default=[256, 1024])
+    parser.add_argument("--layers", type=int, nargs="+", default=[1, 3])
+    parser.add_argument("--steps", type=int, default=70)
+    parser.add_argument("--batch", type=int, default=32)
+    parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--threshold", type=float, default=0.1)
+    parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: torch's)")
+    parser.add_argument("--child-memory", choices=["gru", "egru"], help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    if args.child_memory:
+        peak_memory_child(args.child_memory, args.hidden[0], args.layers[0], args.steps, args.batch, args.threshold)
+        return 0
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, T={args.steps}, B={args.batch}, "
+          f"median of {args.repeats}")
+    print("| H | layers | nn.GRU fwd+bwd | EGRU fwd+bwd | time ratio | nn.GRU peak | EGRU peak | memory ratio | EGRU activity |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for hidden in args.hidden:
+        for layers in args.layers:
+            times, activity = time_pair(hidden, layers, args.steps, args.batch, args.repeats, args.threshold)
+            mem = {kind: peak_memory(kind, hidden, layers, args.steps, args.batch, args.threshold)
+                   for kind in ("gru", "egru")}
+            print(f"| {hidden} | {layers} | {1e3 * times['gru']:.1f} ms | {1e3 * times['egru']:.1f} ms | "
+                  f"{times['egru'] / times['gru']:.2f}x | {mem['gru']:.1f} MiB | {mem['egru']:.1f} MiB | "
+                  f"{mem['egru'] / max(mem['gru'], 1e-9):.2f}x | {activity:.3f} |", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
