@@ -56,7 +56,7 @@ print(sys.executable)" 2>/dev/null
 
 egru_python310_help() {
     cat >&2 <<'EOF'
-[env] ERROR: no Python 3.10 found; the Lava stack (lava-nc 0.10.0, lava-dl 0.6.0)
+[env] no Python 3.10 found: the Lava stack (lava-nc 0.10.0, lava-dl 0.6.0)
 [env]        needs exactly Python 3.10 (>=3.10,<3.11). Get one with any of:
 [env]          pyenv install 3.10        (found automatically under $(pyenv root)/versions/3.10.*)
 [env]          uv python install 3.10    then: export EGRU_PYTHON310="$(uv python find 3.10)"

@@ -32,21 +32,23 @@ def current_leg() -> str | None:
     return os.environ.get(LEG_ENV) or None
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def lava_import_error() -> str | None:
     """None if the Lava stack imports, else a message naming the import error.
 
     Computed once per session: the imports take a few seconds.
     """
     try:
+        import lava.lib.dl.netx
         import lava.magma  # noqa: F401
-        import lava.lib.dl.netx  # noqa: F401
-    except Exception as exc:  # ImportError, or a broken install raising anything
+    except Exception as exc:  # noqa: BLE001  # a broken install may raise anything
         return f"{type(exc).__name__}: {exc}"
     return None
 
 
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+def pytest_collection_modifyitems(
+    config: pytest.Config, items: list[pytest.Item]
+) -> None:
     if current_leg() != MODERN_LEG:
         return
     skip_lava = pytest.mark.skip(reason=LAVA_SKIP_REASON)
@@ -76,7 +78,11 @@ def shared_data_dir() -> Path:
     override = os.environ.get("EGRU_DATA_DIR")
     path = Path(override) if override else DEFAULT_DATA_DIR
     if not path.is_dir():
-        source = "EGRU_DATA_DIR" if override else "the default ../shared/data beside the repo"
+        source = (
+            "EGRU_DATA_DIR"
+            if override
+            else "the default ../shared/data beside the repo"
+        )
         pytest.skip(f"corpus directory {path} ({source}) does not exist")
     return path
 

@@ -17,7 +17,9 @@ TORCH_SPEC = os.environ.get("EGRU_TORCH_SPEC_VERSION", "2.13.0")
 
 def _require_modern_leg() -> None:
     if LEG != "modern":
-        pytest.skip(f"checks the modern-stack leg only; this run is EGRU_TEST_LEG={LEG or 'unset'}")
+        pytest.skip(
+            f"checks the modern-stack leg only; this run is EGRU_TEST_LEG={LEG or 'unset'}"
+        )
 
 
 def test_leg_name_is_known() -> None:
@@ -41,7 +43,10 @@ def test_modern_leg_torch_version() -> None:
     import torch
 
     major_minor = ".".join(TORCH_SPEC.split(".")[:2])  # "2.13" by default
-    assert torch.__version__.startswith(major_minor + "."), (torch.__version__, TORCH_SPEC)
+    assert torch.__version__.startswith(major_minor + "."), (
+        torch.__version__,
+        TORCH_SPEC,
+    )
 
 
 def test_modern_leg_has_snntorch() -> None:
@@ -51,7 +56,7 @@ def test_modern_leg_has_snntorch() -> None:
 
 @pytest.mark.lava
 def test_lava_stack() -> None:
-    import lava.lib.dl.netx  # noqa: F401
+    import lava.lib.dl.netx
     import lava.magma  # noqa: F401
     import numpy
 
@@ -61,11 +66,12 @@ def test_lava_stack() -> None:
 
 # --- conftest's policy for @pytest.mark.lava, checked in a child pytest ----------
 
+
 def _lava_importable() -> bool:
     try:
-        import lava.lib.dl.netx  # noqa: F401
+        import lava.lib.dl.netx
         import lava.magma  # noqa: F401
-    except Exception:
+    except Exception:  # noqa: BLE001
         return False
     return True
 
@@ -91,7 +97,16 @@ def test_conftest_lava_policy(tmp_path: Path, leg: str | None) -> None:
     if leg is not None:
         env["EGRU_TEST_LEG"] = leg
     proc = subprocess.run(
-        [sys.executable, "-m", "pytest", "-rs", "-p", "no:cacheprovider", str(tmp_path)],
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-rs",
+            "-p",
+            "no:cacheprovider",
+            str(tmp_path),
+        ],
+        check=False,
         cwd=tmp_path,
         env=env,
         capture_output=True,
@@ -101,7 +116,9 @@ def test_conftest_lava_policy(tmp_path: Path, leg: str | None) -> None:
     out = proc.stdout + proc.stderr
     if leg == "modern":
         assert proc.returncode == 0, out
-        assert "1 skipped" in out and "Lava needs Python 3.10 with lava-nc 0.10.0" in out, out
+        assert (
+            "1 skipped" in out and "Lava needs Python 3.10 with lava-nc 0.10.0" in out
+        ), out
     elif _lava_importable():
         assert proc.returncode == 0 and "1 passed" in out, out
     else:
