@@ -2,8 +2,10 @@
 
 Both models have the same weights (``EGRU.from_gru``) and see the same inputs in the same
 run; timings interleave the two models and report medians. Peak memory is the growth of
-the resident set during one forward+backward pass, measured in a fresh subprocess per
-model so that the two do not share allocator history.
+the peak resident set (Linux VmHWM) during one forward+backward pass after a warm-up
+pass, in a fresh subprocess per model so that the two do not share allocator history.
+The gradients of the warm-up pass are freed first, so the figure counts activations,
+saved tensors, backward temporaries and the new gradients.
 
 Run::
 
@@ -17,7 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
+import os
 import statistics
 import subprocess
 import sys
@@ -61,20 +63,37 @@ def time_pair(hidden, layers, steps, batch, repeats, threshold):
     return {kind: statistics.median(values) for kind, values in times.items()}, activity
 
 
+def _status_kib(field: str) -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    raise RuntimeError(f"{field} not in /proc/self/status")
+
+
 def peak_memory_child(kind, hidden, layers, steps, batch, threshold):
+    """Growth of the peak resident set (VmHWM) over one fwd+bwd, after a warm-up pass.
+
+    Linux resets VmHWM to the current RSS when 5 is written to /proc/self/clear_refs.
+    """
     model = build(kind, hidden, layers, threshold)
     x = torch.randn(steps, batch, hidden, requires_grad=True)
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     forward_backward(model, x)
-    after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    print(json.dumps({"peak_kib": after - before}))
+    model.zero_grad(set_to_none=True)
+    x.grad = None
+    Path("/proc/self/clear_refs").write_text("5")
+    before = _status_kib("VmRSS")
+    forward_backward(model, x)
+    print(json.dumps({"peak_kib": _status_kib("VmHWM") - before}))
 
 
 def peak_memory(kind, hidden, layers, steps, batch, threshold):
+    # A fixed mmap threshold makes glibc return every large freed block to the OS at once,
+    # so the resident set follows the live tensors instead of the allocator's cache.
+    env = {**os.environ, "MALLOC_MMAP_THRESHOLD_": "65536", "MALLOC_TRIM_THRESHOLD_": "0"}
     out = subprocess.run(
         [sys.executable, __file__, "--child-memory", kind, "--hidden", str(hidden), "--layers", str(layers),
          "--steps", str(steps), "--batch", str(batch), "--threshold", str(threshold)],
-        check=True, capture_output=True, text=True,
+        check=True, capture_output=True, text=True, env=env,
     )
     return json.loads(out.stdout.strip().splitlines()[-1])["peak_kib"] / 1024.0
 

@@ -1,14 +1,20 @@
 """Fused EGRU sequence kernel: one autograd Function over a whole sequence of one layer.
 
 The forward pass runs the time loop without building an autograd graph and keeps only
-what the backward pass needs (gate activations, the pre-reset state, the events).
-The backward pass runs the recurrence in reverse by hand, then computes every weight
-gradient with one matmul over all time steps. The maths is the one of
-:func:`snntorch_egru.functional.egru_step`; the tests check this kernel against it.
+what the backward pass needs (gate activations, the recurrent candidate term, the
+pre-reset state, the events). The backward pass first computes, for all time steps at
+once, every factor that depends only on forward values (gate derivatives, surrogate
+slopes, post-reset states), then runs the reverse recurrence with a handful of
+pointwise ops and one matmul per step, and finally computes every weight gradient with
+one matmul over all time steps. The maths is the one of
+:func:`snntorch_egru.functional.egru_step`; the tests check this kernel against it
+(forward, gradients, and a float64 gradcheck with a smooth event function).
 
 Event functions are objects with ``step(v)`` (forward H) and ``derivative(v)`` (the
 pseudo-derivative used in the backward pass), e.g.
-:class:`snntorch_egru.surrogate.TriangleSurrogate`.
+:class:`snntorch_egru.surrogate.TriangleSurrogate`. One whose ``strict_heaviside``
+attribute is true promises ``step(v) == (v > 0)``, which the forward loop then
+computes with a single comparison.
 """
 
 from __future__ import annotations
@@ -16,12 +22,13 @@ from __future__ import annotations
 import torch
 
 RESET_CODES = {"subtract": 0, "zero": 1, "none": 2}
+SUBTRACT, ZERO, NONE = 0, 1, 2
 
 
-def _reset(c_tilde: torch.Tensor, e: torch.Tensor, threshold: torch.Tensor, reset_code: int) -> torch.Tensor:
-    if reset_code == 0:
+def _post_reset(c_tilde: torch.Tensor, e: torch.Tensor, threshold: torch.Tensor, reset_code: int) -> torch.Tensor:
+    if reset_code == SUBTRACT:
         return torch.addcmul(c_tilde, e, threshold, value=-1.0)
-    if reset_code == 1:
+    if reset_code == ZERO:
         return torch.addcmul(c_tilde, e, c_tilde, value=-1.0)
     return c_tilde
 
@@ -32,6 +39,7 @@ class EGRUSequenceFunction(torch.autograd.Function):
     Shapes: x [T, B, I]; y0, c0 [B, H]; W_ih [3H, I]; W_hh [3H, H]; b_ih, b_hh [3H];
     threshold [H]. Returns graded events ys [T, B, H], events es [T, B, H] (floats with
     pseudo-gradient; None when ``events`` is False) and the final state c_n [B, H].
+    With ``events`` False the layer is a plain GRU and ``c0`` must equal ``y0``.
     """
 
     @staticmethod
@@ -39,115 +47,186 @@ class EGRUSequenceFunction(torch.autograd.Function):
         steps, batch, _ = x.shape
         hidden = weight_hh.shape[1]
         h2 = 2 * hidden
-        gates_x = torch.addmm(bias_ih, x.reshape(steps * batch, -1), weight_ih.t()).view(steps, batch, 3 * hidden)
-        weight_hh_t = weight_hh.t()
+        weight_ih_t, weight_hh_t = weight_ih.t(), weight_hh.t()
         new = x.new_empty
         rz = new(steps, batch, h2)
         n = new(steps, batch, hidden)
-        h_n = new(steps, batch, hidden)
         c_tilde = new(steps, batch, hidden)
         ys = new(steps, batch, hidden) if events else c_tilde
         es = new(steps, batch, hidden) if events else None
         gates_h = new(batch, 3 * hidden)
+        fires = torch.empty(batch, hidden, dtype=torch.bool, device=x.device)
+        strict = bool(getattr(event_fn, "strict_heaviside", False))
+        c_buffers = (new(batch, hidden), new(batch, hidden))
         y_prev, c_prev = y0, c0
-        for t in range(steps):
-            torch.addmm(bias_hh, y_prev, weight_hh_t, out=gates_h)
-            rz_t, n_t, c_t = rz[t], n[t], c_tilde[t]
-            torch.add(gates_x[t, :, :h2], gates_h[:, :h2], out=rz_t).sigmoid_()
-            h_n[t].copy_(gates_h[:, h2:])
-            torch.addcmul(gates_x[t, :, h2:], rz_t[:, :hidden], h_n[t], out=n_t).tanh_()
-            torch.sub(c_prev, n_t, out=c_t).mul_(rz_t[:, hidden:]).add_(n_t)
-            if events:
+        chunk = _chunk_steps(steps, batch)
+        for begin in range(0, steps, chunk):
+            end = min(steps, begin + chunk)
+            # input projection for a chunk of steps at once (one matmul, bounded memory)
+            gates_x = torch.addmm(bias_ih, x[begin:end].reshape((end - begin) * batch, -1),
+                                  weight_ih_t).view(end - begin, batch, 3 * hidden)
+            for t in range(begin, end):
+                g_x = gates_x[t - begin]
+                torch.addmm(bias_hh, y_prev, weight_hh_t, out=gates_h)
+                rz_t, n_t, c_t = rz[t], n[t], c_tilde[t]
+                torch.add(g_x[:, :h2], gates_h[:, :h2], out=rz_t).sigmoid_()
+                torch.addcmul(g_x[:, h2:], rz_t[:, :hidden], gates_h[:, h2:], out=n_t).tanh_()
+                torch.lerp(n_t, c_prev, rz_t[:, hidden:], out=c_t)
+                if not events:
+                    c_prev = y_prev = c_t
+                    continue
                 e_t = es[t]
-                e_t.copy_(event_fn.step(c_t - threshold))
+                if strict:
+                    torch.gt(c_t, threshold, out=fires)
+                    e_t.copy_(fires)
+                else:
+                    e_t.copy_(event_fn.step(c_t - threshold))
                 torch.mul(c_t, e_t, out=ys[t])
-                c_prev = _reset(c_t, e_t, threshold, reset_code)
                 y_prev = ys[t]
-            else:
-                c_prev = y_prev = c_t
+                if reset_code == NONE:
+                    c_prev = c_t
+                else:
+                    c_prev = c_buffers[t % 2]
+                    torch.addcmul(c_t, e_t, threshold if reset_code == SUBTRACT else c_t, value=-1.0, out=c_prev)
         ctx.event_fn = event_fn
         ctx.reset_code = reset_code
         ctx.events = events
-        ctx.save_for_backward(x, y0, c0, weight_ih, weight_hh, threshold, rz, n, h_n, c_tilde, ys, es)
-        c_n = c_prev.clone() if c_prev is c_tilde[-1] else c_prev
+        # Strict events are recomputed in the backward pass as (c~ > theta) instead of being kept.
+        saved_es = es if events and not strict else None
+        ctx.save_for_backward(x, y0, c0, weight_ih, weight_hh, bias_hh, threshold, rz, n, c_tilde, ys, saved_es)
+        c_n = c_prev.clone()
         if events:
             return ys, es, c_n
         return ys.clone(), None, c_n
 
     @staticmethod
     def backward(ctx, grad_ys, grad_es, grad_c_n):
-        x, y0, c0, weight_ih, weight_hh, threshold, rz, n, h_n, c_tilde, ys, es = ctx.saved_tensors
+        x, y0, c0, weight_ih, weight_hh, bias_hh, threshold, rz, n, c_tilde, ys, saved_es = ctx.saved_tensors
         events, reset_code, event_fn = ctx.events, ctx.reset_code, ctx.event_fn
         steps, batch, _ = x.shape
         hidden = weight_hh.shape[1]
         h2 = 2 * hidden
-        grad_gates_h = x.new_empty(steps, batch, 3 * hidden)
-        grad_n_pre = x.new_empty(steps, batch, hidden)
+        needs = ctx.needs_input_grad
+
+        def events_of(rows: slice) -> torch.Tensor:
+            if saved_es is not None:
+                return saved_es[rows]
+            return (c_tilde[rows] > threshold).to(c_tilde.dtype)
+
+        def post_reset(rows: slice) -> torch.Tensor:
+            return _post_reset(c_tilde[rows], events_of(rows), threshold, reset_code) if events else c_tilde[rows]
+
+        grad_x = x.new_empty(x.shape) if needs[0] else None
+        grad_w_ih = x.new_zeros(weight_ih.shape) if needs[3] else None
+        grad_w_hh = x.new_zeros(weight_hh.shape) if needs[4] else None
+        grad_b_ih = x.new_zeros(3 * hidden) if needs[5] else None
+        grad_b_hh = x.new_zeros(3 * hidden) if needs[6] else None
         grad_y_rec = x.new_zeros(batch, hidden)
         grad_c = grad_c_n.clone() if grad_c_n is not None else x.new_zeros(batch, hidden)
-        grad_threshold = x.new_zeros(hidden) if events else None
-        for t in range(steps - 1, -1, -1):
-            grad_y = grad_y_rec if grad_ys is None else grad_ys[t] + grad_y_rec
-            c_t = c_tilde[t]
+        grad_y = x.new_empty(batch, hidden)
+        grad_e = x.new_empty(batch, hidden)
+        grad_c_tilde = x.new_empty(batch, hidden)
+        if events:
+            grad_v_sum = x.new_zeros(batch, hidden)
+            grad_reset_sum = x.new_zeros(batch, hidden) if reset_code == SUBTRACT else None
+
+        # Reverse time in chunks: per chunk, the factors that depend on forward values only
+        # are computed for all its steps at once, and the weight gradients with one matmul.
+        chunk = _chunk_steps(steps, batch)
+        for end in range(steps, 0, -chunk):
+            begin = max(0, end - chunk)
+            rows = slice(begin, end)
+            r, z, n_c = rz[rows, :, :hidden], rz[rows, :, hidden:], n[rows]
+            if begin == 0:
+                c_prev = torch.cat([c0.unsqueeze(0), post_reset(slice(0, end - 1))])
+                y_prev = torch.cat([y0.unsqueeze(0), ys[0:end - 1]])
+            else:
+                c_prev = post_reset(slice(begin - 1, end - 1))
+                y_prev = ys[begin - 1:end - 1]
+            # the recurrent candidate term U_n y_{t-1} + b_Un, recomputed rather than kept
+            h_n = torch.addmm(bias_hh[h2:], y_prev.reshape(-1, hidden), weight_hh[h2:].t()).view_as(n_c)
+            factor_z = (c_prev - n_c).mul_(z).mul_(1.0 - z)          # d c~ / d a_z
+            factor_n = (1.0 - z).mul_(1.0 - n_c * n_c)                # d c~ / d a_n
+            factor_r = (1.0 - r).mul_(r).mul_(h_n)                    # d a_n / d a_r (through r * h_n)
+            del c_prev, h_n
             if events:
-                e_t = es[t]
-                grad_e = grad_y * c_t
-                if grad_es is not None:
-                    grad_e += grad_es[t]
-                grad_c_tilde = grad_y * e_t
-                if reset_code == 0:
-                    grad_e.addcmul_(grad_c, threshold, value=-1.0)
-                    grad_c_tilde += grad_c
-                    grad_threshold.sub_((grad_c * e_t).sum(0))
-                elif reset_code == 1:
-                    grad_e.addcmul_(grad_c, c_t, value=-1.0)
-                    grad_c_tilde.addcmul_(grad_c, 1.0 - e_t)
+                e_c = events_of(rows)
+                slope = event_fn.derivative(c_tilde[rows] - threshold)
+            grad_gates_h = x.new_empty(end - begin, batch, 3 * hidden)  # [d a_r, d a_z, d a_n * r]
+            grad_n_pre = x.new_empty(end - begin, batch, hidden)        # d a_n
+            for t in range(end - 1, begin - 1, -1):
+                i = t - begin
+                if grad_ys is None:
+                    grad_y.copy_(grad_y_rec)
                 else:
-                    grad_c_tilde += grad_c
-                grad_v = grad_e.mul_(event_fn.derivative(c_t - threshold))
-                grad_c_tilde += grad_v
-                grad_threshold.sub_(grad_v.sum(0))
-            else:
-                grad_c_tilde = grad_y + grad_c
-            if t == 0:
-                c_prev = c0
-            elif events:
-                c_prev = _reset(c_tilde[t - 1], es[t - 1], threshold, reset_code)
-            else:
-                c_prev = c_tilde[t - 1]
-            r = rz[t, :, :hidden]
-            z = rz[t, :, hidden:]
-            n_t = n[t]
-            g_t = grad_gates_h[t]
-            # z gate: dL/da_z = dc~ (c_{t-1} - n) z (1 - z)
-            torch.sub(c_prev, n_t, out=g_t[:, hidden:h2]).mul_(grad_c_tilde).mul_(z * (1.0 - z))
-            # candidate: dL/da_n = dc~ (1 - z) (1 - n^2)
-            gn = grad_n_pre[t]
-            torch.mul(n_t, n_t, out=gn).neg_().add_(1.0).mul_(1.0 - z).mul_(grad_c_tilde)
-            # reset gate: dL/da_r = dL/da_n * h_n * r (1 - r)
-            torch.mul(gn, h_n[t], out=g_t[:, :hidden]).mul_(r * (1.0 - r))
-            torch.mul(gn, r, out=g_t[:, h2:])
-            grad_c = grad_c_tilde * z
-            grad_y_rec = g_t @ weight_hh
-        flat_g_h = grad_gates_h.view(steps * batch, 3 * hidden)
-        flat_x = x.reshape(steps * batch, -1)
-        needs = ctx.needs_input_grad
-        grad_x = grad_w_ih = grad_w_hh = grad_b_ih = grad_b_hh = None
-        if needs[0]:
-            grad_x = torch.addmm(
-                (grad_n_pre.view(steps * batch, hidden) @ weight_ih[h2:]),
-                flat_g_h[:, :h2], weight_ih[:h2],
-            ).view_as(x)
-        if needs[3]:
-            grad_w_ih = x.new_empty(weight_ih.shape)
-            torch.mm(flat_g_h[:, :h2].t(), flat_x, out=grad_w_ih[:h2])
-            torch.mm(grad_n_pre.view(steps * batch, hidden).t(), flat_x, out=grad_w_ih[h2:])
-        if needs[4]:
-            y_prev = torch.cat([y0.unsqueeze(0), ys[:-1]]).view(steps * batch, hidden)
-            grad_w_hh = flat_g_h.t() @ y_prev
-        if needs[5]:
-            grad_b_ih = torch.cat([flat_g_h[:, :h2].sum(0), grad_n_pre.view(steps * batch, hidden).sum(0)])
-        if needs[6]:
-            grad_b_hh = flat_g_h.sum(0)
+                    torch.add(grad_ys[t], grad_y_rec, out=grad_y)
+                if events:
+                    c_t, e_t = c_tilde[t], e_c[i]
+                    # dL/de = dL/dy * c~ + dL/dc * dc/de (+ a direct gradient on the events)
+                    torch.mul(grad_y, c_t, out=grad_e)
+                    if grad_es is not None:
+                        grad_e += grad_es[t]
+                    if reset_code == SUBTRACT:
+                        grad_e.addcmul_(grad_c, threshold, value=-1.0)
+                        grad_reset_sum.addcmul_(grad_c, e_t)
+                        torch.addcmul(grad_c, grad_y, e_t, out=grad_c_tilde)
+                    elif reset_code == ZERO:
+                        grad_e.addcmul_(grad_c, c_t, value=-1.0)
+                        torch.sub(grad_y, grad_c, out=grad_c_tilde).mul_(e_t).add_(grad_c)
+                    else:
+                        torch.addcmul(grad_c, grad_y, e_t, out=grad_c_tilde)
+                    grad_e.mul_(slope[i])                               # dL/dv with v = c~ - theta
+                    grad_v_sum += grad_e
+                    grad_c_tilde += grad_e
+                else:
+                    torch.add(grad_y, grad_c, out=grad_c_tilde)
+                g_t, gn = grad_gates_h[i], grad_n_pre[i]
+                torch.mul(grad_c_tilde, factor_z[i], out=g_t[:, hidden:h2])
+                torch.mul(grad_c_tilde, factor_n[i], out=gn)
+                torch.mul(gn, factor_r[i], out=g_t[:, :hidden])
+                torch.mul(gn, r[i], out=g_t[:, h2:])
+                grad_c = grad_c_tilde * z[i]
+                grad_y_rec = g_t @ weight_hh
+            _accumulate_weight_gradients(
+                x[rows], y_prev, weight_ih, grad_gates_h, grad_n_pre,
+                grad_x[rows] if grad_x is not None else None, grad_w_ih, grad_w_hh, grad_b_ih, grad_b_hh,
+            )
+
+        grad_threshold = None
+        if events:
+            grad_threshold = -grad_v_sum.sum(0)
+            if grad_reset_sum is not None:
+                grad_threshold -= grad_reset_sum.sum(0)
         return (grad_x, grad_y_rec, grad_c, grad_w_ih, grad_w_hh, grad_b_ih, grad_b_hh,
                 grad_threshold, None, None, None)
+
+
+_CHUNK_ROWS = 512  # rows (steps x batch) per chunk: big enough for efficient matmuls, small in memory
+
+
+def _chunk_steps(steps: int, batch: int) -> int:
+    return max(1, min(steps, _CHUNK_ROWS // max(batch, 1)))
+
+
+def _accumulate_weight_gradients(x_rows, y_prev, weight_ih, grad_gates_h, grad_n_pre,
+                                 grad_x_rows, grad_w_ih, grad_w_hh, grad_b_ih, grad_b_hh):
+    """Add one chunk's contribution to the input and weight gradients (one matmul each)."""
+    count, batch, three_h = grad_gates_h.shape
+    hidden = three_h // 3
+    h2 = 2 * hidden
+    flat_g_h = grad_gates_h.view(count * batch, three_h)
+    flat_g_n = grad_n_pre.view(count * batch, hidden)
+    flat_x = x_rows.reshape(count * batch, -1)
+    if grad_x_rows is not None:
+        torch.addmm(flat_g_n @ weight_ih[h2:], flat_g_h[:, :h2], weight_ih[:h2],
+                    out=grad_x_rows.view(count * batch, -1))
+    if grad_w_ih is not None:
+        grad_w_ih[:h2].addmm_(flat_g_h[:, :h2].t(), flat_x)
+        grad_w_ih[h2:].addmm_(flat_g_n.t(), flat_x)
+    if grad_w_hh is not None:
+        grad_w_hh.addmm_(flat_g_h.t(), y_prev.reshape(count * batch, hidden))
+    if grad_b_ih is not None:
+        grad_b_ih[:h2] += flat_g_h[:, :h2].sum(0)
+        grad_b_ih[h2:] += flat_g_n.sum(0)
+    if grad_b_hh is not None:
+        grad_b_hh += flat_g_h.sum(0)

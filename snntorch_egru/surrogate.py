@@ -69,6 +69,8 @@ class TriangleSurrogate:
     ``width`` that the file format stores.
     """
 
+    strict_heaviside = True  # step(v) is exactly (v > 0): lets the fused kernel use one comparison
+
     def __init__(self, dampening: float = 0.7, width: float = 1.0):
         dampening = float(dampening)
         width = float(width)
