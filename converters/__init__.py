@@ -1,10 +1,106 @@
-"""File format and converters between the snnTorch and Lava EGRU (not implemented yet).
+"""The versioned HDF5 network format and the converters between the snnTorch and Lava EGRU.
 
-This package will hold the versioned HDF5 file format for trained EGRU
-weights, the hub between the two sides, and the converters from the snnTorch
-layer (``snntorch_egru``) to the format and from the format to the Lava
-process (``lava_egru``). It is the only package that may import both sides.
+The format (:mod:`converters.format`, numpy + h5py only, documented in docs/format.md)
+is the hub: a trained snnTorch model is written to it, and the Lava network is built
+from it. This package is the only one that knows both sides; importing it does not
+import torch or Lava: the entry points below import their side lazily.
 
-Nothing is implemented yet (planned: format, converters and Lava float
-model). This package defines nothing else.
+- :func:`export` (model, path): write a model to a file (dispatches on the model's type).
+- :func:`load_snntorch` (path): the ``snntorch_egru`` model a file describes.
+- :func:`load_lava` (path): the Lava network a file describes
+  (implemented in :mod:`converters.lava_bridge`).
+- :func:`read_network` / :func:`write_network` and the :class:`NetworkSpec` dataclasses:
+  the format itself, with :class:`FormatError` for every invalid file.
+
+Example::
+
+    >>> import os, tempfile, torch
+    >>> import converters
+    >>> from snntorch_egru import EGRU
+    >>> rnn = EGRU(4, [8, 6])
+    >>> path = converters.export(rnn, os.path.join(tempfile.mkdtemp(), "egru.h5"))
+    >>> [layer.type for layer in converters.read_network(path).layers]
+    ['input', 'egru', 'egru']
+    >>> again = converters.load_snntorch(path)
+    >>> all(torch.equal(a, b) for a, b in zip(rnn.state_dict().values(), again.state_dict().values()))
+    True
 """
+
+from __future__ import annotations
+
+from .format import (
+    FORMAT_NAME,
+    FORMAT_VERSION,
+    GATE_ORDER,
+    PRODUCER,
+    RESET_MECHANISMS,
+    DenseLayer,
+    EGRULayer,
+    FormatError,
+    InputLayer,
+    NetworkSpec,
+    SurrogateSpec,
+    read_network,
+    validate_spec,
+    write_network,
+)
+
+__all__ = [
+    "export", "load_snntorch", "load_lava",
+    "FORMAT_NAME", "FORMAT_VERSION", "GATE_ORDER", "PRODUCER", "RESET_MECHANISMS", "FormatError",
+    "NetworkSpec", "InputLayer", "DenseLayer", "EGRULayer", "SurrogateSpec",
+    "read_network", "write_network", "validate_spec",
+]
+
+_SUPPORTED = "snntorch_egru.EGRU, snntorch_egru.EGRULanguageModel"
+
+
+def _defined_in(model, packages: tuple) -> bool:
+    """Whether ``model``'s class, or one of its base classes, comes from one of ``packages``."""
+    return any(cls.__module__.split(".")[0] in packages for cls in type(model).__mro__)
+
+
+def export(model, path, *, sparse="auto"):
+    """Write ``model`` to the network file ``path`` (atomically); return the path as a ``Path``.
+
+    Dispatch on the model's type, by the package that defines its class, so that the
+    torch side is imported only for torch models:
+
+    - ``snntorch_egru`` objects (``EGRU``, ``EGRULanguageModel``) go to
+      :func:`converters.snntorch_bridge.export_snntorch`;
+    - Lava objects (``lava_egru`` or ``lava``): exporting from Lava is not implemented
+      yet (``NotImplementedError``); the Lava-side exporter will be hooked in here;
+    - anything else: ``TypeError`` naming the supported types.
+
+    ``sparse``: ``"auto"`` (CSR for weight matrices that are at least half zeros),
+    ``True`` or ``False``; see :func:`converters.format.write_network`.
+    """
+    if _defined_in(model, ("snntorch_egru",)):
+        from .snntorch_bridge import export_snntorch
+
+        return export_snntorch(model, path, sparse=sparse)
+    if _defined_in(model, ("lava_egru", "lava")):
+        # Hook for the Lava side: call converters.lava_bridge's exporter here once it exists.
+        raise NotImplementedError(
+            f"exporting a Lava object ({type(model).__name__}) is not implemented yet; "
+            f"supported types: {_SUPPORTED}"
+        )
+    raise TypeError(f"cannot export a {type(model).__name__}: supported types are {_SUPPORTED}")
+
+
+def load_snntorch(path):
+    """The ``snntorch_egru`` model (``EGRU`` or ``EGRULanguageModel``) stored in ``path``."""
+    from .snntorch_bridge import load_snntorch as _load_snntorch
+
+    return _load_snntorch(path)
+
+
+def load_lava(path, *args, **kwargs):
+    """The Lava network stored in ``path``: see :func:`converters.lava_bridge.load_lava`.
+
+    Extra arguments go to that function. Imports :mod:`converters.lava_bridge` (and so
+    Lava) on first call; an ``ImportError`` there propagates.
+    """
+    from . import lava_bridge
+
+    return lava_bridge.load_lava(path, *args, **kwargs)

@@ -1,0 +1,219 @@
+"""The torch side of the converters: ``snntorch_egru`` models <-> the network format.
+
+- :func:`to_spec` / :func:`export_snntorch`: an :class:`snntorch_egru.EGRU` or
+  :class:`snntorch_egru.EGRULanguageModel` -> :class:`converters.format.NetworkSpec` / file.
+- :func:`from_spec` / :func:`load_snntorch`: spec / file -> a new model with identical
+  float32 weights, thresholds, reset mechanism, surrogate settings and, for a language
+  model, re-tied weights.
+
+Layouts written (see docs/format.md):
+
+- ``EGRU``: ``input`` (encoding ``vector``, size I) + one ``egru`` layer per EGRU layer.
+- ``EGRULanguageModel``: ``input`` (encoding ``tokens``, size V) + ``dense`` embedding
+  (weight = ``embedding.weight.T`` [E, V], no bias) + ``egru`` layers + ``dense`` readout
+  (``readout.weight`` [V, H], ``readout.bias`` [V]).
+
+Thresholds: the file stores the thresholds used in the forward pass
+(``layer_parameters(k).threshold``, i.e. after the straight-through clamp at
+``min_threshold``). A model whose raw thresholds are all >= ``min_threshold`` round-trips
+bit for bit; a raw threshold below the floor comes back as the floor value it acted as.
+
+Round trip torch -> file -> torch is lossless otherwise: equal ``state_dict`` bit for
+bit, hence identical forward outputs. The loaded model is a fresh module on the CPU (in
+training mode, like any new module).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from snntorch_egru import EGRU, EGRULanguageModel
+from snntorch_egru.surrogate import TriangleSurrogate, triangle
+
+from .format import (
+    DenseLayer, EGRULayer, FormatError, InputLayer, NetworkSpec, SurrogateSpec, read_network, validate_spec,
+    write_network,
+)
+
+__all__ = ["SUPPORTED_TYPES", "to_spec", "from_spec", "export_snntorch", "load_snntorch"]
+
+SUPPORTED_TYPES = (EGRU, EGRULanguageModel)
+_SUPPORTED_NAMES = "snntorch_egru.EGRU or snntorch_egru.EGRULanguageModel"
+
+
+def _array(tensor: torch.Tensor, name: str) -> np.ndarray:
+    if tensor.dtype != torch.float32:
+        raise TypeError(
+            f"{name} has dtype {tensor.dtype}; the format stores float32 weights: convert the model "
+            f"with model.float() before exporting"
+        )
+    return tensor.detach().cpu().numpy().copy()
+
+
+def _optional_array(tensor, name: str):
+    return None if tensor is None else _array(tensor, name)
+
+
+def _egru_layers(rnn: EGRU, prefix: str) -> list:
+    spike_grad = rnn.spike_grad
+    if not isinstance(spike_grad, TriangleSurrogate):
+        raise TypeError(
+            f"{prefix}spike_grad is {spike_grad!r}: the format stores only the triangle surrogate "
+            f"(snntorch_egru.surrogate.triangle)"
+        )
+    surrogate = SurrogateSpec("triangle", float(spike_grad.dampening), float(spike_grad.width))
+    layers = []
+    with torch.no_grad():
+        for k in range(rnn.num_layers):
+            params = rnn.layer_parameters(k)
+            layers.append(EGRULayer(
+                weight_ih=_array(params.weight_ih, f"{prefix}weight_ih_l{k}"),
+                weight_hh=_array(params.weight_hh, f"{prefix}weight_hh_l{k}"),
+                bias_ih=_optional_array(params.bias_ih, f"{prefix}bias_ih_l{k}"),
+                bias_hh=_optional_array(params.bias_hh, f"{prefix}bias_hh_l{k}"),
+                threshold=_array(params.threshold, f"{prefix}threshold_l{k}"),
+                reset_mechanism=rnn.reset_mechanism,
+                events=bool(rnn.events),
+                min_threshold=float(rnn.min_threshold),
+                surrogate=surrogate,
+            ))
+    return layers
+
+
+def to_spec(model) -> NetworkSpec:
+    """The :class:`NetworkSpec` of an ``EGRU`` or ``EGRULanguageModel`` (copies, float32).
+
+    Raises ``TypeError`` for other objects, non-float32 parameters or a spike_grad that is
+    not the triangle surrogate.
+    """
+    if isinstance(model, EGRULanguageModel):
+        layers = [InputLayer(model.vocab_size, "tokens"),
+                  DenseLayer(np.ascontiguousarray(_array(model.embedding.weight, "embedding.weight").T))]
+        layers += _egru_layers(model.rnn, "rnn.")
+        layers.append(DenseLayer(_array(model.readout.weight, "readout.weight"),
+                                 _array(model.readout.bias, "readout.bias")))
+        model_attrs = {
+            "class": "EGRULanguageModel",
+            "vocab_size": model.vocab_size,
+            "embedding_size": model.embedding_size,
+            "tie_weights": model.tie_weights,
+            "dropout_embedding": model.dropout_embedding,
+            "dropout_between": model.dropout_between,
+            "dropout_output": model.dropout_output,
+            "learn_threshold": bool(model.rnn.learn_threshold),
+        }
+        return NetworkSpec(layers, model_attrs)
+    if isinstance(model, EGRU):
+        layers = [InputLayer(model.input_size, "vector"), *_egru_layers(model, "")]
+        model_attrs = {
+            "class": "EGRU",
+            "batch_first": bool(model.batch_first),
+            "dropout": float(model.dropout),
+            "learn_threshold": bool(model.learn_threshold),
+        }
+        return NetworkSpec(layers, model_attrs)
+    raise TypeError(f"cannot convert a {type(model).__name__}: supported types are {_SUPPORTED_NAMES}")
+
+
+def _shared_setting(source, layers: list, first_index: int, attribute: str, field: str):
+    value = getattr(layers[0], attribute)
+    for offset, layer in enumerate(layers[1:], start=1):
+        if getattr(layer, attribute) != value:
+            raise FormatError(
+                source, f"layer/{first_index + offset}/{field}",
+                f"is {getattr(layer, attribute)!r} but layer/{first_index}'s is {value!r}: "
+                f"snntorch_egru.EGRU uses one setting for all its layers",
+            )
+    return value
+
+
+def _build_rnn_kwargs(source, egrus: list, first_index: int) -> dict:
+    has_bias = [(layer.bias_ih is not None, layer.bias_hh is not None) for layer in egrus]
+    for offset, (b_ih, b_hh) in enumerate(has_bias):
+        if b_ih != has_bias[0][0] or b_hh != has_bias[0][0]:
+            raise FormatError(
+                source, f"layer/{first_index + offset}/{'bias_hh' if b_ih == has_bias[0][0] else 'bias_ih'}",
+                "snntorch_egru.EGRU needs either both biases in every layer or none at all",
+            )
+    surrogate = _shared_setting(source, egrus, first_index, "surrogate", "neuron/surrogate")
+    return {
+        "bias": has_bias[0][0],
+        "events": bool(_shared_setting(source, egrus, first_index, "events", "neuron/events")),
+        "reset_mechanism": _shared_setting(source, egrus, first_index, "reset_mechanism", "neuron/reset_mechanism"),
+        "min_threshold": float(_shared_setting(source, egrus, first_index, "min_threshold", "neuron/min_threshold")),
+        "spike_grad": triangle(surrogate.dampening, surrogate.width),
+        "threshold": [torch.from_numpy(layer.threshold.copy()) for layer in egrus],
+    }
+
+
+def _copy(target: torch.Tensor, array: np.ndarray) -> None:
+    target.copy_(torch.from_numpy(np.ascontiguousarray(array)))
+
+
+def _copy_egru_weights(rnn: EGRU, egrus: list) -> None:
+    for k, layer in enumerate(egrus):
+        for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):
+            value = getattr(layer, name)
+            if value is not None:
+                _copy(getattr(rnn, f"{name}_l{k}"), value)
+        _copy(getattr(rnn, f"threshold_l{k}"), layer.threshold)
+
+
+def from_spec(spec: NetworkSpec, source="<NetworkSpec>"):
+    """A new ``EGRU`` or ``EGRULanguageModel`` (on the CPU) with the spec's exact weights.
+
+    The spec is validated first; settings that ``snntorch_egru`` keeps per model rather
+    than per layer (reset mechanism, events, surrogate, min_threshold, biases) must agree
+    across the EGRU layers, else :class:`FormatError`.
+    """
+    model_attrs = validate_spec(spec, source=source)
+    if "class" not in model_attrs:
+        raise FormatError(source, "model.attrs['class']",
+                          "missing: the file describes a generic layer stack, not an snntorch_egru model "
+                          "(class 'EGRU' or 'EGRULanguageModel')")
+    layers = spec.layers
+    with torch.no_grad():
+        if model_attrs["class"] == "EGRU":
+            egrus = layers[1:]
+            kwargs = _build_rnn_kwargs(source, egrus, 1)
+            model = EGRU(
+                layers[0].size, [layer.hidden_size for layer in egrus], batch_first=model_attrs["batch_first"],
+                dropout=model_attrs["dropout"], learn_threshold=model_attrs["learn_threshold"], **kwargs,
+            )
+            _copy_egru_weights(model, egrus)
+            return model
+        egrus = layers[2:-1]
+        kwargs = _build_rnn_kwargs(source, egrus, 2)
+        if not kwargs.pop("bias") or not kwargs.pop("events"):
+            raise FormatError(source, "layer/2",
+                              "an EGRULanguageModel's EGRU layers have biases and events switched on")
+        model = EGRULanguageModel(
+            model_attrs["vocab_size"], model_attrs["embedding_size"], [layer.hidden_size for layer in egrus],
+            tie_weights=model_attrs["tie_weights"], dropout_embedding=model_attrs["dropout_embedding"],
+            dropout_between=model_attrs["dropout_between"], dropout_output=model_attrs["dropout_output"],
+            learn_threshold=model_attrs["learn_threshold"], **kwargs,
+        )
+        _copy(model.embedding.weight, layers[1].weight.T)
+        _copy_egru_weights(model.rnn, egrus)
+        if not model.tie_weights:
+            _copy(model.readout.weight, layers[-1].weight)
+        _copy(model.readout.bias, layers[-1].bias)
+        return model
+
+
+def export_snntorch(model, path, *, sparse="auto") -> Path:
+    """Write an ``EGRU`` or ``EGRULanguageModel`` to ``path`` (atomically); return the path.
+
+    ``sparse`` as in :func:`converters.format.write_network`.
+    """
+    return write_network(to_spec(model), path, sparse=sparse)
+
+
+def load_snntorch(path):
+    """Read ``path`` and return the ``EGRU`` or ``EGRULanguageModel`` it describes."""
+    spec = read_network(path)
+    return from_spec(spec, source=os.fspath(path))
