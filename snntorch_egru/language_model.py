@@ -1,0 +1,178 @@
+r"""``EGRULanguageModel``: a word-level language model on a stack of EGRU layers.
+
+Token ids ``[T, B]`` go through an embedding (``nn.Embedding``), an :class:`~snntorch_egru.EGRU`
+stack and a dense readout (``nn.Linear`` with bias) to logits ``[T, B, V]``:
+
+.. math::
+
+    x_t = E[w_t], \qquad y^{(L)}_t = \mathrm{EGRU}(x_{\le t}), \qquad
+    \mathrm{logits}_t = W_{out} y^{(L)}_t + b_{out}.
+
+With ``tie_weights=True`` the readout shares the embedding matrix
+(``readout.weight is embedding.weight``, as in the reference recipe); this needs the
+last layer's size to equal ``embedding_size``. Dropout (training only) can act on the
+embedding outputs, between EGRU layers and on the last layer's graded events.
+
+Initialisation: embedding (and an untied readout weight) ``U(-0.1, 0.1)``, readout
+bias zero, EGRU weights as ``torch.nn.GRU``.
+
+Example::
+
+    >>> import torch
+    >>> from snntorch_egru import EGRULanguageModel
+    >>> torch.manual_seed(0)  # doctest: +ELLIPSIS
+    <torch._C.Generator object at ...>
+    >>> lm = EGRULanguageModel(vocab_size=100, embedding_size=16, hidden_sizes=[32, 16],
+    ...                        tie_weights=True)
+    >>> tokens = torch.randint(0, 100, (20, 4))         # [T, B] token ids
+    >>> logits, state = lm(tokens)
+    >>> logits.shape
+    torch.Size([20, 4, 100])
+    >>> loss = torch.nn.functional.cross_entropy(logits[:-1].reshape(-1, 100), tokens[1:].reshape(-1))
+    >>> logits, state = lm(tokens, state)              # carry the state to the next segment
+    >>> lm.readout.weight is lm.embedding.weight
+    True
+"""
+
+from __future__ import annotations
+
+from typing import Sequence, Union
+
+import torch
+from torch import nn
+
+from .activity import ActivityStats
+from .layer import EGRU
+
+__all__ = ["EGRULanguageModel"]
+
+
+class EGRULanguageModel(nn.Module):
+    r"""Embedding -> EGRU stack -> dense readout, for next-token prediction.
+
+    Args:
+        vocab_size: number of tokens V.
+        embedding_size: embedding dimension E (the first EGRU layer's input size).
+        hidden_sizes: units per EGRU layer (a list of ints, or one int for one layer).
+        tie_weights: share the readout weight with the embedding (needs
+            ``hidden_sizes[-1] == embedding_size``).
+        threshold: initial per-unit threshold of every EGRU layer (see :class:`EGRU`).
+        dropout_embedding: dropout on the embedding outputs (training only).
+        dropout_between: dropout between EGRU layers (``EGRU``'s ``dropout``).
+        dropout_output: dropout on the last layer's graded events before the readout.
+        spike_grad: event function with pseudo-derivative; default ``triangle()``.
+        reset_mechanism: ``"subtract"`` (EGRU), ``"zero"`` or ``"none"``.
+        learn_threshold: thresholds are trained (Parameters) or fixed (buffers).
+        min_threshold: floor of the straight-through threshold clamp.
+
+    Modules: ``embedding`` (``nn.Embedding(V, E)``), ``rnn`` (:class:`EGRU`),
+    ``readout`` (``nn.Linear(hidden_sizes[-1], V)``).
+
+    ``forward(tokens, state=None)``: ``tokens`` int64 (or int32) ``[T, B]`` with ids in
+    ``[0, V)``; ``state`` as returned by a previous call (the EGRU's ``(y, c)``) or None.
+    Returns ``(logits [T, B, V], state)``.
+    """
+
+    def __init__(
+        self,
+        vocab_size: int,
+        embedding_size: int,
+        hidden_sizes: Union[int, Sequence[int]],
+        tie_weights: bool = False,
+        threshold=0.1,
+        dropout_embedding: float = 0.0,
+        dropout_between: float = 0.0,
+        dropout_output: float = 0.0,
+        spike_grad=None,
+        reset_mechanism: str = "subtract",
+        learn_threshold: bool = True,
+        min_threshold: float = 1e-3,
+    ):
+        super().__init__()
+        if isinstance(hidden_sizes, bool) or not isinstance(hidden_sizes, (int, Sequence)):
+            raise TypeError(f"hidden_sizes must be an int or a list of ints, got {type(hidden_sizes).__name__}")
+        sizes = [hidden_sizes] if isinstance(hidden_sizes, int) else list(hidden_sizes)
+        if not sizes or not all(isinstance(h, int) and not isinstance(h, bool) and h > 0 for h in sizes):
+            raise ValueError(f"hidden_sizes must be a non-empty list of positive ints, got {hidden_sizes!r}")
+        for name, value in (("vocab_size", vocab_size), ("embedding_size", embedding_size)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be a positive int, got {value!r}")
+        for name, value in (("dropout_embedding", dropout_embedding), ("dropout_output", dropout_output)):
+            if not 0.0 <= float(value) < 1.0:
+                raise ValueError(f"{name} must be in [0, 1), got {value}")
+        if tie_weights and sizes[-1] != embedding_size:
+            raise ValueError(
+                f"tie_weights=True needs the last EGRU layer to have embedding_size={embedding_size} units "
+                f"(the readout weight [V, H] is the embedding [V, E]); got hidden_sizes[-1]={sizes[-1]}"
+            )
+        self.vocab_size = int(vocab_size)
+        self.embedding_size = int(embedding_size)
+        self.tie_weights = bool(tie_weights)
+        self.dropout_embedding = float(dropout_embedding)
+        self.dropout_output = float(dropout_output)
+        self.embedding = nn.Embedding(self.vocab_size, self.embedding_size)
+        self.rnn = EGRU(
+            self.embedding_size, sizes, dropout=dropout_between, threshold=threshold,
+            learn_threshold=learn_threshold, spike_grad=spike_grad, reset_mechanism=reset_mechanism,
+            min_threshold=min_threshold,
+        )
+        self.readout = nn.Linear(sizes[-1], self.vocab_size)
+        self.reset_parameters()
+        if self.tie_weights:
+            self.readout.weight = self.embedding.weight
+
+    @property
+    def hidden_sizes(self) -> list:
+        return list(self.rnn.hidden_sizes)
+
+    @property
+    def dropout_between(self) -> float:
+        return self.rnn.dropout
+
+    def reset_parameters(self) -> None:
+        """Embedding (and untied readout weight) ~ U(-0.1, 0.1), readout bias 0, EGRU as ``nn.GRU``."""
+        nn.init.uniform_(self.embedding.weight, -0.1, 0.1)
+        if not self.tie_weights:
+            nn.init.uniform_(self.readout.weight, -0.1, 0.1)
+        nn.init.zeros_(self.readout.bias)
+        self.rnn.reset_parameters()
+
+    def _check_tokens(self, tokens) -> None:
+        if not isinstance(tokens, torch.Tensor):
+            raise TypeError(f"tokens must be a torch.Tensor of token ids, got {type(tokens).__name__}")
+        if tokens.dtype not in (torch.int64, torch.int32):
+            raise TypeError(
+                f"tokens must be integer token ids (torch.int64), got dtype {tokens.dtype}; "
+                f"convert with tokens.long() if they hold whole numbers"
+            )
+        if tokens.dim() != 2:
+            raise ValueError(f"tokens must have shape [T, B] (time first), got shape {tuple(tokens.shape)}")
+        if tokens.shape[0] == 0:
+            raise ValueError("tokens has no time steps (T = 0)")
+        device = self.embedding.weight.device
+        if tokens.device != device:
+            raise ValueError(f"tokens are on device {tokens.device} but the model is on {device}")
+        if tokens.numel():
+            low, high = int(tokens.min()), int(tokens.max())
+            if low < 0 or high >= self.vocab_size:
+                bad = low if low < 0 else high
+                raise ValueError(f"token id {bad} out of range [0, {self.vocab_size}) (vocab_size={self.vocab_size})")
+
+    def forward(self, tokens: torch.Tensor, state=None):
+        self._check_tokens(tokens)
+        x = self.embedding(tokens)
+        if self.dropout_embedding and self.training:
+            x = nn.functional.dropout(x, self.dropout_embedding, training=True)
+        y, state = self.rnn(x, state)
+        if self.dropout_output and self.training:
+            y = nn.functional.dropout(y, self.dropout_output, training=True)
+        return self.readout(y), state
+
+    def activity(self) -> ActivityStats:
+        """Fraction of nonzero graded events per EGRU layer and pooled, over the last forward pass."""
+        return self.rnn.activity()
+
+    def extra_repr(self) -> str:
+        return (f"vocab_size={self.vocab_size}, embedding_size={self.embedding_size}, "
+                f"hidden_sizes={self.hidden_sizes}, tie_weights={self.tie_weights}, "
+                f"dropout_embedding={self.dropout_embedding}, dropout_output={self.dropout_output}")
