@@ -201,7 +201,7 @@ class EGRUSequenceFunction(torch.autograd.Function):
                 grad_threshold, None, None, None)
 
 
-_CHUNK_ROWS = 512  # rows (steps x batch) per chunk: big enough for efficient matmuls, small in memory
+_CHUNK_ROWS = 256  # rows (steps x batch) per chunk: big enough for efficient matmuls, small in memory
 
 
 def _chunk_steps(steps: int, batch: int) -> int:
