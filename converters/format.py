@@ -52,7 +52,7 @@ import os
 import uuid
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any, ClassVar, Optional, Union
+from typing import ClassVar, Optional, Union
 
 import h5py
 import numpy as np
@@ -462,7 +462,8 @@ def _normalize_model(source, model, layers) -> dict:
                               f"and the embedding {emb}")
         if not _identical(np.ascontiguousarray(readout.weight.T), np.ascontiguousarray(embedding.weight)):
             raise FormatError(source, f"layer/{n - 1}/weight",
-                              "tie_weights is true but the readout weight is not the transposed embedding (layer/1/weight)")
+                              "tie_weights is true but the readout weight is not the transposed embedding "
+                              "(layer/1/weight)")
     return out
 
 
@@ -478,7 +479,8 @@ def validate_spec(spec: NetworkSpec, source=SPEC_SOURCE) -> dict:
         raise FormatError(source, "layer", "needs an input layer and at least one more layer")
     first = layers[0]
     if not isinstance(first, InputLayer):
-        raise FormatError(source, "layer/0/type", f"the first layer must be 'input', got {getattr(first, 'type', first)!r}")
+        raise FormatError(source, "layer/0/type",
+                          f"the first layer must be 'input', got {getattr(first, 'type', first)!r}")
     if isinstance(first.size, (bool, np.bool_)) or not isinstance(first.size, (int, np.integer)) or first.size < 1:
         raise FormatError(source, "layer/0/shape", f"input size must be a positive integer, got {first.size!r}")
     if first.encoding not in INPUT_ENCODINGS:
@@ -780,7 +782,8 @@ class _Reader:
             self.no_unknown(neuron, {"type"}, f"{name}/neuron")
             neuron_type = self.string(neuron, "type", f"{name}/neuron/type")
             if neuron_type != "identity":
-                raise self.error(f"{name}/neuron/type", f"a dense layer's neuron must be 'identity', got {neuron_type!r}")
+                raise self.error(f"{name}/neuron/type",
+                                 f"a dense layer's neuron must be 'identity', got {neuron_type!r}")
             layer = DenseLayer(self.matrix(group, "weight", f"{name}/weight"),
                                self.float_array(group, "bias", f"{name}/bias", 1, optional=True))
         else:

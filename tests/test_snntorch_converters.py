@@ -1,0 +1,270 @@
+"""Torch side of the converters: EGRU / EGRULanguageModel -> file -> model, bit for bit."""
+
+from __future__ import annotations
+
+import doctest
+import sys
+import types
+
+import h5py
+import numpy as np
+import pytest
+import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import converters
+from converters import snntorch_bridge
+from converters.format import FormatError, read_network, write_network
+from snntorch_egru import EGRU, EGRUCell, EGRULanguageModel
+from snntorch_egru.surrogate import triangle
+
+HYPOTHESIS = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+
+
+def prune_(module: torch.nn.Module, sparsity: float, generator: torch.Generator) -> None:
+    """Zero a random ``sparsity`` fraction of every weight matrix (unstructured pruning)."""
+    with torch.no_grad():
+        for name, param in module.named_parameters():
+            if param.dim() == 2 and "embedding" not in name:
+                param[torch.rand(param.shape, generator=generator) < sparsity] = 0.0
+
+
+def assert_state_dicts_identical(a: torch.nn.Module, b: torch.nn.Module) -> None:
+    sa, sb = a.state_dict(), b.state_dict()
+    assert list(sa) == list(sb)
+    for key in sa:
+        assert sa[key].dtype == sb[key].dtype == torch.float32, key
+        assert sa[key].shape == sb[key].shape, key
+        assert torch.equal(sa[key].view(torch.int32), sb[key].view(torch.int32)), f"{key} differs in its bits"
+
+
+def assert_same_settings(a: EGRU, b: EGRU) -> None:
+    for name in ("input_size", "hidden_sizes", "bias", "batch_first", "dropout", "events", "learn_threshold",
+                 "reset_mechanism", "min_threshold", "spike_grad"):
+        assert getattr(a, name) == getattr(b, name), name
+    for k in range(a.num_layers):
+        assert isinstance(getattr(b, f"threshold_l{k}"), torch.nn.Parameter) == a.learn_threshold
+
+
+# --------------------------------------------------------------------------- EGRU
+
+
+@HYPOTHESIS
+@given(
+    seed=st.integers(0, 2**16),
+    input_size=st.integers(1, 8),
+    hidden=st.lists(st.integers(1, 24), min_size=1, max_size=3),
+    bias=st.booleans(),
+    sparsity=st.sampled_from([0.0, 0.2, 0.5, 0.7, 0.9, 0.95]),
+    reset=st.sampled_from(["subtract", "zero", "none"]),
+    events=st.booleans(),
+    learn_threshold=st.booleans(),
+    batch_first=st.booleans(),
+    sparse=st.sampled_from(["auto", True, False]),
+)
+def test_egru_round_trip(tmp_path_factory, seed, input_size, hidden, bias, sparsity, reset, events,
+                         learn_threshold, batch_first, sparse):
+    gen = torch.Generator().manual_seed(seed)
+    threshold = [torch.rand(h, generator=gen) * 0.9 + 0.05 for h in hidden]
+    model = EGRU(input_size, hidden, bias=bias, reset_mechanism=reset, events=events,
+                 learn_threshold=learn_threshold, batch_first=batch_first, dropout=0.25 if len(hidden) > 1 else 0.0,
+                 threshold=threshold, spike_grad=triangle(3.6, 3.6), min_threshold=0.01)
+    prune_(model, sparsity, gen)
+    path = tmp_path_factory.mktemp("egru") / "egru.h5"
+    assert converters.export(model, path, sparse=sparse) == path
+    loaded = converters.load_snntorch(path)
+    assert type(loaded) is EGRU
+    assert_state_dicts_identical(model, loaded)
+    assert_same_settings(model, loaded)
+    model.eval()
+    loaded.eval()
+    x = torch.randn(6, 3, input_size, generator=gen)
+    if batch_first:
+        x = x.transpose(0, 1)
+    y_a, (yn_a, cn_a) = model(x)
+    y_b, (yn_b, cn_b) = loaded(x)
+    assert torch.equal(y_a, y_b)
+    for a, b in zip(cn_a, cn_b):
+        assert torch.equal(a, b)
+
+
+def test_egru_file_layout(tmp_path):
+    model = EGRU(3, [5, 4])
+    path = converters.export(model, tmp_path / "e.h5")
+    spec = read_network(path)
+    assert [layer.type for layer in spec.layers] == ["input", "egru", "egru"]
+    assert spec.layers[0].encoding == "vector" and spec.layers[0].size == 3
+    assert spec.model == {"class": "EGRU", "batch_first": False, "dropout": 0.0, "learn_threshold": True}
+    np.testing.assert_array_equal(spec.layers[2].weight_ih, model.weight_ih_l1.detach().numpy())
+    with h5py.File(path) as f:
+        assert f["layer/1/gate_order"][0] == b"rzn"
+        assert f["layer/1/neuron/type"][0] == b"egru"
+        assert float(f["layer/1/neuron/surrogate/dampening"][()]) == 0.7
+
+
+def test_pruned_egru_stored_sparse(tmp_path):
+    model = EGRU(32, 32)
+    prune_(model, 0.9, torch.Generator().manual_seed(1))
+    path = converters.export(model, tmp_path / "p.h5")
+    with h5py.File(path) as f:
+        assert f["layer/1/weight_hh"].attrs["sparse"] == "csr"
+        assert f["layer/1/weight_ih"].attrs["sparse"] == "csr"
+    assert_state_dicts_identical(model, converters.load_snntorch(path))
+
+
+def test_threshold_below_floor_is_stored_as_used(tmp_path):
+    model = EGRU(3, 4, min_threshold=0.05)
+    with torch.no_grad():
+        model.threshold_l0.copy_(torch.tensor([0.01, 0.2, -0.3, 0.05]))
+    path = converters.export(model, tmp_path / "t.h5")
+    stored = read_network(path).layers[1].threshold
+    expected = np.array([0.05, 0.2, 0.05, 0.05], dtype=np.float32)
+    assert stored.tobytes() == expected.tobytes()
+    loaded = converters.load_snntorch(path)
+    assert torch.equal(loaded.threshold_l0, torch.from_numpy(expected))
+    x = torch.randn(8, 2, 3)
+    assert torch.equal(model(x)[0], loaded(x)[0])  # same thresholds in use, same outputs
+
+
+def test_from_gru_round_trip(tmp_path):
+    gru = torch.nn.GRU(4, 6, num_layers=2)
+    model = EGRU.from_gru(gru, events=False)
+    loaded = converters.load_snntorch(converters.export(model, tmp_path / "g.h5"))
+    x = torch.randn(5, 2, 4)
+    assert torch.equal(model(x)[0], loaded(x)[0])
+    assert loaded.events is False
+
+
+# --------------------------------------------------------------------------- language model
+
+
+@HYPOTHESIS
+@given(
+    seed=st.integers(0, 2**16),
+    vocab=st.integers(2, 40),
+    emb=st.integers(1, 16),
+    hidden=st.lists(st.integers(1, 24), min_size=1, max_size=3),
+    tie=st.booleans(),
+    sparsity=st.sampled_from([0.0, 0.5, 0.9]),
+    reset=st.sampled_from(["subtract", "zero", "none"]),
+    dropouts=st.tuples(*[st.sampled_from([0.0, 0.1, 0.5])] * 3),
+)
+def test_language_model_round_trip(tmp_path_factory, seed, vocab, emb, hidden, tie, sparsity, reset, dropouts):
+    if tie:
+        hidden = [*hidden[:-1], emb]
+    torch.manual_seed(seed)
+    model = EGRULanguageModel(vocab, emb, hidden, tie_weights=tie, reset_mechanism=reset,
+                              dropout_embedding=dropouts[0], dropout_between=dropouts[1], dropout_output=dropouts[2],
+                              threshold=0.05)
+    prune_(model, sparsity, torch.Generator().manual_seed(seed))
+    path = tmp_path_factory.mktemp("lm") / "lm.h5"
+    converters.export(model, path)
+    loaded = converters.load_snntorch(path)
+    assert type(loaded) is EGRULanguageModel
+    assert_state_dicts_identical(model, loaded)
+    assert_same_settings(model.rnn, loaded.rnn)
+    for name in ("vocab_size", "embedding_size", "hidden_sizes", "tie_weights", "dropout_embedding",
+                 "dropout_between", "dropout_output"):
+        assert getattr(model, name) == getattr(loaded, name), name
+    assert (loaded.readout.weight is loaded.embedding.weight) == tie
+    model.eval()
+    loaded.eval()
+    tokens = torch.randint(0, vocab, (7, 2))
+    assert torch.equal(model(tokens)[0], loaded(tokens)[0])
+
+
+def test_language_model_file_layout(tmp_path):
+    model = EGRULanguageModel(11, 4, [6, 4], tie_weights=True)
+    path = converters.export(model, tmp_path / "lm.h5")
+    spec = read_network(path)
+    assert [layer.type for layer in spec.layers] == ["input", "dense", "egru", "egru", "dense"]
+    assert spec.layers[0].encoding == "tokens" and spec.layers[0].size == 11
+    embedding, readout = spec.layers[1], spec.layers[-1]
+    assert embedding.weight.shape == (4, 11) and embedding.bias is None
+    np.testing.assert_array_equal(embedding.weight, model.embedding.weight.detach().numpy().T)
+    assert readout.weight.shape == (11, 4) and readout.bias.shape == (11,)
+    assert spec.model["class"] == "EGRULanguageModel" and spec.model["tie_weights"] is True
+    with h5py.File(path) as f:
+        assert f["layer/1/neuron/type"][0] == b"identity"
+
+
+# --------------------------------------------------------------------------- errors and dispatch
+
+
+@pytest.mark.parametrize("obj", [torch.nn.GRU(2, 3), EGRUCell(2, 3), object(), "model.h5"])
+def test_export_rejects_other_types(tmp_path, obj):
+    with pytest.raises(TypeError, match="EGRULanguageModel"):
+        converters.export(obj, tmp_path / "x.h5")
+    assert not (tmp_path / "x.h5").exists()
+
+
+def test_export_lava_object_not_implemented(tmp_path):
+    lava_like = type("EGRUNetwork", (), {"__module__": "lava_egru.network"})()
+    with pytest.raises(NotImplementedError, match="not implemented yet"):
+        converters.export(lava_like, tmp_path / "x.h5")
+
+
+def test_export_rejects_float64(tmp_path):
+    with pytest.raises(TypeError, match=r"model.float\(\)"):
+        converters.export(EGRU(2, 3).double(), tmp_path / "x.h5")
+
+
+def test_export_rejects_other_surrogates(tmp_path):
+    import snntorch.surrogate
+
+    with pytest.raises(TypeError, match="triangle"):
+        converters.export(EGRU(2, 3, spike_grad=snntorch.surrogate.fast_sigmoid()), tmp_path / "x.h5")
+
+
+def test_export_names_file_on_nan(tmp_path):
+    model = EGRU(2, 3)
+    with torch.no_grad():
+        model.weight_hh_l0[0, 0] = float("nan")
+    with pytest.raises(FormatError, match=r"x\.h5: layer/1/weight_hh: contains 1 NaN"):
+        converters.export(model, tmp_path / "x.h5")
+
+
+def test_load_generic_stack_is_a_clear_error(tmp_path):
+    spec = snntorch_bridge.to_spec(EGRU(2, 3))
+    del spec.model["class"]
+    write_network(spec, tmp_path / "g.h5")
+    with pytest.raises(FormatError, match=r"g\.h5: model.attrs\['class'\]: missing"):
+        converters.load_snntorch(tmp_path / "g.h5")
+
+
+def test_load_mixed_settings_is_a_clear_error(tmp_path):
+    spec = snntorch_bridge.to_spec(EGRU(2, [3, 3]))
+    spec.layers[2].reset_mechanism = "zero"
+    write_network(spec, tmp_path / "m.h5")
+    with pytest.raises(FormatError, match=r"m\.h5: layer/2/neuron/reset_mechanism: .*one setting for all"):
+        converters.load_snntorch(tmp_path / "m.h5")
+
+
+def test_load_mixed_biases_is_a_clear_error(tmp_path):
+    spec = snntorch_bridge.to_spec(EGRU(2, [3, 3]))
+    spec.layers[2].bias_hh = None
+    write_network(spec, tmp_path / "b.h5")
+    with pytest.raises(FormatError, match=r"layer/2/bias_hh"):
+        converters.load_snntorch(tmp_path / "b.h5")
+
+
+def test_load_missing_file(tmp_path):
+    with pytest.raises(FileNotFoundError, match="nope.h5"):
+        converters.load_snntorch(tmp_path / "nope.h5")
+
+
+def test_load_lava_calls_lava_bridge(monkeypatch):
+    calls = []
+    fake = types.ModuleType("converters.lava_bridge")
+    fake.load_lava = lambda path, *args, **kwargs: calls.append((path, args, kwargs)) or "network"
+    monkeypatch.setitem(sys.modules, "converters.lava_bridge", fake)
+    monkeypatch.setattr(converters, "lava_bridge", fake, raising=False)
+    assert converters.load_lava("net.h5", steps=3) == "network"
+    assert calls == [("net.h5", (), {"steps": 3})]
+
+
+def test_doctests():
+    for module in (converters, snntorch_bridge):
+        result = doctest.testmod(module, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
+        assert result.failed == 0
