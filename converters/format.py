@@ -391,7 +391,9 @@ def _normalize_model(source, model, layers) -> dict:
     if not isinstance(model, dict):
         raise FormatError(source, "model", f"must be a dict, got {type(model).__name__}")
     cls = model.get("class")
-    if cls is not None and cls not in MODEL_CLASSES:
+    if cls is None:
+        model = {key: value for key, value in model.items() if key != "class"}
+    elif cls not in MODEL_CLASSES:
         raise FormatError(source, _model_key("class"), f"unknown model class {cls!r} (expected one of {MODEL_CLASSES})")
     defaults = {"EGRU": _EGRU_MODEL_DEFAULTS, "EGRULanguageModel": _LM_MODEL_DEFAULTS}.get(cls, {})
     out = dict(model)

@@ -36,6 +36,7 @@ Example::
 
 from __future__ import annotations
 
+import operator
 from typing import Sequence, Union
 
 import torch
@@ -45,6 +46,18 @@ from .activity import ActivityStats
 from .layer import EGRU
 
 __all__ = ["EGRULanguageModel"]
+
+
+def _sizes(hidden_sizes) -> list:
+    """``hidden_sizes`` as a non-empty list of positive ints (numpy ints accepted)."""
+    try:
+        values = [hidden_sizes] if not isinstance(hidden_sizes, Sequence) else list(hidden_sizes)
+        sizes = [operator.index(h) for h in values if not isinstance(h, bool)]
+    except TypeError:
+        raise TypeError(f"hidden_sizes must be an int or a list of ints, got {hidden_sizes!r}") from None
+    if not sizes or len(sizes) != len(values) or min(sizes) < 1:
+        raise ValueError(f"hidden_sizes must be a non-empty list of positive ints, got {hidden_sizes!r}")
+    return sizes
 
 
 class EGRULanguageModel(nn.Module):
@@ -89,11 +102,7 @@ class EGRULanguageModel(nn.Module):
         min_threshold: float = 1e-3,
     ):
         super().__init__()
-        if isinstance(hidden_sizes, bool) or not isinstance(hidden_sizes, (int, Sequence)):
-            raise TypeError(f"hidden_sizes must be an int or a list of ints, got {type(hidden_sizes).__name__}")
-        sizes = [hidden_sizes] if isinstance(hidden_sizes, int) else list(hidden_sizes)
-        if not sizes or not all(isinstance(h, int) and not isinstance(h, bool) and h > 0 for h in sizes):
-            raise ValueError(f"hidden_sizes must be a non-empty list of positive ints, got {hidden_sizes!r}")
+        sizes = _sizes(hidden_sizes)
         for name, value in (("vocab_size", vocab_size), ("embedding_size", embedding_size)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} must be a positive int, got {value!r}")
