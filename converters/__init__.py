@@ -11,6 +11,8 @@ import torch or Lava: the entry points below import their side lazily.
   (implemented in :mod:`converters.lava_bridge`).
 - :func:`read_network` / :func:`write_network` and the :class:`NetworkSpec` dataclasses:
   the format itself, with :class:`FormatError` for every invalid file.
+- :func:`integer_network` (spec): the integers of a quantised network (format version 2,
+  docs/fixed-point.md), numpy only: what a Lava fixed-point model loads.
 
 Example::
 
@@ -34,12 +36,20 @@ from .format import (
     GATE_ORDER,
     PRODUCER,
     RESET_MECHANISMS,
+    SUPPORTED_VERSIONS,
     DenseLayer,
+    DenseQuantization,
     EGRULayer,
+    EGRUQuantization,
+    FixedPointDense,
+    FixedPointEGRU,
+    FixedPointInput,
     FormatError,
     InputLayer,
+    InputQuantization,
     NetworkSpec,
     SurrogateSpec,
+    integer_network,
     read_network,
     validate_spec,
     write_network,
@@ -50,6 +60,8 @@ __all__ = [
     "FORMAT_NAME", "FORMAT_VERSION", "GATE_ORDER", "PRODUCER", "RESET_MECHANISMS", "FormatError",
     "NetworkSpec", "InputLayer", "DenseLayer", "EGRULayer", "SurrogateSpec",
     "read_network", "write_network", "validate_spec",
+    "SUPPORTED_VERSIONS", "InputQuantization", "DenseQuantization", "EGRUQuantization", "integer_network",
+    "FixedPointInput", "FixedPointDense", "FixedPointEGRU",
 ]
 
 _SUPPORTED = "snntorch_egru.EGRU, snntorch_egru.EGRULanguageModel"
@@ -60,7 +72,7 @@ def _defined_in(model, packages: tuple) -> bool:
     return any(cls.__module__.split(".")[0] in packages for cls in type(model).__mro__)
 
 
-def export(model, path, *, sparse="auto"):
+def export(model, path, *, sparse="auto", quantization=None):
     """Write ``model`` to the network file ``path`` (atomically); return the path as a ``Path``.
 
     Dispatch on the model's type, by the package that defines its class, so that the
@@ -74,11 +86,13 @@ def export(model, path, *, sparse="auto"):
 
     ``sparse``: ``"auto"`` (CSR for weight matrices that are at least half zeros),
     ``True`` or ``False``; see :func:`converters.format.write_network`.
+    ``quantization``: a :class:`snntorch_egru.quantization.QuantizationSpec` to store
+    (format version 2, docs/fixed-point.md), or None for a float network.
     """
     if _defined_in(model, ("snntorch_egru",)):
         from .snntorch_bridge import export_snntorch
 
-        return export_snntorch(model, path, sparse=sparse)
+        return export_snntorch(model, path, sparse=sparse, quantization=quantization)
     if _defined_in(model, ("lava_egru", "lava")):
         # Hook for the Lava side: call converters.lava_bridge's exporter here once it exists.
         raise NotImplementedError(
@@ -88,11 +102,14 @@ def export(model, path, *, sparse="auto"):
     raise TypeError(f"cannot export a {type(model).__name__}: supported types are {_SUPPORTED}")
 
 
-def load_snntorch(path):
-    """The ``snntorch_egru`` model (``EGRU`` or ``EGRULanguageModel``) stored in ``path``."""
+def load_snntorch(path, *, with_quantization: bool = False):
+    """The ``snntorch_egru`` model (``EGRU`` or ``EGRULanguageModel``) stored in ``path``.
+
+    ``with_quantization=True``: ``(model, QuantizationSpec or None)``.
+    """
     from .snntorch_bridge import load_snntorch as _load_snntorch
 
-    return _load_snntorch(path)
+    return _load_snntorch(path, with_quantization=with_quantization)
 
 
 def load_lava(path, *args, **kwargs):

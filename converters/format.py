@@ -1,4 +1,4 @@
-"""The versioned HDF5 network format (``egru-network``, version 1): the hub between the two sides.
+"""The versioned HDF5 network format (``egru-network``, version 2): the hub between the two sides.
 
 A trained EGRU network is one HDF5 file laid out like lava-dl netx's network
 description: root attributes ``format``, ``format_version``, ``producer``; groups
@@ -14,6 +14,11 @@ Python API:
 
 - dataclasses :class:`NetworkSpec`, :class:`InputLayer`, :class:`DenseLayer`,
   :class:`EGRULayer`, :class:`SurrogateSpec` (float32 numpy arrays inside);
+- version 2: the optional fixed-point formats of a quantised network
+  (:class:`InputQuantization`, :class:`DenseQuantization`, :class:`EGRUQuantization`,
+  one per layer, docs/fixed-point.md) and :func:`integer_network`, which derives every
+  integer the fixed-point arithmetic uses (Lava weights, ``weight_exp``, integer biases
+  and thresholds) with numpy only;
 - :func:`write_network` (validates, then writes atomically) and :func:`read_network`
   (reads and validates);
 - :class:`FormatError` (a ``ValueError``): every problem found in a file or a spec,
@@ -61,11 +66,15 @@ __all__ = [
     "FORMAT_NAME", "FORMAT_VERSION", "PRODUCER", "GATE_ORDER", "RESET_MECHANISMS", "INPUT_ENCODINGS",
     "MODEL_CLASSES", "SPARSE_AUTO_FRACTION", "FormatError", "SurrogateSpec", "InputLayer", "DenseLayer",
     "EGRULayer", "NetworkSpec", "write_network", "read_network", "validate_spec", "csr_from_dense",
-    "dense_from_csr", "to_scipy_csr", "zero_fraction",
+    "dense_from_csr", "to_scipy_csr", "zero_fraction", "SUPPORTED_VERSIONS", "InputQuantization",
+    "DenseQuantization", "EGRUQuantization", "FixedPointInput", "FixedPointDense", "FixedPointEGRU",
+    "integer_network", "FRAC_GATE",
 ]
 
 FORMAT_NAME = "egru-network"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+#: Versions this reader accepts (version 1 files have no quantization groups).
+SUPPORTED_VERSIONS = (1, 2)
 PRODUCER = "egru 0.1.0"
 GATE_ORDER = "rzn"
 RESET_MECHANISMS = ("subtract", "zero", "none")
@@ -135,6 +144,48 @@ class SurrogateSpec(_ExactEq):
     width: float = 1.0
 
 
+#: Fractional bits of the gates in the fixed-point arithmetic (docs/fixed-point.md).
+FRAC_GATE = 12
+_FRAC_LIMIT = 23        # fractional-bit counts are in [0, 23]
+_EXP_LIMIT = 64         # weight scale exponents are in [-64, 64]
+_INT24_MIN, _INT24_MAX = -(1 << 23), (1 << 23) - 1
+_MANTISSA_MIN, _MANTISSA_MAX = -128, 127
+_WEIGHT_EXP_MIN, _WEIGHT_EXP_MAX = -8, 7
+
+
+@dataclass(frozen=True)
+class InputQuantization:
+    """Version 2, ``layer/0/quantization``: ``frac_input``, the fractional bits of the
+    input messages (0 for token inputs: a one-hot entry is the integer 1)."""
+
+    frac_input: int
+
+
+@dataclass(frozen=True)
+class DenseQuantization:
+    """Version 2, ``layer/k/quantization`` of a dense layer: ``frac_state`` (fractional bits
+    of its output and bias) and ``scale_exp`` (s: weights are 8-bit mantissas times 2**s)."""
+
+    frac_state: int
+    scale_exp: int
+
+
+@dataclass(frozen=True)
+class EGRUQuantization:
+    """Version 2, ``layer/k/quantization`` of an egru layer (docs/fixed-point.md).
+
+    ``frac_preact`` F_a (pre-activations, biases), ``frac_state`` F_c (state,
+    thresholds, graded output), ``scale_exp_ih``/``scale_exp_hh`` (s of W_ih, W_hh),
+    ``frac_gate`` F_g = 12.
+    """
+
+    frac_preact: int
+    frac_state: int
+    scale_exp_ih: int
+    scale_exp_hh: int
+    frac_gate: int = FRAC_GATE
+
+
 @dataclass(eq=False)
 class InputLayer(_ExactEq):
     """``layer/0``: the network input, ``size`` features per step.
@@ -145,6 +196,7 @@ class InputLayer(_ExactEq):
 
     size: int
     encoding: str = "vector"
+    quantization: Optional[InputQuantization] = None
     type: ClassVar[str] = "input"
 
     @property
@@ -156,11 +208,13 @@ class InputLayer(_ExactEq):
 class DenseLayer(_ExactEq):
     """A graded linear layer ``y = weight @ x + bias`` (neuron type ``identity``).
 
-    ``weight`` [out, in] float32, ``bias`` [out] float32 or None.
+    ``weight`` [out, in] float32, ``bias`` [out] float32 or None, ``quantization`` a
+    :class:`DenseQuantization` (version 2) or None.
     """
 
     weight: np.ndarray
     bias: Optional[np.ndarray] = None
+    quantization: Optional[DenseQuantization] = None
     type: ClassVar[str] = "dense"
 
     def __post_init__(self):
@@ -178,7 +232,8 @@ class EGRULayer(_ExactEq):
 
     ``weight_ih`` [3H, in], ``weight_hh`` [3H, H], ``bias_ih``/``bias_hh`` [3H] or None,
     ``threshold`` [H] (the thresholds used in the forward pass: finite, > 0 and
-    >= ``min_threshold``), all float32.
+    >= ``min_threshold``), all float32; ``quantization`` an :class:`EGRUQuantization`
+    (version 2) or None.
     """
 
     weight_ih: np.ndarray
@@ -190,6 +245,7 @@ class EGRULayer(_ExactEq):
     events: bool = True
     min_threshold: float = 1e-3
     surrogate: SurrogateSpec = field(default_factory=SurrogateSpec)
+    quantization: Optional[EGRUQuantization] = None
     type: ClassVar[str] = "egru"
 
     def __post_init__(self):
@@ -220,6 +276,11 @@ class NetworkSpec(_ExactEq):
     @property
     def egru_layers(self) -> list:
         return [layer for layer in self.layers if isinstance(layer, EGRULayer)]
+
+    @property
+    def quantized(self) -> bool:
+        """Whether the layers carry fixed-point formats (then every layer does)."""
+        return any(getattr(layer, "quantization", None) is not None for layer in self.layers)
 
 
 # --------------------------------------------------------------------------- CSR helpers
@@ -469,6 +530,177 @@ def _normalize_model(source, model, layers) -> dict:
     return out
 
 
+# --------------------------------------------------------------------------- fixed point (version 2)
+
+
+@dataclass(frozen=True, eq=False)
+class FixedPointInput:
+    """The input in the fixed-point arithmetic: messages are integers with ``frac_input`` fractional bits."""
+
+    size: int
+    encoding: str
+    frac_input: int
+
+
+@dataclass(frozen=True, eq=False)
+class FixedPointDense:
+    """A dense identity layer in integers: ``out = sat24(wrap32(shift(weight @ x, weight_exp)) + bias)``.
+
+    ``weight``: int64 [out, in], the Lava integer weights ``2 * mantissa`` (even, in
+    [-256, 254]); ``bias``: int64 [out] with ``frac_state`` fractional bits, or None.
+    """
+
+    weight: np.ndarray
+    weight_exp: int
+    bias: Optional[np.ndarray]
+    frac_source: int
+    frac_state: int
+
+
+@dataclass(frozen=True, eq=False)
+class FixedPointEGRU:
+    """An egru layer in integers (docs/fixed-point.md, "The EGRU step").
+
+    ``weight_ih`` [3H, in], ``weight_hh`` [3H, H]: int64 Lava integer weights (2 * mantissa);
+    ``bias_ih``, ``bias_hh``: int64 [3H] in F_a (zeros where the file has no bias);
+    ``threshold``: int64 [H] in F_c, >= 1 (None with ``events = false``).
+    """
+
+    weight_ih: np.ndarray
+    weight_hh: np.ndarray
+    weight_exp_ih: int
+    weight_exp_hh: int
+    bias_ih: np.ndarray
+    bias_hh: np.ndarray
+    threshold: Optional[np.ndarray]
+    frac_source: int
+    frac_preact: int
+    frac_state: int
+    frac_gate: int
+    reset_mechanism: str
+    events: bool
+
+
+def _round_half_away(values: np.ndarray) -> np.ndarray:
+    """``sign(v) * floor(|v| + 1/2)`` in float64 (the only float -> int rounding of the arithmetic)."""
+    values = np.asarray(values, dtype=np.float64)
+    return np.sign(values) * np.floor(np.abs(values) + 0.5)
+
+
+def _quant_int(source, name: str, value, low: int, high: int) -> int:
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+        raise FormatError(source, name, f"must be an integer, got {value!r}")
+    if not low <= int(value) <= high:
+        raise FormatError(source, name, f"must be in [{low}, {high}], got {int(value)}")
+    return int(value)
+
+
+def _mantissas(source, name: str, matrix: np.ndarray, scale_exp: int) -> np.ndarray:
+    k = _round_half_away(np.ldexp(matrix.astype(np.float64), -scale_exp))
+    bad = (k < _MANTISSA_MIN) | (k > _MANTISSA_MAX)
+    if bad.any():
+        index = tuple(int(i) for i in np.argwhere(bad)[0])
+        raise FormatError(source, name,
+                          f"weight {matrix[index]:g} at {list(index)} needs mantissa {int(k[index])} at scale "
+                          f"2**{scale_exp}, outside the 8-bit range [{_MANTISSA_MIN}, {_MANTISSA_MAX}]")
+    return k.astype(np.int64)
+
+
+def _fixed_vector(source, name: str, values: np.ndarray, frac: int, low: int = _INT24_MIN) -> np.ndarray:
+    q = _round_half_away(np.ldexp(values.astype(np.float64), frac))
+    bad = (q < low) | (q > _INT24_MAX)
+    if bad.any():
+        i = int(np.argmax(bad))
+        raise FormatError(source, name,
+                          f"value {values[i]:g} at [{i}] quantises to {int(q[i])} with {frac} fractional bits, "
+                          f"outside [{low}, {_INT24_MAX}]")
+    return q.astype(np.int64)
+
+
+def _weight_exp(source, name: str, scale_exp: int, frac_source: int, frac_dest: int) -> int:
+    exp = scale_exp - frac_source + frac_dest - 1
+    if not _WEIGHT_EXP_MIN <= exp <= _WEIGHT_EXP_MAX:
+        raise FormatError(source, name,
+                          f"weight_exp = s - F_src + F_dst - 1 = {scale_exp} - {frac_source} + {frac_dest} - 1 = "
+                          f"{exp} is outside Loihi's range [{_WEIGHT_EXP_MIN}, {_WEIGHT_EXP_MAX}]")
+    return exp
+
+
+def _integer_network(source, layers) -> list:
+    """The fixed-point view of already checked layers (every layer has its quantization)."""
+    missing = [k for k, layer in enumerate(layers) if layer.quantization is None]
+    if missing:
+        present = next(k for k, layer in enumerate(layers) if layer.quantization is not None)
+        raise FormatError(source, f"layer/{missing[0]}/quantization",
+                          f"missing: a quantised network has a quantization group in every layer "
+                          f"(layer/{present} has one)")
+    out = []
+    frac_source = 0
+    for k, layer in enumerate(layers):
+        q = layer.quantization
+        prefix = f"layer/{k}/quantization"
+        expected = {InputLayer: InputQuantization, DenseLayer: DenseQuantization, EGRULayer: EGRUQuantization}
+        if not isinstance(q, expected[type(layer)]):
+            raise FormatError(source, prefix, f"a {layer.type} layer needs a {expected[type(layer)].__name__}, "
+                                              f"got {type(q).__name__}")
+        if isinstance(layer, InputLayer):
+            frac = _quant_int(source, f"{prefix}/frac_input", q.frac_input, 0, _FRAC_LIMIT)
+            if layer.encoding == "tokens" and frac != 0:
+                raise FormatError(source, f"{prefix}/frac_input",
+                                  f"must be 0 for token inputs (one-hot messages are the integer 1), got {frac}")
+            out.append(FixedPointInput(int(layer.size), layer.encoding, frac))
+            frac_source = frac
+            continue
+        if isinstance(layer, DenseLayer):
+            frac = _quant_int(source, f"{prefix}/frac_state", q.frac_state, 0, _FRAC_LIMIT)
+            s = _quant_int(source, f"{prefix}/scale_exp", q.scale_exp, -_EXP_LIMIT, _EXP_LIMIT)
+            exp = _weight_exp(source, f"{prefix}/scale_exp", s, frac_source, frac)
+            weight = 2 * _mantissas(source, f"layer/{k}/weight", layer.weight, s)
+            bias = None if layer.bias is None else _fixed_vector(source, f"layer/{k}/bias", layer.bias, frac)
+            out.append(FixedPointDense(weight, exp, bias, frac_source, frac))
+            frac_source = frac
+            continue
+        fa = _quant_int(source, f"{prefix}/frac_preact", q.frac_preact, 1, _FRAC_LIMIT)
+        fc = _quant_int(source, f"{prefix}/frac_state", q.frac_state, 0, _FRAC_LIMIT)
+        if _quant_int(source, f"{prefix}/frac_gate", q.frac_gate, -_EXP_LIMIT, _EXP_LIMIT) != FRAC_GATE:
+            raise FormatError(source, f"{prefix}/frac_gate", f"must be {FRAC_GATE}, got {q.frac_gate}")
+        s_ih = _quant_int(source, f"{prefix}/scale_exp_ih", q.scale_exp_ih, -_EXP_LIMIT, _EXP_LIMIT)
+        s_hh = _quant_int(source, f"{prefix}/scale_exp_hh", q.scale_exp_hh, -_EXP_LIMIT, _EXP_LIMIT)
+        exp_ih = _weight_exp(source, f"{prefix}/scale_exp_ih", s_ih, frac_source, fa)
+        exp_hh = _weight_exp(source, f"{prefix}/scale_exp_hh", s_hh, fc, fa)
+        three_h = layer.weight_hh.shape[0]
+        biases = []
+        for name in ("bias_ih", "bias_hh"):
+            value = getattr(layer, name)
+            biases.append(np.zeros(three_h, np.int64) if value is None
+                          else _fixed_vector(source, f"layer/{k}/{name}", value, fa))
+        threshold = None
+        if layer.events:
+            threshold = _fixed_vector(source, f"layer/{k}/neuron/threshold", layer.threshold, fc, low=1)
+        out.append(FixedPointEGRU(
+            2 * _mantissas(source, f"layer/{k}/weight_ih", layer.weight_ih, s_ih),
+            2 * _mantissas(source, f"layer/{k}/weight_hh", layer.weight_hh, s_hh),
+            exp_ih, exp_hh, biases[0], biases[1], threshold, frac_source, fa, fc, FRAC_GATE,
+            layer.reset_mechanism, bool(layer.events)))
+        frac_source = fc
+    return out
+
+
+def integer_network(spec: NetworkSpec, source=SPEC_SOURCE) -> list:
+    """The integers of a quantised network, one entry per layer (numpy only).
+
+    Returns ``[FixedPointInput, FixedPointDense | FixedPointEGRU, ...]``: the Lava
+    integer weights (``2 * round_half_away(W / 2**s)``), each Dense ``weight_exp =
+    s - F_src + F_dst - 1``, the integer biases ``round_half_away(b * 2**F)`` and
+    thresholds ``round_half_away(theta * 2**F_c)`` (docs/fixed-point.md). The spec is
+    validated first; :class:`FormatError` if it is not quantised or invalid.
+    """
+    validate_spec(spec, source=source)
+    if not spec.quantized:
+        raise FormatError(source, "layer/0/quantization", "missing: the network is not quantised (a float network)")
+    return _integer_network(source, spec.layers)
+
+
 def validate_spec(spec: NetworkSpec, source=SPEC_SOURCE) -> dict:
     """Check ``spec`` against the format; return its ``model`` dict completed with defaults.
 
@@ -493,6 +725,8 @@ def validate_spec(spec: NetworkSpec, source=SPEC_SOURCE) -> dict:
             raise FormatError(source, f"layer/{k}/type", "only layer/0 may be an input layer")
         _check_layer(source, k, layer, size)
         size = layer.shape[0]
+    if any(getattr(layer, "quantization", None) is not None for layer in layers):
+        _integer_network(source, layers)
     return _normalize_model(source, spec.model, layers)
 
 
@@ -519,9 +753,21 @@ def _write_matrix(group: h5py.Group, name: str, matrix: np.ndarray, sparse) -> N
     sub.create_dataset("shape", data=np.array(matrix.shape, dtype=np.int64))
 
 
+_QUANTIZATION_FIELDS = {
+    "input": ("frac_input",),
+    "dense": ("frac_state", "scale_exp"),
+    "egru": ("frac_preact", "frac_state", "frac_gate", "scale_exp_ih", "scale_exp_hh"),
+}
+_QUANTIZATION_CLASSES = {"input": InputQuantization, "dense": DenseQuantization, "egru": EGRUQuantization}
+
+
 def _write_layer(group: h5py.Group, layer, sparse) -> None:
     _write_string(group, "type", layer.type)
     group.create_dataset("shape", data=np.array(layer.shape, dtype=np.int64))
+    if layer.quantization is not None:
+        quant = group.create_group("quantization")
+        for name in _QUANTIZATION_FIELDS[layer.type]:
+            quant.create_dataset(name, data=np.int64(getattr(layer.quantization, name)))
     if isinstance(layer, InputLayer):
         _write_string(group, "encoding", layer.encoding)
         return
@@ -635,6 +881,7 @@ class _Reader:
     def __init__(self, source: str, f: h5py.File):
         self.source = source
         self.f = f
+        self.version = FORMAT_VERSION
 
     def error(self, name: str, problem: str) -> FormatError:
         return FormatError(self.source, name, problem)
@@ -764,7 +1011,28 @@ class _Reader:
         unknown = sorted(set(group.keys()) - allowed)
         if unknown:
             raise self.error(f"{name}/{unknown[0]}",
-                             f"unknown entry in a version-{FORMAT_VERSION} file (allowed here: {sorted(allowed)})")
+                             f"unknown entry in a version-{self.version} file (allowed here: {sorted(allowed)})")
+
+    def scalar_int(self, parent: h5py.Group, key: str, name: str) -> int:
+        ds = self.dataset(parent, key, name)
+        if ds.dtype.kind not in ("i", "u"):
+            raise self.error(name, f"has dtype {ds.dtype}, expected an integer")
+        if ds.shape not in ((), (1,)):
+            raise self.error(name, f"must be a scalar, got shape {ds.shape}")
+        return int(np.asarray(ds[()]).reshape(-1)[0])
+
+    def quantization(self, group: h5py.Group, kind: str, name: str):
+        """The layer's ``quantization`` group (version >= 2), or None."""
+        if self.version < 2 or "quantization" not in group:
+            return None
+        quant = self.group(group, "quantization", f"{name}/quantization")
+        fields_ = _QUANTIZATION_FIELDS[kind]
+        self.no_unknown(quant, set(fields_), f"{name}/quantization")
+        values = {key: self.scalar_int(quant, key, f"{name}/quantization/{key}") for key in fields_}
+        return _QUANTIZATION_CLASSES[kind](**values)
+
+    def allowed(self, entries: set) -> set:
+        return entries | {"quantization"} if self.version >= 2 else entries
 
     def layer(self, k: int, group: h5py.Group):
         name = f"layer/{k}"
@@ -773,13 +1041,13 @@ class _Reader:
             raise self.error(f"{name}/type", f"unknown layer type {kind!r} (expected one of {sorted(LAYER_TYPES)})")
         shape = self.int_array(group, "shape", f"{name}/shape")
         if kind == "input":
-            self.no_unknown(group, {"type", "shape", "encoding"}, name)
+            self.no_unknown(group, self.allowed({"type", "shape", "encoding"}), name)
             if shape.shape != (1,) or shape[0] < 1:
                 raise self.error(f"{name}/shape", f"must be [I] with I >= 1, got {shape.tolist()}")
             encoding = self.string(group, "encoding", f"{name}/encoding", attr_ok=True)
-            layer = InputLayer(int(shape[0]), encoding)
+            layer = InputLayer(int(shape[0]), encoding, self.quantization(group, kind, name))
         elif kind == "dense":
-            self.no_unknown(group, {"type", "shape", "weight", "bias", "neuron"}, name)
+            self.no_unknown(group, self.allowed({"type", "shape", "weight", "bias", "neuron"}), name)
             neuron = self.group(group, "neuron", f"{name}/neuron")
             self.no_unknown(neuron, {"type"}, f"{name}/neuron")
             neuron_type = self.string(neuron, "type", f"{name}/neuron/type")
@@ -787,10 +1055,11 @@ class _Reader:
                 raise self.error(f"{name}/neuron/type",
                                  f"a dense layer's neuron must be 'identity', got {neuron_type!r}")
             layer = DenseLayer(self.matrix(group, "weight", f"{name}/weight"),
-                               self.float_array(group, "bias", f"{name}/bias", 1, optional=True))
+                               self.float_array(group, "bias", f"{name}/bias", 1, optional=True),
+                               self.quantization(group, kind, name))
         else:
-            self.no_unknown(group, {"type", "shape", "weight_ih", "weight_hh", "bias_ih", "bias_hh",
-                                    "gate_order", "neuron"}, name)
+            self.no_unknown(group, self.allowed({"type", "shape", "weight_ih", "weight_hh", "bias_ih", "bias_hh",
+                                                 "gate_order", "neuron"}), name)
             gate_order = self.string(group, "gate_order", f"{name}/gate_order")
             if gate_order != GATE_ORDER:
                 raise self.error(f"{name}/gate_order", f"must be {GATE_ORDER!r}, got {gate_order!r}")
@@ -818,6 +1087,7 @@ class _Reader:
                 events=self.scalar_bool(neuron, "events", f"{neuron_name}/events"),
                 min_threshold=self.scalar_float(neuron, "min_threshold", f"{neuron_name}/min_threshold"),
                 surrogate=surrogate,
+                quantization=self.quantization(group, kind, name),
             )
         return layer, shape
 
@@ -847,9 +1117,10 @@ class _Reader:
             raise self.error("/.attrs['format_version']",
                              f"is {version}, newer than this reader supports ({FORMAT_VERSION}); "
                              f"upgrade the egru package to read it")
-        if version != FORMAT_VERSION:
+        if version not in SUPPORTED_VERSIONS:
             raise self.error("/.attrs['format_version']",
-                             f"unknown version {version} (this reader supports {FORMAT_VERSION})")
+                             f"unknown version {version} (this reader supports {list(SUPPORTED_VERSIONS)})")
+        self.version = version
         layer_root = self.group(f, "layer", "layer")
         keys = list(layer_root.keys())
         expected = [str(k) for k in range(len(keys))]

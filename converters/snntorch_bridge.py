@@ -21,6 +21,16 @@ bit for bit; a raw threshold below the floor comes back as the floor value it ac
 Round trip torch -> file -> torch is lossless otherwise: equal ``state_dict`` bit for
 bit, hence identical forward outputs. The loaded model is a fresh module on the CPU (in
 training mode, like any new module).
+
+Fixed point (format version 2, docs/fixed-point.md): ``to_spec(model, quantization=q)``
+/ ``export_snntorch(..., quantization=q)`` with a
+:class:`snntorch_egru.quantization.QuantizationSpec` add one ``quantization`` group per
+layer (the float weights are stored unchanged; the integers follow from them and the
+formats). The export checks the model against the spec first
+(:func:`snntorch_egru.quantization.integer_layers`: a :class:`QuantizationError` names
+the layer and value that do not fit). ``load_snntorch(path, with_quantization=True)``
+returns ``(model, spec or None)``; :func:`quantization_from_spec` reads the formats of a
+:class:`NetworkSpec`.
 """
 
 from __future__ import annotations
@@ -32,14 +42,15 @@ import numpy as np
 import torch
 
 from snntorch_egru import EGRU, EGRULanguageModel
+from snntorch_egru import quantization as quant
 from snntorch_egru.surrogate import TriangleSurrogate, triangle
 
 from .format import (
-    DenseLayer, EGRULayer, FormatError, InputLayer, NetworkSpec, SurrogateSpec, read_network, validate_spec,
-    write_network,
+    DenseLayer, DenseQuantization, EGRULayer, EGRUQuantization, FormatError, InputLayer, InputQuantization,
+    NetworkSpec, SurrogateSpec, read_network, validate_spec, write_network,
 )
 
-__all__ = ["SUPPORTED_TYPES", "to_spec", "from_spec", "export_snntorch", "load_snntorch"]
+__all__ = ["SUPPORTED_TYPES", "to_spec", "from_spec", "export_snntorch", "load_snntorch", "quantization_from_spec"]
 
 SUPPORTED_TYPES = (EGRU, EGRULanguageModel)
 _SUPPORTED_NAMES = "snntorch_egru.EGRU or snntorch_egru.EGRULanguageModel"
@@ -84,12 +95,51 @@ def _egru_layers(rnn: EGRU, prefix: str) -> list:
     return layers
 
 
-def to_spec(model) -> NetworkSpec:
+def _attach_quantization(spec: NetworkSpec, model, quantization) -> NetworkSpec:
+    if not isinstance(quantization, quant.QuantizationSpec):
+        raise TypeError(f"quantization must be a snntorch_egru.quantization.QuantizationSpec, "
+                        f"got {type(quantization).__name__}")
+    quant.integer_layers(model, quantization)   # QuantizationError naming the layer and value
+    spec.layers[0].quantization = InputQuantization(quantization.frac_input)
+    for layer, q in zip(spec.layers[1:], quantization.layers):
+        if isinstance(q, quant.DenseQuantization):
+            layer.quantization = DenseQuantization(q.frac_state, q.scale_exp)
+        else:
+            layer.quantization = EGRUQuantization(q.frac_preact, q.frac_state, q.scale_exp_ih, q.scale_exp_hh,
+                                                  q.frac_gate)
+    return spec
+
+
+def quantization_from_spec(spec: NetworkSpec):
+    """The :class:`snntorch_egru.quantization.QuantizationSpec` stored in ``spec`` (None for a float network)."""
+    if not spec.quantized:
+        return None
+    layers = []
+    for layer in spec.layers[1:]:
+        q = layer.quantization
+        if isinstance(q, DenseQuantization):
+            layers.append(quant.DenseQuantization(q.frac_state, q.scale_exp))
+        else:
+            layers.append(quant.LayerQuantization(q.frac_preact, q.frac_state, q.scale_exp_ih, q.scale_exp_hh,
+                                                  q.frac_gate))
+    return quant.QuantizationSpec(spec.layers[0].quantization.frac_input, tuple(layers))
+
+
+def to_spec(model, quantization=None) -> NetworkSpec:
     """The :class:`NetworkSpec` of an ``EGRU`` or ``EGRULanguageModel`` (copies, float32).
 
+    ``quantization``: a :class:`snntorch_egru.quantization.QuantizationSpec` to store
+    with the layers (format version 2), or None for a float network.
+
     Raises ``TypeError`` for other objects, non-float32 parameters or a spike_grad that is
-    not the triangle surrogate.
+    not the triangle surrogate; :class:`~snntorch_egru.quantization.QuantizationError`
+    when the model does not fit the fixed-point formats.
     """
+    spec = _to_float_spec(model)
+    return spec if quantization is None else _attach_quantization(spec, model, quantization)
+
+
+def _to_float_spec(model) -> NetworkSpec:
     if isinstance(model, EGRULanguageModel):
         layers = [InputLayer(model.vocab_size, "tokens"),
                   DenseLayer(np.ascontiguousarray(_array(model.embedding.weight, "embedding.weight").T))]
@@ -205,15 +255,21 @@ def from_spec(spec: NetworkSpec, source="<NetworkSpec>"):
         return model
 
 
-def export_snntorch(model, path, *, sparse="auto") -> Path:
+def export_snntorch(model, path, *, sparse="auto", quantization=None) -> Path:
     """Write an ``EGRU`` or ``EGRULanguageModel`` to ``path`` (atomically); return the path.
 
-    ``sparse`` as in :func:`converters.format.write_network`.
+    ``sparse`` as in :func:`converters.format.write_network`; ``quantization`` as in
+    :func:`to_spec`.
     """
-    return write_network(to_spec(model), path, sparse=sparse)
+    return write_network(to_spec(model, quantization), path, sparse=sparse)
 
 
-def load_snntorch(path):
-    """Read ``path`` and return the ``EGRU`` or ``EGRULanguageModel`` it describes."""
+def load_snntorch(path, *, with_quantization: bool = False):
+    """Read ``path`` and return the ``EGRU`` or ``EGRULanguageModel`` it describes.
+
+    ``with_quantization=True``: return ``(model, quantization)``, the second a
+    :class:`snntorch_egru.quantization.QuantizationSpec` or None (a float network).
+    """
     spec = read_network(path)
-    return from_spec(spec, source=os.fspath(path))
+    model = from_spec(spec, source=os.fspath(path))
+    return (model, quantization_from_spec(spec)) if with_quantization else model

@@ -179,7 +179,7 @@ def test_netx_style_strings(good_file):
     with h5py.File(good_file) as f:
         ds = f["layer/1/type"]
         assert ds.shape == (1,) and ds.dtype.kind == "S" and ds[0] == b"egru"
-        assert f.attrs["format"] == "egru-network" and int(f.attrs["format_version"]) == 1
+        assert f.attrs["format"] == "egru-network" and int(f.attrs["format_version"]) == fmt.FORMAT_VERSION
         assert f.attrs["producer"] == fmt.PRODUCER
 
 
@@ -354,7 +354,7 @@ def test_missing_format_version(good_file):
 
 def test_newer_format_version(good_file):
     with h5py.File(good_file, "r+") as f:
-        f.attrs["format_version"] = 2
+        f.attrs["format_version"] = fmt.FORMAT_VERSION + 1
     expect_error(good_file, "format_version", "newer")
 
 
@@ -385,10 +385,13 @@ def test_unknown_layer_type(good_file):
     expect_error(good_file, "layer/2/type", "unknown layer type 'conv'")
 
 
-def test_unknown_entry_in_layer(good_file):
+@pytest.mark.parametrize("version, entry", [(1, "quantization"), (fmt.FORMAT_VERSION, "calibration")])
+def test_unknown_entry_in_layer(good_file, version, entry):
+    # version 1 has no quantization groups; no version knows "calibration"
     with h5py.File(good_file, "r+") as f:
-        f.create_group("layer/1/quantization")
-    expect_error(good_file, "layer/1/quantization", "unknown entry")
+        f.attrs["format_version"] = version
+        f.create_group(f"layer/1/{entry}")
+    expect_error(good_file, f"layer/1/{entry}", f"unknown entry in a version-{version} file")
 
 
 def test_unknown_root_group_is_ignored(good_file):
