@@ -1,12 +1,55 @@
-"""The EGRU as a Lava process (not implemented yet).
+"""The EGRU as Lava (lava-nc 0.10.0) Processes, built from the ``egru-network`` file format.
 
-This package will hold the Event-based GRU as a Lava (lava-nc 0.10.0)
-process, with a floating-point and a fixed-point process model, loaded from
-the versioned HDF5 format of ``converters``.
+- :class:`EGRUNetwork` (path): a whole network from a format file, a subclass of
+  lava-dl netx's ``hdf5.Network`` (:mod:`lava_egru.proc.network`).
+- :func:`simulate` (network, x): run it on Lava's CPU backend; outputs aligned with
+  the inputs (:mod:`lava_egru.simulation` documents the timing).
+- :func:`export` (network, path) and :func:`network_spec` (network): its current
+  parameters back to the format (:mod:`lava_egru.exchange`).
+- :mod:`lava_egru.proc`: the Processes: :class:`EGRUNeuron`, the identity and
+  one-hot neurons, and the blocks (:class:`EGRUBlock`, :class:`DenseBlock`,
+  :class:`InputBlock`) a network is made of.
 
-Nothing is implemented yet: the Lava process is not implemented yet (planned:
-format, converters and Lava float model). This package defines nothing else.
+Precision: the floating-point models exist (``select_tag="floating_pt"``); the
+fixed-point EGRU model is planned (``simulate(..., precision="fixed_pt")`` raises
+``NotImplementedError``).
 
 Rule: modules here never import ``snntorch_egru``, ``torch`` or ``snntorch``
-(checked by tests/test_architecture.py). Lava needs Python 3.10 and numpy<2.
+(checked by tests/test_architecture.py; lava-dl's netx imports torch on its own).
+Lava needs Python 3.10 and numpy<2.
+
+Example::
+
+    >>> import os, tempfile
+    >>> import numpy as np
+    >>> from converters.format import DenseLayer, EGRULayer, InputLayer, NetworkSpec, write_network
+    >>> import lava_egru
+    >>> rng = np.random.default_rng(0)
+    >>> f32 = lambda *shape: rng.standard_normal(shape).astype(np.float32)
+    >>> vocab, emb, hidden = 5, 4, 6
+    >>> spec = NetworkSpec(
+    ...     [InputLayer(vocab, "tokens"), DenseLayer(f32(emb, vocab)),
+    ...      EGRULayer(f32(3 * hidden, emb), f32(3 * hidden, hidden), f32(3 * hidden), f32(3 * hidden),
+    ...                np.full(hidden, 0.2, np.float32)),
+    ...      DenseLayer(f32(vocab, hidden), f32(vocab))],
+    ...     {"class": "EGRULanguageModel"})
+    >>> net = lava_egru.EGRUNetwork(write_network(spec, os.path.join(tempfile.mkdtemp(), "lm.h5")))
+    >>> len(net), net.latency
+    (4, 3)
+    >>> logits = lava_egru.simulate(net, np.array([1, 4, 0, 2]))
+    >>> logits.shape
+    (4, 5)
 """
+
+from .exchange import export, network_spec
+from .proc.blocks.process import DenseBlock, EGRUBlock, InputBlock
+from .proc.egru.process import EGRUNeuron
+from .proc.identity.process import Identity
+from .proc.network.process import EGRUNetwork
+from .proc.one_hot.process import OneHot
+from .simulation import simulate
+
+__all__ = [
+    "EGRUNetwork", "simulate", "export", "network_spec",
+    "EGRUNeuron", "Identity", "OneHot", "InputBlock", "DenseBlock", "EGRUBlock",
+]

@@ -1,0 +1,132 @@
+"""Read a Lava EGRU network's current parameters back into the format, and export them.
+
+:func:`network_spec` reads every weight, bias and threshold from the blocks' Vars
+(``Var.get()``: the live values while the network's runtime is started and not
+running, the initial values if it never ran) and returns a
+:class:`converters.format.NetworkSpec`; :func:`export` writes it with
+:func:`converters.format.write_network`. Lava returns float64 from a live runtime:
+the values are cast back to float32, which is exact for values that came from a
+float32 file. What Lava does not hold (the ``model`` metadata, ``min_threshold``,
+the surrogate, which biases are absent) is taken from the file the network was
+built from, so torch -> file -> Lava -> file gives identical arrays.
+
+Example::
+
+    >>> import os, tempfile
+    >>> import numpy as np
+    >>> from converters.format import EGRULayer, InputLayer, NetworkSpec, read_network, write_network
+    >>> from lava_egru import EGRUNetwork, export
+    >>> rng = np.random.default_rng(0)
+    >>> f32 = lambda *shape: rng.standard_normal(shape).astype(np.float32)
+    >>> weight_hh = np.where(rng.random((12, 4)) < 0.2, f32(12, 4), 0)  # pruned: stored as CSR
+    >>> spec = NetworkSpec([InputLayer(3), EGRULayer(f32(12, 3), weight_hh, f32(12), None,
+    ...                                              np.full(4, 0.1, np.float32))], {"class": "EGRU"})
+    >>> folder = tempfile.mkdtemp()
+    >>> net = EGRUNetwork(write_network(spec, os.path.join(folder, "in.h5")))
+    >>> net.sparse_weights
+    {(1, 'weight_ih'): False, (1, 'weight_hh'): True}
+    >>> read_network(export(net, os.path.join(folder, "out.h5"))).layers == spec.layers
+    True
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import typing as ty
+from pathlib import Path
+
+import numpy as np
+import scipy.sparse
+from converters.format import (
+    SPARSE_AUTO_FRACTION,
+    DenseLayer,
+    EGRULayer,
+    NetworkSpec,
+    write_network,
+    zero_fraction,
+)
+
+from lava_egru.proc.network.process import EGRUNetwork
+
+__all__ = ["network_spec", "export", "storage_option"]
+
+SparseOption = ty.Union[str, bool]
+
+
+def network_spec(network: EGRUNetwork) -> NetworkSpec:
+    """The network's current parameters as a :class:`~converters.format.NetworkSpec` (float32)."""
+    if not isinstance(network, EGRUNetwork):
+        raise TypeError(f"expected a lava_egru EGRUNetwork, got {type(network).__name__}")
+    layers = []
+    for block, layer in zip(network.layers, network.spec.layers):
+        if isinstance(layer, DenseLayer):
+            layer = dataclasses.replace(
+                layer,
+                weight=_read(block.weight),
+                bias=None if layer.bias is None else _read(block.bias),
+            )
+        elif isinstance(layer, EGRULayer):
+            layer = dataclasses.replace(
+                layer,
+                weight_ih=_read(block.weight_ih),
+                weight_hh=_read(block.weight_hh),
+                bias_ih=None if layer.bias_ih is None else _read(block.bias_ih),
+                bias_hh=None if layer.bias_hh is None else _read(block.bias_hh),
+                threshold=_read(block.threshold),
+            )
+        else:
+            layer = dataclasses.replace(layer)
+        layers.append(layer)
+    return NetworkSpec(layers, dict(network.spec.model))
+
+
+def storage_option(network: EGRUNetwork, spec: ty.Optional[NetworkSpec] = None) -> ty.Optional[SparseOption]:
+    """The ``sparse`` option of :func:`~converters.format.write_network` that stores exactly
+    the network's Sparse synapses as CSR (``"auto"``, ``True`` or ``False``), or None if
+    no option does (a file with a hand-picked mix)."""
+    spec = network_spec(network) if spec is None else spec
+    matrices = {(k, name): getattr(spec.layers[k], name) for k, name in network.sparse_weights}
+    for option in ("auto", True, False):
+        stored_as_csr = {
+            key: option is True or (option == "auto" and zero_fraction(matrix) >= SPARSE_AUTO_FRACTION)
+            for key, matrix in matrices.items()
+        }
+        if stored_as_csr == network.sparse_weights:
+            return option
+    return None
+
+
+def export(network: EGRUNetwork, path: ty.Union[str, os.PathLike], *, sparse: SparseOption = "keep") -> Path:
+    """Write the network's current parameters to the format file ``path`` (atomically).
+
+    ``sparse="keep"`` (default) stores as CSR exactly the matrices that are Lava
+    ``Sparse`` synapses; it raises ``ValueError`` for a mix no ``write_network`` option
+    reproduces (then pass ``"auto"``, ``True`` or ``False`` explicitly, as for
+    :func:`~converters.format.write_network`). Returns the path.
+    """
+    spec = network_spec(network)
+    if sparse == "keep":
+        sparse = storage_option(network, spec)
+        if sparse is None:
+            raise ValueError(
+                f"no write_network option stores exactly these matrices as CSR: "
+                f"{sorted(key for key, is_sparse in network.sparse_weights.items() if is_sparse)}; "
+                f"pass sparse='auto', True or False"
+            )
+    return write_network(spec, path, sparse=sparse)
+
+
+def _read(var) -> np.ndarray:
+    try:
+        value = var.get()
+    except RuntimeError as exc:
+        raise RuntimeError(
+            f"cannot read {var.process.name}.{var.name}: {exc}. Lava can read Vars only while the "
+            f"runtime is started (before stop()) or before the network has run"
+        ) from exc
+    if value is None:
+        raise RuntimeError(f"cannot read {var.process.name}.{var.name} while the network runs: pause() or wait() first")
+    if scipy.sparse.issparse(value):
+        value = value.toarray()
+    return np.asarray(value, dtype=np.float32)

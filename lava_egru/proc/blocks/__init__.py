@@ -1,0 +1,1 @@
+"""Hierarchical layer Processes (input, dense, EGRU) and their SubProcessModels."""

@@ -1,0 +1,162 @@
+r"""The EGRU neuron Process: gates, internal state, threshold and reset of one layer.
+
+The neuron receives the two gate pre-activations from its synapses and does the
+rest of the layer's step. With :math:`H` units, ``a_in_x`` carries :math:`W x_t`
+and ``a_in_h`` carries :math:`U y_{t-1}` (each :math:`3H`, gate order r, z, n as
+``torch.nn.GRU``):
+
+.. math::
+
+    r_t &= \sigma(W_r x_t + b_{Wr} + U_r y_{t-1} + b_{Ur}) \\
+    z_t &= \sigma(W_z x_t + b_{Wz} + U_z y_{t-1} + b_{Uz}) \\
+    n_t &= \tanh(W_n x_t + b_{Wn} + r_t \odot (U_n y_{t-1} + b_{Un})) \\
+    \tilde c_t &= z_t \odot c_{t-1} + (1 - z_t) \odot n_t \\
+    e_t &= H(\tilde c_t - \vartheta), \quad H(0) = 0 \\
+    y_t &= \tilde c_t \odot e_t \qquad \text{(sent on s_out)} \\
+    c_t &= \tilde c_t - e_t \odot \vartheta \quad \text{("subtract"; "zero": }
+           \tilde c_t (1 - e_t)\text{; "none": } \tilde c_t)
+
+With ``events=False`` the neuron is a plain GRU: :math:`y_t = c_t = \tilde c_t`.
+The state starts at :math:`c = y = 0`.
+
+Timing: a Lava Dense/Sparse connection delivers at time step :math:`s` what it
+received at :math:`s - 1`. Before ``first_step`` (the step at which the input for
+sequence element 0 arrives) the neuron keeps its zero state and sends zeros, so
+the empty synapse buffers of the first steps never enter the state. See
+:mod:`lava_egru.proc.blocks` for how a layer wires its synapses around the neuron.
+
+Only a floating-point model exists (:mod:`lava_egru.proc.egru.models`, tag
+``floating_pt``); the fixed-point model is planned.
+
+Example (the neuron alone, fed through Lava's float Dense; run on the CPU backend)::
+
+    >>> import numpy as np
+    >>> from lava.magma.core.run_conditions import RunSteps
+    >>> from lava.magma.core.run_configs import Loihi2SimCfg
+    >>> from lava.proc.dense.process import Dense
+    >>> from lava.proc.io.source import RingBuffer
+    >>> from lava_egru.proc.egru.process import EGRUNeuron
+    >>> H = 2
+    >>> source = RingBuffer(data=np.ones((1, 3)))          # x_t = 1 at steps 1..3
+    >>> gates = np.repeat([0.0, -4.0, 4.0], H)[:, None]    # W = (W_r, W_z, W_n) = (0, -4, 4)
+    >>> w_ih = Dense(weights=gates, num_message_bits=24)
+    >>> neuron = EGRUNeuron(shape=(H,), threshold=np.full(H, 0.5))
+    >>> w_hh = Dense(weights=np.zeros((3 * H, H)), num_message_bits=24)
+    >>> source.s_out.connect(w_ih.s_in)
+    >>> w_ih.a_out.connect(neuron.a_in_x)
+    >>> neuron.s_out.connect(w_hh.s_in)
+    >>> w_hh.a_out.connect(neuron.a_in_h)
+    >>> try:
+    ...     neuron.run(RunSteps(2), Loihi2SimCfg(select_tag="floating_pt"))
+    ...     y, c = neuron.y.get(), neuron.c.get()
+    ... finally:
+    ...     neuron.stop()
+    >>> c_tilde = (1 - 1 / (1 + np.exp(4.0))) * np.tanh(4.0)  # step 2 saw x_0 = 1, c_{-1} = 0
+    >>> bool(np.allclose(y, c_tilde)), bool(np.allclose(c, c_tilde - 0.5))  # fired, subtracted
+    (True, True)
+"""
+
+from __future__ import annotations
+
+import typing as ty
+
+import numpy as np
+from lava.magma.core.process.ports.ports import InPort, OutPort
+from lava.magma.core.process.process import AbstractProcess, LogConfig
+from lava.magma.core.process.variable import Var
+
+RESET_MECHANISMS = ("subtract", "zero", "none")
+
+
+class EGRUNeuron(AbstractProcess):
+    """EGRU neuron Process of ``shape=(H,)`` units (equations in the module docstring).
+
+    Parameters
+    ----------
+    shape : tuple(int)
+        ``(H,)``: the number of units. No batch dimension.
+    threshold : float or numpy.ndarray
+        Per-unit thresholds :math:`\\vartheta` (broadcast to ``(H,)``), > 0.
+    bias_ih, bias_hh : float or numpy.ndarray, optional
+        Biases :math:`b_W`, :math:`b_U` (broadcast to ``(3H,)``). Default 0.
+    reset_mechanism : str, optional
+        ``"subtract"`` (default), ``"zero"`` or ``"none"``.
+    events : bool, optional
+        False makes the neuron a plain GRU (no threshold, no reset). Default True.
+    first_step : int, optional
+        Time step (counted from 1) at which ``a_in_x`` carries the input of sequence
+        element 0. The neuron keeps its zero state and sends zeros before it.
+        Default 2: the neuron sits behind one synapse fed from step 1.
+
+    Ports: ``a_in_x`` (3H) input projection :math:`W x_t`, ``a_in_h`` (3H) recurrent
+    projection :math:`U y_{t-1}`, ``s_out`` (H) graded events :math:`y_t`.
+    Vars: ``c`` and ``y`` (state, start at 0), ``threshold``, ``bias_ih``, ``bias_hh``.
+    """
+
+    def __init__(
+        self,
+        *,
+        shape: ty.Tuple[int],
+        threshold: ty.Union[float, np.ndarray],
+        bias_ih: ty.Union[float, np.ndarray] = 0,
+        bias_hh: ty.Union[float, np.ndarray] = 0,
+        reset_mechanism: str = "subtract",
+        events: bool = True,
+        first_step: int = 2,
+        name: ty.Optional[str] = None,
+        log_config: ty.Optional[LogConfig] = None,
+    ) -> None:
+        shape = _validate_shape(shape)
+        hidden = shape[0]
+        threshold = _broadcast("threshold", threshold, (hidden,))
+        bias_ih = _broadcast("bias_ih", bias_ih, (3 * hidden,))
+        bias_hh = _broadcast("bias_hh", bias_hh, (3 * hidden,))
+        if events and not bool(np.all(threshold > 0)):
+            raise ValueError(f"threshold must be > 0 for every unit, got minimum {threshold.min():g}")
+        if reset_mechanism not in RESET_MECHANISMS:
+            raise ValueError(f"reset_mechanism must be one of {RESET_MECHANISMS}, got {reset_mechanism!r}")
+        if not isinstance(events, (bool, np.bool_)):
+            raise TypeError(f"events must be a bool, got {type(events).__name__}")
+        if isinstance(first_step, bool) or not isinstance(first_step, (int, np.integer)) or first_step < 1:
+            raise ValueError(f"first_step must be an integer >= 1 (time steps count from 1), got {first_step!r}")
+        super().__init__(
+            shape=shape,
+            reset_mechanism=reset_mechanism,
+            events=bool(events),
+            first_step=int(first_step),
+            name=name,
+            log_config=log_config,
+        )
+        self.a_in_x = InPort(shape=(3 * hidden,))
+        self.a_in_h = InPort(shape=(3 * hidden,))
+        self.s_out = OutPort(shape=shape)
+        self.c = Var(shape=shape, init=np.zeros(shape))
+        self.y = Var(shape=shape, init=np.zeros(shape))
+        self.threshold = Var(shape=shape, init=threshold)
+        self.bias_ih = Var(shape=(3 * hidden,), init=bias_ih)
+        self.bias_hh = Var(shape=(3 * hidden,), init=bias_hh)
+
+    @property
+    def shape(self) -> ty.Tuple[int]:
+        """``(H,)``."""
+        return self.proc_params["shape"]
+
+
+def _validate_shape(shape) -> ty.Tuple[int]:
+    shape = tuple(shape)
+    if len(shape) != 1 or isinstance(shape[0], bool) or not isinstance(shape[0], (int, np.integer)) or shape[0] < 1:
+        raise ValueError(f"shape must be (H,) with an integer H >= 1, got {shape!r}")
+    return (int(shape[0]),)
+
+
+def _broadcast(name: str, value, shape: ty.Tuple[int]) -> np.ndarray:
+    array = np.asarray(value)
+    if not np.issubdtype(array.dtype, np.number) or np.issubdtype(array.dtype, np.complexfloating):
+        raise TypeError(f"{name} must be real numbers, got dtype {array.dtype}")
+    try:
+        array = np.broadcast_to(array, shape).copy()
+    except ValueError:
+        raise ValueError(f"{name} must broadcast to shape {shape}, got shape {array.shape}") from None
+    if not bool(np.all(np.isfinite(array))):
+        raise ValueError(f"{name} contains NaN or Inf")
+    return array

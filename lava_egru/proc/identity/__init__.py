@@ -1,0 +1,1 @@
+"""The graded linear (identity) neuron: ``s_out = a_in + bias``."""

@@ -1,0 +1,96 @@
+r"""The identity neuron: a graded linear output, the neuron of ``dense`` layers.
+
+.. math::
+
+    y_t = a_t + b
+
+where :math:`a_t` arrives on ``a_in`` (a Dense/Sparse synapse delivers
+:math:`W x` there, so a Dense + Identity pair computes :math:`W x_t + b`) and
+:math:`y_t` leaves on ``s_out`` as a graded message. The network's token
+embedding and readout logits are such layers; with ``bias=0`` it also passes a
+network's vector input through unchanged.
+
+Before ``first_step`` (the step at which sequence element 0 arrives) it sends
+zeros, so that a layer's output is zero until its first valid step.
+
+Example (a source sends 1, 2, 3; a graded Dense scales by 2; the neuron adds 0.5)::
+
+    >>> import numpy as np
+    >>> from lava.magma.core.run_conditions import RunSteps
+    >>> from lava.magma.core.run_configs import Loihi2SimCfg
+    >>> from lava.proc.dense.process import Dense
+    >>> from lava.proc.io.sink import RingBuffer as Sink
+    >>> from lava.proc.io.source import RingBuffer as Source
+    >>> from lava_egru.proc.identity.process import Identity
+    >>> source = Source(data=np.array([[1.0, 2.0, 3.0, 0.0]]))
+    >>> dense = Dense(weights=np.array([[2.0]]), num_message_bits=24)
+    >>> neuron = Identity(shape=(1,), bias=0.5)            # first_step=2: behind one synapse
+    >>> sink = Sink(shape=(1,), buffer=4)
+    >>> source.s_out.connect(dense.s_in)
+    >>> dense.a_out.connect(neuron.a_in)
+    >>> neuron.s_out.connect(sink.a_in)
+    >>> try:
+    ...     neuron.run(RunSteps(4), Loihi2SimCfg(select_tag="floating_pt"))
+    ...     out = sink.data.get()
+    ... finally:
+    ...     neuron.stop()
+    >>> out.tolist()                                        # one step of synaptic delay
+    [[0.0, 2.5, 4.5, 6.5]]
+"""
+
+from __future__ import annotations
+
+import typing as ty
+
+import numpy as np
+from lava.magma.core.process.ports.ports import InPort, OutPort
+from lava.magma.core.process.process import AbstractProcess, LogConfig
+from lava.magma.core.process.variable import Var
+
+
+class Identity(AbstractProcess):
+    """Graded linear neuron Process: ``s_out = a_in + bias`` from ``first_step`` on.
+
+    Parameters
+    ----------
+    shape : tuple(int)
+        ``(N,)``: number of neurons. No batch dimension.
+    bias : float or numpy.ndarray, optional
+        Bias :math:`b` (broadcast to ``shape``). Default 0.
+    first_step : int, optional
+        Time step (counted from 1) at which ``a_in`` carries sequence element 0;
+        zeros are sent before it. Default 2 (behind one synapse fed from step 1).
+
+    Ports: ``a_in`` (N), ``s_out`` (N, graded). Vars: ``bias``.
+    """
+
+    def __init__(
+        self,
+        *,
+        shape: ty.Tuple[int],
+        bias: ty.Union[float, np.ndarray] = 0,
+        first_step: int = 2,
+        name: ty.Optional[str] = None,
+        log_config: ty.Optional[LogConfig] = None,
+    ) -> None:
+        shape = tuple(shape)
+        if len(shape) != 1 or isinstance(shape[0], bool) or not isinstance(shape[0], (int, np.integer)) \
+                or shape[0] < 1:
+            raise ValueError(f"shape must be (N,) with an integer N >= 1, got {shape!r}")
+        shape = (int(shape[0]),)
+        bias = np.asarray(bias)
+        try:
+            bias = np.broadcast_to(bias, shape).copy()
+        except ValueError:
+            raise ValueError(f"bias must broadcast to shape {shape}, got shape {bias.shape}") from None
+        if isinstance(first_step, bool) or not isinstance(first_step, (int, np.integer)) or first_step < 1:
+            raise ValueError(f"first_step must be an integer >= 1 (time steps count from 1), got {first_step!r}")
+        super().__init__(shape=shape, first_step=int(first_step), name=name, log_config=log_config)
+        self.a_in = InPort(shape=shape)
+        self.s_out = OutPort(shape=shape)
+        self.bias = Var(shape=shape, init=bias)
+
+    @property
+    def shape(self) -> ty.Tuple[int]:
+        """``(N,)``."""
+        return self.proc_params["shape"]

@@ -1,0 +1,185 @@
+r"""Run an EGRU network on Lava's CPU backend and get its outputs aligned with its inputs.
+
+:func:`simulate` feeds a whole input sequence through a network and returns one
+output row per input row. Timing: element :math:`t` (0-based) enters the network's
+``inp`` at time step :math:`t + 1` and, as every Dense/Sparse synapse delays by
+one step, its output leaves ``out`` at step :math:`t + 1 + D` with
+:math:`D` = ``network.latency`` (the number of synapses on the path, one per layer
+after the input). ``simulate`` runs :math:`T + D` steps (the last :math:`D` feed
+"no input": zeros, or no token), drops the first :math:`D` outputs and returns
+rows :math:`0 .. T-1`: ``output[t]`` depends on ``x[0..t]`` only, exactly as in
+the step-by-step equations.
+
+Lava Processes compile once. ``simulate`` therefore runs a fresh twin of
+``network`` built from its current parameters (:func:`lava_egru.export` to a
+temporary file, then :class:`EGRUNetwork`), starting from the zero state; the
+network itself stays uncompiled and can be simulated again, exported or wired into
+a Lava graph of your own. Lava keeps every Process it ever created alive (its
+``ProcessServer`` registry), so each call retains one twin's memory.
+
+The runtime is stopped on every exit path (return, exception, KeyboardInterrupt),
+so no Lava OS process outlives the call.
+
+Example::
+
+    >>> import os, tempfile
+    >>> import numpy as np
+    >>> from converters.format import EGRULayer, InputLayer, NetworkSpec, write_network
+    >>> from lava_egru import EGRUNetwork, simulate
+    >>> rng = np.random.default_rng(0)
+    >>> f32 = lambda *shape: rng.standard_normal(shape).astype(np.float32)
+    >>> spec = NetworkSpec([InputLayer(3), EGRULayer(f32(12, 3), f32(12, 4), None, None,
+    ...                                              np.full(4, 0.1, np.float32))], {"class": "EGRU"})
+    >>> net = EGRUNetwork(write_network(spec, os.path.join(tempfile.mkdtemp(), "net.h5")))
+    >>> x = rng.standard_normal((10, 3))
+    >>> y = simulate(net, x)
+    >>> y.shape, bool((y[0] != 0).any())                  # row 0 already answers x[0]
+    ((10, 4), True)
+    >>> bool(np.array_equal(simulate(net, x[:4]), y[:4])) # causal: the prefix gives the prefix
+    True
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import numpy as np
+from lava.magma.core.run_conditions import RunSteps
+from lava.magma.core.run_configs import Loihi2SimCfg
+from lava.proc.io.extractor import Extractor, PyLoihiExtractorModel
+from lava.proc.io.source import RingBuffer
+
+from lava_egru.exchange import export, storage_option
+from lava_egru.proc.network.process import EGRUNetwork
+
+__all__ = ["simulate", "PRECISIONS"]
+
+PRECISIONS = ("floating_pt", "fixed_pt")
+#: Upper bound on the output buffered between Lava and Python (outputs are read in chunks of steps).
+OUTPUT_BUFFER_BYTES = 64 * 2**20
+#: Input sent on the flush steps of a token network: a negative id sends no spike.
+NO_TOKEN = -1
+
+
+def simulate(network: EGRUNetwork, x, precision: str = "floating_pt") -> np.ndarray:
+    """Run ``network`` on the input sequence ``x``; return its outputs ``[T, out]`` (float64).
+
+    Args:
+        network: an :class:`~lava_egru.EGRUNetwork`.
+        x: ``[T, I]`` real numbers for a ``vector``-input network; ``[T]`` integer
+            token ids in ``[0, vocab)`` for a ``tokens``-input network.
+        precision: ``"floating_pt"`` (Lava's CPU float models). ``"fixed_pt"`` raises
+            ``NotImplementedError``: the fixed-point EGRU model is planned.
+
+    Returns:
+        ``output[t]``: the last layer's output (logits or graded events) for input
+        ``x[t]``, the synapse latency removed (module docstring).
+
+    Raises:
+        TypeError: ``network`` is not an EGRUNetwork; ``x`` has a non-numeric dtype,
+            or float token ids.
+        ValueError: wrong shape, NaN/Inf, token ids out of range, unknown precision.
+    """
+    if precision == "fixed_pt":
+        raise NotImplementedError("fixed-point EGRU model: planned, not implemented yet")
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+    if not isinstance(network, EGRUNetwork):
+        raise TypeError(f"expected a lava_egru EGRUNetwork, got {type(network).__name__}")
+    inputs = validate_inputs(network, x)
+    if inputs.shape[0] == 0:
+        return np.zeros((0, network.out.shape[0]))
+    return run_twin(network, inputs, select_tag=precision)
+
+
+def validate_inputs(network: EGRUNetwork, x) -> np.ndarray:
+    """``x`` checked against the network's input layer, as float64 rows ``[T, width of inp]``."""
+    encoding, size = network.input_encoding, network.in_layer.shape[0]
+    array = np.asarray(x)
+    if array.dtype.kind not in "iuf":
+        raise TypeError(f"x must hold real numbers (int or float), got dtype {array.dtype}")
+    if encoding == "tokens":
+        if array.dtype.kind == "f":
+            raise TypeError(f"x must hold integer token ids for this token-input network, got dtype {array.dtype}")
+        if array.ndim != 1:
+            raise ValueError(f"x must be [T] token ids for this token-input network, got shape {array.shape}")
+        bad = np.flatnonzero((array < 0) | (array >= size))
+        if bad.size:
+            raise ValueError(
+                f"token id {array[bad[0]]} at position {bad[0]} is out of range [0, {size}) "
+                f"({bad.size} id(s) out of range)"
+            )
+        return array.astype(np.float64).reshape(-1, 1)
+    if array.ndim != 2 or array.shape[1] != size:
+        raise ValueError(f"x must be [T, {size}] for this vector-input network, got shape {array.shape}")
+    bad = np.argwhere(~np.isfinite(array))
+    if bad.size:
+        raise ValueError(f"x contains NaN or Inf (first at [t, i] = {bad[0].tolist()}; {len(bad)} in all)")
+    return array.astype(np.float64)
+
+
+def run_twin(network: EGRUNetwork, inputs: np.ndarray, select_tag: str) -> np.ndarray:
+    """Run a fresh twin of ``network`` on validated rows ``inputs``; the latency removed."""
+    with tempfile.TemporaryDirectory(prefix="lava_egru_") as folder:
+        path = export(network, Path(folder) / "network.h5", sparse=storage_option(network) or "auto")
+        twin = EGRUNetwork(path)
+    return run_network(twin, inputs, select_tag)
+
+
+def run_network(network: EGRUNetwork, inputs: np.ndarray, select_tag: str) -> np.ndarray:
+    """Run ``network`` itself (it compiles once) on rows ``inputs``; the latency removed.
+
+    A source sends ``inputs`` and then ``latency`` flush rows; an Extractor streams
+    the outputs back, read after each chunk of steps. The runtime stops on every
+    exit path.
+    """
+    steps, flush = inputs.shape[0] + network.latency, NO_TOKEN if network.input_encoding == "tokens" else 0.0
+    data = np.full((steps, inputs.shape[1]), flush)
+    data[: inputs.shape[0]] = inputs
+    out_size = network.out.shape[0]
+    chunk = int(min(steps, max(1, OUTPUT_BUFFER_BYTES // (8 * out_size))))
+    source = RingBuffer(data=data.T)
+    extractor = Extractor(shape=(out_size,), buffer_size=chunk)
+    source.s_out.connect(network.inp)
+    network.out.connect(extractor.in_port)
+    run_cfg = Loihi2SimCfg(select_tag=select_tag, exception_proc_model_map={Extractor: PyLoihiExtractorModel})
+    outputs = np.empty((steps, out_size))
+    try:
+        for start in range(0, steps, chunk):
+            stop = min(start + chunk, steps)
+            try:
+                network.run(RunSteps(stop - start), run_cfg)
+            except RuntimeError as exc:
+                failures = release_failed_runtime(network)
+                if not failures:
+                    raise
+                raise RuntimeError(f"a Lava ProcessModel failed during the run:\n{failures}") from exc
+            for step in range(start, stop):
+                outputs[step] = extractor.receive()
+    finally:
+        network.stop()
+        # Lava never joins the Python end of an Extractor's pipe: its listener thread would stay.
+        pipe = getattr(extractor.out_port, "external_pipe_csp_recv_port", None)
+        if pipe is not None:
+            pipe.join()
+    return outputs[network.latency:]
+
+
+def release_failed_runtime(process) -> str:
+    """Prepare a runtime whose run failed for ``process.stop()``; return the failures' tracebacks.
+
+    When a ProcessModel raises, Lava's runtime (lava-nc 0.10.0) raises a RuntimeError
+    that says "see output above" (its log, at INFO level) after its runtime services
+    have exited and it has joined every OS process. Its ``stop()`` would then send
+    STOP and wait forever for an answer. Here the runtime's ports are joined and the
+    runtime is marked as not started, so ``stop()`` skips that handshake and only
+    shuts down the shared-memory manager and the watchdogs.
+    """
+    runtime = process.runtime
+    if runtime is None:
+        return ""
+    failures = [actor.exception[1] for actor in runtime._messaging_infrastructure.actors if actor.exception]
+    runtime.join()
+    runtime._is_started = False
+    return "\n".join(failures)
