@@ -1,0 +1,60 @@
+"""The Lava side of the converters: format file <-> :class:`lava_egru.EGRUNetwork`.
+
+- :func:`load_lava` (path): validate the file with :func:`converters.format.read_network`
+  (``FormatError`` naming the file and the field on a bad file), then build the Lava
+  network it describes.
+- :func:`export_lava` (network, path): write a Lava network's current parameters to
+  the format (see :func:`lava_egru.export`).
+
+Importing this module imports Lava and lava-dl (Python 3.10, numpy < 2); the
+package :mod:`converters` imports it lazily.
+
+Example::
+
+    >>> import os, tempfile
+    >>> import numpy as np
+    >>> from converters.format import EGRULayer, InputLayer, NetworkSpec, write_network
+    >>> from converters.lava_bridge import export_lava, load_lava
+    >>> rng = np.random.default_rng(0)
+    >>> f32 = lambda *shape: rng.standard_normal(shape).astype(np.float32)
+    >>> spec = NetworkSpec([InputLayer(3), EGRULayer(f32(12, 3), f32(12, 4), None, None,
+    ...                                              np.full(4, 0.1, np.float32))], {"class": "EGRU"})
+    >>> folder = tempfile.mkdtemp()
+    >>> network = load_lava(write_network(spec, os.path.join(folder, "egru.h5")))
+    >>> type(network).__name__, [block.layer_type for block in network.layers]
+    ('EGRUNetwork', ['input', 'egru'])
+    >>> _ = export_lava(network, os.path.join(folder, "again.h5"))
+"""
+
+from __future__ import annotations
+
+import os
+import typing as ty
+from pathlib import Path
+
+from .format import read_network
+
+__all__ = ["load_lava", "export_lava"]
+
+
+def load_lava(path: ty.Union[str, os.PathLike]):
+    """The :class:`lava_egru.EGRUNetwork` stored in ``path`` (validated first).
+
+    Raises ``FileNotFoundError`` for a missing file and
+    :class:`~converters.format.FormatError` for an invalid one, before Lava is touched.
+    """
+    read_network(path)
+    from lava_egru import EGRUNetwork
+
+    return EGRUNetwork(path)
+
+
+def export_lava(network, path: ty.Union[str, os.PathLike], *, sparse="keep") -> Path:
+    """Write ``network``'s current weights and thresholds to ``path``; return the path.
+
+    ``sparse="keep"`` stores exactly the Lava ``Sparse`` synapses as CSR; ``"auto"``,
+    ``True``, ``False`` as in :func:`converters.format.write_network`.
+    """
+    from lava_egru import export
+
+    return export(network, path, sparse=sparse)
