@@ -45,12 +45,13 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
+from converters.format import write_network
 from lava.magma.core.run_conditions import RunSteps
 from lava.magma.core.run_configs import Loihi2SimCfg
 from lava.proc.io.extractor import Extractor, PyLoihiExtractorModel
 from lava.proc.io.source import RingBuffer
 
-from lava_egru.exchange import export, storage_option
+from lava_egru.exchange import network_spec, storage_option
 from lava_egru.proc.network.process import EGRUNetwork
 
 __all__ = ["simulate", "PRECISIONS"]
@@ -121,8 +122,9 @@ def validate_inputs(network: EGRUNetwork, x) -> np.ndarray:
 
 def run_twin(network: EGRUNetwork, inputs: np.ndarray, select_tag: str) -> np.ndarray:
     """Run a fresh twin of ``network`` on validated rows ``inputs``; the latency removed."""
+    spec = network_spec(network)
     with tempfile.TemporaryDirectory(prefix="lava_egru_") as folder:
-        path = export(network, Path(folder) / "network.h5", sparse=storage_option(network) or "auto")
+        path = write_network(spec, Path(folder) / "network.h5", sparse=storage_option(network, spec) or "auto")
         twin = EGRUNetwork(path)
     return run_network(twin, inputs, select_tag)
 

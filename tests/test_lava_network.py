@@ -38,7 +38,7 @@ def test_every_layer_becomes_a_block(lava_egru, lm_path, tmp_path):
         "InputBlock", "DenseBlock", "EGRUBlock", "EGRUBlock", "DenseBlock"]
     assert len(net) == 5 and net.latency == 4
     assert net.inp.shape == (1,) and net.out.shape == (12,)
-    assert "Egru" in str(net)  # netx's layer table
+    assert str(net).count("EGRU") == 2  # netx's layer table
 
     vector = lava_egru.EGRUNetwork(write_network(random_vector_network(0, 3, [5, 4]), tmp_path / "v.h5"))
     assert [block.layer_type for block in vector.layers] == ["input", "egru", "egru"]
@@ -174,7 +174,14 @@ def test_load_lava_validates_first(tmp_path, lm_path):
         load_lava(broken)
 
 
-def test_network_constructor_reports_format_errors(lava_egru, tmp_path):
+def test_network_constructor_reports_format_errors_and_closes_the_file(lava_egru, tmp_path, lm_path):
+    assert not lava_egru.EGRUNetwork(lm_path).net_config.f, "netx's file handle must be closed"
+    broken = tmp_path / "broken.h5"
+    broken.write_bytes(lm_path.read_bytes())
+    with h5py.File(broken, "r+") as f:
+        f["layer/1/neuron/type"][0] = b"relu"
+    with pytest.raises(FormatError, match="layer/1/neuron/type"):
+        lava_egru.EGRUNetwork(broken)
     not_hdf5 = tmp_path / "not.h5"
     not_hdf5.write_bytes(b"definitely not HDF5")
     with pytest.raises(FormatError):

@@ -74,6 +74,9 @@ from lava.magma.core.process.process import AbstractProcess
 
 from lava_egru.proc.blocks.process import DenseBlock, EGRUBlock, InputBlock
 
+#: Layer type -> name in netx's layer table (``str(network)``).
+TABLE_NAMES = {"input": "Input", "dense": "Dense", "egru": "EGRU"}
+
 
 class EGRUNetwork(hdf5.Network):
     """The Lava network an ``egru-network`` file describes (see the module docstring).
@@ -91,6 +94,9 @@ class EGRUNetwork(hdf5.Network):
         the blocks' Vars).
     layers : list
         One block per layer, in file order.
+    file_layer_types : list
+        The ``type`` of every ``layer/k`` group, read from the file as netx reads it;
+        construction fails unless it equals the blocks' ``layer_type`` list.
     sparse_weights : dict
         ``(layer index, weight name) -> bool``: which weight matrices are Lava
         ``Sparse`` synapses (stored as CSR in the file).
@@ -106,20 +112,21 @@ class EGRUNetwork(hdf5.Network):
         except OSError:
             read_network(path)  # netx's h5py could not open it: raise the format's precise error
             raise
-        try:
-            file_types = [self.net_config["layer"][k]["type"] for k in range(len(self.net_config["layer"]))]
         finally:
-            self.net_config.f.close()
+            if hasattr(self, "net_config"):
+                self.net_config.f.close()
         built_types = [block.layer_type for block in self.layers]
-        if built_types != file_types:
+        if built_types != self.file_layer_types:
             raise RuntimeError(
-                f"{self.filename}: the file's layers {file_types} did not all become blocks "
+                f"{self.filename}: the file's layers {self.file_layer_types} did not all become blocks "
                 f"(built {built_types}); a layer type was skipped"
             )
         self.latency = len(self.layers) - 1
 
     def _create(self) -> ty.List[AbstractProcess]:
         self.spec = read_network(self.filename)
+        layer_root = self.net_config["layer"]
+        self.file_layer_types = [layer_root[k]["type"] for k in range(len(layer_root))]
         self.sparse_weights = {}
         factories = {"input": self._create_input, "dense": self._create_dense, "egru": self._create_egru}
         self.net_str += self._table_str(header=True) + "\n"
@@ -133,7 +140,7 @@ class EGRUNetwork(hdf5.Network):
             if layers:
                 layers[-1].out.connect(block.inp)
             layers.append(block)
-            self.net_str += self._table_str(type_str=layer.type.capitalize(), width=1, height=1,
+            self.net_str += self._table_str(type_str=TABLE_NAMES[layer.type], width=1, height=1,
                                             channel=block.shape[0]) + "\n"
         self.net_str = self.net_str[:-1]
         return layers
