@@ -176,12 +176,13 @@ def release_failed_runtime(process) -> str:
     have exited and it has joined every OS process. Its ``stop()`` would then send
     STOP and wait forever for an answer. Here the runtime's ports are joined and the
     runtime is marked as not started, so ``stop()`` skips that handshake and only
-    shuts down the shared-memory manager and the watchdogs.
+    shuts down the shared-memory manager and the watchdogs. Without a failed
+    ProcessModel nothing is changed (and "" returned): ``stop()`` then works as usual.
     """
     runtime = process.runtime
-    if runtime is None:
-        return ""
-    failures = [actor.exception[1] for actor in runtime._messaging_infrastructure.actors if actor.exception]
-    runtime.join()
-    runtime._is_started = False
+    actors = [] if runtime is None else runtime._messaging_infrastructure.actors
+    failures = [actor.exception[1] for actor in actors if actor.exception]
+    if failures:
+        runtime.join()
+        runtime._is_started = False
     return "\n".join(failures)
