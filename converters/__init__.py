@@ -64,7 +64,7 @@ __all__ = [
     "FixedPointInput", "FixedPointDense", "FixedPointEGRU",
 ]
 
-_SUPPORTED = "snntorch_egru.EGRU, snntorch_egru.EGRULanguageModel"
+_SUPPORTED = "snntorch_egru.EGRU, snntorch_egru.EGRULanguageModel, lava_egru.EGRUNetwork"
 
 
 def _defined_in(model, packages: tuple) -> bool:
@@ -72,7 +72,7 @@ def _defined_in(model, packages: tuple) -> bool:
     return any(cls.__module__.split(".")[0] in packages for cls in type(model).__mro__)
 
 
-def export(model, path, *, sparse="auto", quantization=None):
+def export(model, path, *, sparse=None, quantization=None):
     """Write ``model`` to the network file ``path`` (atomically); return the path as a ``Path``.
 
     Dispatch on the model's type, by the package that defines its class, so that the
@@ -80,25 +80,29 @@ def export(model, path, *, sparse="auto", quantization=None):
 
     - ``snntorch_egru`` objects (``EGRU``, ``EGRULanguageModel``) go to
       :func:`converters.snntorch_bridge.export_snntorch`;
-    - Lava objects (``lava_egru`` or ``lava``): exporting from Lava is not implemented
-      yet (``NotImplementedError``); the Lava-side exporter will be hooked in here;
+    - ``lava_egru`` networks (:class:`lava_egru.EGRUNetwork`) go to
+      :func:`converters.lava_bridge.export_lava` (their current weights, read from the
+      Lava Vars);
     - anything else: ``TypeError`` naming the supported types.
 
     ``sparse``: ``"auto"`` (CSR for weight matrices that are at least half zeros),
-    ``True`` or ``False``; see :func:`converters.format.write_network`.
+    ``True`` or ``False``; see :func:`converters.format.write_network`. Default: ``"auto"``
+    for torch models, ``"keep"`` for Lava networks (exactly the ``Sparse`` synapses
+    become CSR, so torch -> file -> Lava -> file is lossless).
     ``quantization``: a :class:`snntorch_egru.quantization.QuantizationSpec` to store
     (format version 2, docs/fixed-point.md), or None for a float network.
     """
     if _defined_in(model, ("snntorch_egru",)):
         from .snntorch_bridge import export_snntorch
 
-        return export_snntorch(model, path, sparse=sparse, quantization=quantization)
-    if _defined_in(model, ("lava_egru", "lava")):
-        # Hook for the Lava side: call converters.lava_bridge's exporter here once it exists.
-        raise NotImplementedError(
-            f"exporting a Lava object ({type(model).__name__}) is not implemented yet; "
-            f"supported types: {_SUPPORTED}"
-        )
+        return export_snntorch(model, path, sparse="auto" if sparse is None else sparse,
+                               quantization=quantization)
+    if _defined_in(model, ("lava_egru",)):
+        if quantization is not None:
+            raise NotImplementedError("exporting a quantization from a Lava network is not implemented")
+        from .lava_bridge import export_lava
+
+        return export_lava(model, path, sparse="keep" if sparse is None else sparse)
     raise TypeError(f"cannot export a {type(model).__name__}: supported types are {_SUPPORTED}")
 
 
