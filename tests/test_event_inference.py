@@ -1,0 +1,128 @@
+"""Event-driven streaming inference: equal to the dense forward, MACs equal to opcount's."""
+
+import numpy as np
+import pytest
+import torch
+
+from snntorch_egru import EGRU, EGRULanguageModel
+from snntorch_egru.event_inference import CSCMatrix, EventDrivenEGRU, c_backend_available
+from snntorch_egru.opcount import count_operations
+from snntorch_egru.pruning import Pruner
+
+BACKENDS = ["numpy", pytest.param("c", marks=pytest.mark.skipif(
+    not c_backend_available(), reason="no C compiler: the C kernel cannot be built here"))]
+
+
+def check_against_dense(model, inputs, engine, atol):
+    outputs, per_step = engine.run(inputs, return_macs=True)
+    with torch.no_grad():
+        dense, _ = model(inputs.unsqueeze(1) if isinstance(model, EGRULanguageModel) else inputs)
+    dense = dense.reshape(outputs.shape).numpy()
+    assert np.abs(outputs - dense).max() <= atol
+    counts = count_operations(model, inputs)
+    np.testing.assert_array_equal(per_step, counts.per_step[:, 0])
+    assert engine.macs_by_matmul == {m.name: int(m.per_step.sum()) for m in counts.matmuls}
+    return counts
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("sparsity", [0.0, 0.9])
+def test_stacked_egru_float32_600_steps(backend, sparsity):
+    torch.manual_seed(0)
+    rnn = EGRU(12, [48, 32], threshold=0.15)
+    if sparsity:
+        Pruner(rnn, ["input", "recurrent"], scope="matrix").prune(sparsity)
+    x = torch.randn(600, 12)
+    engine = EventDrivenEGRU.from_model(rnn, backend=backend)
+    assert engine.backend == backend
+    counts = check_against_dense(rnn, x, engine, atol=1e-5)
+    assert 0.0 < counts.activity_sparsity["pooled"] < 1.0  # events happen, and not always
+    assert engine.steps == 600 and engine.macs == int(counts.per_step.sum())
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_float64_model(backend):
+    torch.manual_seed(1)
+    rnn = EGRU(6, [20, 20], threshold=0.1, dtype=torch.float64)
+    Pruner(rnn, ["input", "recurrent"]).prune(0.8)
+    engine = EventDrivenEGRU.from_model(rnn, backend=backend)
+    check_against_dense(rnn, torch.randn(500, 6, dtype=torch.float64), engine, atol=1e-10)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_language_model_tied_and_pruned(backend):
+    torch.manual_seed(2)
+    lm = EGRULanguageModel(300, 24, [40, 24], tie_weights=True, threshold=0.05)
+    Pruner(lm, ["input", "recurrent", "embedding"], scope="matrix").prune(0.85)
+    tokens = torch.randint(0, 300, (520,))
+    engine = EventDrivenEGRU.from_model(lm, backend=backend)
+    counts = check_against_dense(lm, tokens, engine, atol=1e-5)
+    assert "readout.weight" in engine.macs_by_matmul
+    assert counts.activity_sparsity["pooled"] > 0.3
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("options", [{"reset_mechanism": "zero"}, {"reset_mechanism": "none"}, {"events": False},
+                                     {"bias": False}])
+def test_reset_mechanisms_and_plain_gru(backend, options):
+    torch.manual_seed(3)
+    rnn = EGRU(5, [16, 8], threshold=0.2, **options)
+    engine = EventDrivenEGRU.from_model(rnn, backend=backend)
+    check_against_dense(rnn, torch.randn(200, 5), engine, atol=1e-5)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_sparse_input_vectors_touch_only_nonzero_columns(backend):
+    torch.manual_seed(4)
+    rnn = EGRU(10, 16, threshold=0.1)
+    x = torch.randn(150, 10) * (torch.rand(150, 10) < 0.3)
+    engine = EventDrivenEGRU.from_model(rnn, backend=backend)
+    counts = check_against_dense(rnn, x, engine, atol=1e-5)
+    ih = next(m for m in counts.matmuls if m.name == "weight_ih_l0")
+    assert ih.input_density < 0.5
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_streaming_state_and_reset(backend):
+    torch.manual_seed(5)
+    rnn = EGRU(4, 12, num_layers=2, threshold=0.1)
+    x = torch.randn(80, 4)
+    y0, c0 = torch.rand(2, 12) * 0.5, torch.rand(2, 12) * 0.2
+    with torch.no_grad():
+        dense, (y_n, c_n) = rnn(x, (y0, c0))
+    engine = EventDrivenEGRU.from_model(rnn, backend=backend)
+    engine.reset((y0, c0))
+    first = [engine.step(x_t) for x_t in x[:40]]  # torch vectors, one per call
+    rest = engine.run(x[40:].numpy())
+    np.testing.assert_allclose(np.concatenate([np.stack(first), rest]), dense.numpy(), atol=1e-5, rtol=0)
+    ys, cs = engine.state
+    np.testing.assert_allclose(np.stack(ys), y_n.numpy(), atol=1e-5, rtol=0)
+    np.testing.assert_allclose(np.stack(cs), c_n.numpy(), atol=1e-5, rtol=0)
+    engine.reset()
+    assert engine.macs == 0 and engine.steps == 0
+    np.testing.assert_allclose(engine.run(x), rnn(x)[0].detach().numpy(), atol=1e-5, rtol=0)
+
+
+def test_csc_storage():
+    w = torch.tensor([[0.0, 1.0, 0.0], [2.0, 0.0, 0.0], [3.0, 4.0, 0.0]])
+    csc = CSCMatrix(w)
+    np.testing.assert_array_equal(csc.indptr, [0, 2, 4, 4])
+    np.testing.assert_array_equal(csc.rows, [1, 2, 0, 2])
+    np.testing.assert_array_equal(csc.values, [2.0, 3.0, 1.0, 4.0])
+    np.testing.assert_array_equal(csc.toarray(), w.numpy())
+    out = np.zeros(3, np.float32)
+    assert csc.matvec_into(np.array([0.0, 2.0, 5.0], np.float32), out) == 2
+    np.testing.assert_array_equal(out, [2.0, 0.0, 8.0])
+
+
+def test_bad_inputs():
+    engine = EventDrivenEGRU.from_model(EGRU(3, 4), backend="numpy")
+    with pytest.raises(ValueError, match="shape"):
+        engine.step(np.zeros(4))
+    lm_engine = EventDrivenEGRU.from_model(EGRULanguageModel(10, 4, [4]), backend="numpy")
+    with pytest.raises(ValueError, match="out of range"):
+        lm_engine.step(10)
+    with pytest.raises(TypeError):
+        EventDrivenEGRU.from_model(torch.nn.GRU(3, 4))
+    with pytest.raises(ValueError, match="backend"):
+        EventDrivenEGRU.from_model(EGRU(3, 4), backend="cuda")
