@@ -14,6 +14,8 @@ import math
 import numpy as np
 import pytest
 import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import converters
 from reference import rollout, threshold_margin
@@ -148,6 +150,40 @@ def test_torch_to_file_to_lava_to_file_is_lossless(tmp_path):
     second = converters.export(network, tmp_path / "from_lava.h5")
     a, b = read_network(first), read_network(second)
     assert a.layers == b.layers, "layers differ after the Lava round trip"
+    reloaded = converters.load_snntorch(second)
+    for name, tensor in model.state_dict().items():
+        assert torch.equal(reloaded.state_dict()[name], tensor), name
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    sizes=st.lists(st.integers(1, 12), min_size=1, max_size=3),
+    input_size=st.integers(1, 6),
+    sparsity=st.sampled_from([0.0, 0.5, 0.8, 0.95]),
+    bias=st.booleans(),
+    language_model=st.booleans(),
+    seed=st.integers(0, 2**16),
+)
+def test_round_trip_through_lava_is_lossless_property(tmp_path, sizes, input_size, sparsity, bias, language_model,
+                                                      seed):
+    from converters.format import read_network
+    from snntorch_egru import EGRULanguageModel
+
+    torch.manual_seed(seed)
+    generator = torch.Generator().manual_seed(seed)
+    if language_model:
+        model = EGRULanguageModel(input_size + 3, input_size, sizes, tie_weights=False)
+        matrices = [model.embedding.weight, model.readout.weight]
+        rnn = model.rnn
+    else:
+        model = rnn = EGRU(input_size, sizes, bias=bias)
+        matrices = []
+    matrices += [getattr(rnn, f"{name}_l{k}") for k in range(rnn.num_layers) for name in ("weight_ih", "weight_hh")]
+    for matrix in matrices:
+        pruned_(matrix, sparsity, generator)
+    first = converters.export(model, tmp_path / f"a{seed}.h5")
+    second = converters.export(converters.load_lava(first), tmp_path / f"b{seed}.h5")
+    assert read_network(first).layers == read_network(second).layers
     reloaded = converters.load_snntorch(second)
     for name, tensor in model.state_dict().items():
         assert torch.equal(reloaded.state_dict()[name], tensor), name
