@@ -144,7 +144,7 @@ int64_t egru_layer_step_SUF(int64_t H, int64_t I,
     for (int64_t j = 0; j < H; ++j) {
         const REAL r = (REAL)1 / ((REAL)1 + EXP(-(gx[j] + gh[j])));
         const REAL z = (REAL)1 / ((REAL)1 + EXP(-(gx[H + j] + gh[H + j])));
-        const REAL n = TANH(gx[2 * H + j] + r * gh[2 * H + j]);
+        const REAL n = TANH_OF(gx[2 * H + j] + r * gh[2 * H + j]);
         const REAL ct = z * c[j] + ((REAL)1 - z) * n;
         if (mode == 3) { y[j] = ct; c[j] = ct; continue; }
         const int fire = (ct - theta[j]) > 0;
@@ -165,15 +165,49 @@ int64_t sparse_linear_SUF(int64_t R, int64_t C, const int64_t *ptr, const int32_
     totals[0] += macs;
     return macs;
 }
+
+/* The arguments of egru_layer_step / sparse_linear as structs (every field 8 bytes), so
+   that one call from Python runs a whole network step. */
+typedef struct {
+    int64_t H, I;
+    const int64_t *ih_ptr; const int32_t *ih_rows; const REAL *ih_vals;
+    const int64_t *csr_ptr; const int32_t *csr_cols; const REAL *csr_vals;
+    const int64_t *hh_ptr; const int32_t *hh_rows; const REAL *hh_vals;
+    const REAL *b_ih; const REAL *b_hh; const REAL *theta;
+    const REAL *u; REAL *y; REAL *c; REAL *gx; REAL *gh; int64_t mode; int64_t *totals;
+} layer_args_SUF;
+
+typedef struct {
+    int64_t R, C; const int64_t *ptr; const int32_t *rows; const REAL *vals;
+    const REAL *bias; const REAL *u; REAL *out; int64_t *totals;
+} linear_args_SUF;
+
+int64_t network_step_SUF(const layer_args_SUF *layers, int64_t n_layers, const linear_args_SUF *readout) {
+    int64_t macs = 0;
+    for (int64_t k = 0; k < n_layers; ++k) {
+        const layer_args_SUF *a = layers + k;
+        macs += egru_layer_step_SUF(a->H, a->I, a->ih_ptr, a->ih_rows, a->ih_vals, a->csr_ptr, a->csr_cols,
+                                    a->csr_vals, a->hh_ptr, a->hh_rows, a->hh_vals, a->b_ih, a->b_hh, a->theta,
+                                    a->u, a->y, a->c, a->gx, a->gh, (int32_t)a->mode, a->totals);
+    }
+    if (readout)
+        macs += sparse_linear_SUF(readout->R, readout->C, readout->ptr, readout->rows, readout->vals,
+                                  readout->bias, readout->u, readout->out, readout->totals);
+    return macs;
+}
 """
 
 
 def _c_source() -> str:
+    # float32: tanh(a) = 2 / (1 + exp(-2a)) - 1 with expf (absolute error ~1e-7, several times
+    # cheaper than tanhf); float64: libm's tanh.
     parts = []
-    for real, suffix, exp, tanh in (("float", "f32", "expf", "tanhf"), ("double", "f64", "exp", "tanh")):
-        parts.append(_C_TEMPLATE.replace("REAL", real).replace("SUF", suffix)
-                     .replace("EXP(", exp + "(").replace("TANH(", tanh + "("))
-    return "\n".join(parts)
+    for real, suffix, exp, tanh in (("float", "f32", "expf", "(2.0f / (1.0f + expf(-2.0f * (A))) - 1.0f)"),
+                                    ("double", "f64", "exp", "tanh(A)")):
+        text = _C_TEMPLATE.replace("REAL", real).replace("SUF", suffix).replace("EXP(", exp + "(")
+        text = text.replace("#include <string.h>", "#include <string.h>\n#define TANH_OF(A) " + tanh, 1)
+        parts.append(text)
+    return "\n".join(parts).replace("#define TANH_OF", "#undef TANH_OF\n#define TANH_OF")
 
 
 _LIB = None
@@ -215,7 +249,23 @@ def _build_library():
         linear = getattr(lib, f"sparse_linear_{suffix}")
         linear.argtypes = [i64, i64, ptr, ptr, ptr, ptr, ptr, ptr, ptr]
         linear.restype = i64
+        network = getattr(lib, f"network_step_{suffix}")
+        network.argtypes = [ptr, i64, ptr]
+        network.restype = i64
     return lib
+
+
+class _LayerArgs(ctypes.Structure):
+    _fields_ = [("H", ctypes.c_int64), ("I", ctypes.c_int64)] + [
+        (name, ctypes.c_void_p) for name in ("ih_ptr", "ih_rows", "ih_vals", "csr_ptr", "csr_cols", "csr_vals",
+                                             "hh_ptr", "hh_rows", "hh_vals", "b_ih", "b_hh", "theta",
+                                             "u", "y", "c", "gx", "gh")] + [("mode", ctypes.c_int64),
+                                                                              ("totals", ctypes.c_void_p)]
+
+
+class _LinearArgs(ctypes.Structure):
+    _fields_ = [("R", ctypes.c_int64), ("C", ctypes.c_int64)] + [
+        (name, ctypes.c_void_p) for name in ("ptr", "rows", "vals", "bias", "u", "out", "totals")]
 
 
 def _library():
@@ -396,16 +446,19 @@ class EventDrivenEGRU:
         if backend == "c":
             lib = _library()
             suffix = "f32" if self.dtype == np.float32 else "f64"
-            layer_fn = getattr(lib, f"egru_layer_step_{suffix}")
-            linear_fn = getattr(lib, f"sparse_linear_{suffix}")
             inputs = [self._x] + [layer.y for layer in layers[:-1]]
-            calls = [(layer_fn, layer.c_args(u, self._totals[2 * k:])) for k, (layer, u) in enumerate(zip(layers, inputs))]
+            self._layer_structs = (_LayerArgs * len(layers))(*[
+                _LayerArgs(*layer.c_args(u, self._totals[2 * k:])) for k, (layer, u) in enumerate(zip(layers, inputs))])
+            self._readout_struct = None
             if readout is not None:
-                calls.append((linear_fn, (readout.shape[0], readout.shape[1], _pointer(readout.indptr),
-                                          _pointer(readout.rows), _pointer(readout.values), _pointer(readout_bias),
-                                          _pointer(layers[-1].y), _pointer(self._logits),
-                                          _pointer(self._totals[-1:]))))
-            self._calls = calls
+                self._readout_struct = _LinearArgs(
+                    readout.shape[0], readout.shape[1], _pointer(readout.indptr), _pointer(readout.rows),
+                    _pointer(readout.values), _pointer(readout_bias), _pointer(layers[-1].y),
+                    _pointer(self._logits), _pointer(self._totals[-1:]))
+            # one C call per step; the arguments point at arrays this object owns
+            self._network_call = (getattr(lib, f"network_step_{suffix}"),
+                                  (ctypes.addressof(self._layer_structs), len(layers),
+                                   ctypes.addressof(self._readout_struct) if readout is not None else None))
         self._output = self._logits if readout is not None else layers[-1].y
         self.reset()
 
@@ -493,8 +546,8 @@ class EventDrivenEGRU:
         self._load_input(x)
         macs = 0
         if self.backend == "c":
-            for fn, args in self._calls:
-                macs += fn(*args)
+            fn, args = self._network_call
+            macs = fn(*args)
         else:
             u, totals = self._x, self._totals
             for k, layer in enumerate(self.layers):

@@ -1,0 +1,172 @@
+"""Batch-1 streaming inference on the CPU: event-driven EGRU against torch.nn.GRU, in one run.
+
+For each size (H units per layer, input size H, 1 or 2 layers) the script builds one
+``torch.nn.GRU`` and, from its weights, EGRUs at several thresholds (activity levels) and
+weight sparsities (per-matrix magnitude pruning of every ``weight_ih``/``weight_hh``), then
+times, interleaved over ``--repeats`` rounds (medians), per token:
+
+- ``gru stream``: ``nn.GRU`` one token per call (state carried), ``torch.inference_mode``;
+- ``gru seq``: ``nn.GRU`` on the whole batch-1 sequence in one call;
+- ``egru dense``: ``snntorch_egru.EGRU`` (dense torch, fused kernel) on the whole sequence;
+- ``event``: :class:`snntorch_egru.event_inference.EventDrivenEGRU`, one token per call.
+
+Next to each event-driven time: the speedup over ``gru stream`` and ``gru seq`` and the
+operation reduction (dense GRU MACs / effective MACs, from
+:func:`snntorch_egru.opcount.count_operations` on the same inputs), the measured activity
+(fraction of nonzero y) and the event path's own MAC count (checked equal to opcount's).
+
+Run::
+
+    python benchmarks/bench_event_inference.py                       # the full grid
+    python benchmarks/bench_event_inference.py --hidden 256 --layers 1 --repeats 3 --steps 100
+    python benchmarks/bench_event_inference.py --threads 1           # torch on one thread too
+
+Issue target: >= 5x faster than ``gru stream`` where the op reduction is 20x.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+from torch import nn
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from snntorch_egru import EGRU  # noqa: E402
+from snntorch_egru.event_inference import EventDrivenEGRU  # noqa: E402
+from snntorch_egru.opcount import count_operations  # noqa: E402
+from snntorch_egru.pruning import Pruner  # noqa: E402
+
+
+def gru_stream(gru, x):
+    hidden = None
+    with torch.inference_mode():
+        for x_t in x:
+            _, hidden = gru(x_t.view(1, 1, -1), hidden)
+
+
+def gru_sequence(gru, x):
+    with torch.inference_mode():
+        gru(x.unsqueeze(1))
+
+
+def egru_sequence(egru, x):
+    with torch.inference_mode():
+        egru(x.unsqueeze(1))
+
+
+def event_stream(engine, xs):
+    engine.reset()
+    step = engine.step
+    for x_t in xs:
+        step(x_t)
+
+
+def timed(fn, *args) -> float:
+    start = time.perf_counter()
+    fn(*args)
+    return time.perf_counter() - start
+
+
+def bench_size(hidden, layers, thresholds, sparsities, steps, repeats, backend):
+    torch.manual_seed(0)
+    gru = nn.GRU(hidden, hidden, layers).eval()
+    x = torch.randn(steps, hidden, generator=torch.Generator().manual_seed(1))
+    xs = x.numpy()
+    egru_dense = EGRU.from_gru(gru, threshold=thresholds[len(thresholds) // 2]).eval()
+    configs = []
+    for threshold in thresholds:
+        for sparsity in sparsities:
+            model = EGRU.from_gru(gru, threshold=threshold).eval()
+            if sparsity:
+                Pruner(model, ["input", "recurrent"], scope="matrix").prune(sparsity)
+            counts = count_operations(model, x)
+            engine = EventDrivenEGRU.from_model(model, backend=backend)
+            event_stream(engine, xs)  # warm-up; checks the MAC count
+            assert engine.macs == int(counts.per_step.sum()), "event MACs differ from opcount"
+            configs.append({"threshold": threshold, "sparsity": sparsity, "counts": counts, "engine": engine})
+    jobs = {"gru stream": (gru_stream, gru, x), "gru seq": (gru_sequence, gru, x),
+            "egru dense": (egru_sequence, egru_dense, x)}
+    for i, config in enumerate(configs):
+        jobs[i] = (event_stream, config["engine"], xs)
+    for fn, *args in jobs.values():  # warm-up
+        fn(*args)
+    times = {key: [] for key in jobs}
+    for _ in range(repeats):
+        for key, (fn, *args) in jobs.items():
+            times[key].append(timed(fn, *args) / steps)
+    median = {key: statistics.median(v) for key, v in times.items()}
+    rows = []
+    for i, config in enumerate(configs):
+        counts = config["counts"]
+        event = median[i]
+        rows.append({
+            "hidden": hidden, "layers": layers, "threshold": config["threshold"], "sparsity": config["sparsity"],
+            "activity": 1.0 - counts.activity_sparsity["pooled"], "op_reduction": counts.reduction_effective,
+            "op_reduction_activity_only": counts.reduction_activity, "event_macs_per_token": counts.effective,
+            "dense_macs_per_token": counts.dense,
+            "gru_stream_ms": median["gru stream"] * 1e3, "gru_seq_ms": median["gru seq"] * 1e3,
+            "egru_dense_ms": median["egru dense"] * 1e3, "event_ms": event * 1e3,
+            "speedup_vs_gru_stream": median["gru stream"] / event, "speedup_vs_gru_seq": median["gru seq"] / event,
+        })
+    return rows
+
+
+def print_rows(rows, backend):
+    first = rows[0]
+    print(f"\nH={first['hidden']} layers={first['layers']} (input size H, batch 1, per token): "
+          f"gru stream {first['gru_stream_ms']:.3f} ms, gru seq {first['gru_seq_ms']:.3f} ms, "
+          f"egru dense (torch, whole sequence) {first['egru_dense_ms']:.3f} ms; event backend {backend}")
+    print(f"{'thresh':>7}{'w.sparse':>9}{'activity':>9}{'MACs/tok':>10}{'op red.':>9}{'event ms':>10}"
+          f"{'x stream':>9}{'x seq':>7}")
+    for r in rows:
+        print(f"{r['threshold']:>7.2f}{r['sparsity']:>9.2f}{r['activity']:>9.3f}{r['event_macs_per_token']:>10.0f}"
+              f"{r['op_reduction']:>9.1f}{r['event_ms']:>10.4f}{r['speedup_vs_gru_stream']:>9.1f}"
+              f"{r['speedup_vs_gru_seq']:>7.1f}")
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--hidden", type=int, nargs="+", default=[256, 1024])
+    parser.add_argument("--layers", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--thresholds", type=float, nargs="+", default=[0.05, 0.2, 0.3])
+    parser.add_argument("--sparsities", type=float, nargs="+", default=[0.0, 0.8, 0.9, 0.95])
+    parser.add_argument("--steps", type=int, default=200)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: torch's)")
+    parser.add_argument("--backend", default="auto", choices=["auto", "c", "numpy"])
+    parser.add_argument("--json", type=Path, default=None, help="also write the rows to this file")
+    args = parser.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    backend = EventDrivenEGRU.from_model(EGRU(2, 2), backend=args.backend).backend
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} torch threads; event path: backend {backend}, "
+          f"one thread; {args.steps} steps, median of {args.repeats} interleaved rounds")
+    all_rows = []
+    for hidden in args.hidden:
+        for layers in args.layers:
+            rows = bench_size(hidden, layers, args.thresholds, args.sparsities, args.steps, args.repeats,
+                              args.backend)
+            print_rows(rows, backend)
+            all_rows += rows
+    print("\nnearest to a 20x op reduction (issue target: >= 5x faster than gru stream there):")
+    for hidden in args.hidden:
+        for layers in args.layers:
+            rows = [r for r in all_rows if r["hidden"] == hidden and r["layers"] == layers]
+            best = min(rows, key=lambda r: abs(r["op_reduction"] - 20))
+            print(f"  H={hidden} layers={layers}: op reduction {best['op_reduction']:.1f}x "
+                  f"(threshold {best['threshold']}, sparsity {best['sparsity']}) -> "
+                  f"{best['speedup_vs_gru_stream']:.1f}x vs gru stream, {best['speedup_vs_gru_seq']:.1f}x vs gru seq")
+    if args.json:
+        args.json.write_text(json.dumps(all_rows, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
