@@ -25,7 +25,11 @@ in the model's dtype (float32 or float64); sums run in a different order than th
 matmul, so results agree with the dense forward to float rounding (an event can flip only
 if a unit lands within rounding of its threshold).
 
-Backends: ``"c"``, a small C kernel (the whole layer step in one call) compiled on first
+Storage: values in the model's dtype; row (column) indices as uint16 when every matrix
+dimension is below 65536, else int32; layer 0's ``weight_ih`` is also kept row-wise (CSR)
+and used when every input entry is nonzero (a dense input: the same MACs, a faster loop).
+
+Backends: ``"c"``, a small C kernel (the whole network step in one call) compiled on first
 use with the system C compiler (``$CC`` or ``cc``) into a cache directory
 (``$SNNTORCH_EGRU_CACHE`` or ``~/.cache/snntorch_egru``), loaded with ``ctypes``;
 ``"numpy"``, the same algorithm with vectorised gathers (slower: each step costs a few
@@ -92,8 +96,8 @@ _C_TEMPLATE = r"""
 #include <string.h>
 
 /* out[rows[p]] += vals[p] * u[a] for every column a with u[a] != 0; returns the MACs. */
-static int64_t spmv_SUF(const int64_t *ptr, const int32_t *rows, const REAL *vals,
-                        const REAL *u, int64_t ncols, REAL *out) {
+static int64_t spmv_SUF(const int64_t *restrict ptr, const IDX *restrict rows, const REAL *restrict vals,
+                        const REAL *restrict u, int64_t ncols, REAL *restrict out) {
     int64_t macs = 0;
     for (int64_t a = 0; a < ncols; ++a) {
         const REAL v = u[a];
@@ -107,13 +111,21 @@ static int64_t spmv_SUF(const int64_t *ptr, const int32_t *rows, const REAL *val
 }
 
 /* out[r] += sum_p vals[p] * u[cols[p]] over every stored entry (CSR): used when every input is nonzero. */
-static int64_t csr_spmv_SUF(int64_t nrows, const int64_t *ptr, const int32_t *cols, const REAL *vals,
-                            const REAL *u, REAL *out) {
+static int64_t csr_spmv_SUF(int64_t nrows, const int64_t *restrict ptr, const IDX *restrict cols,
+                            const REAL *restrict vals, const REAL *restrict u, REAL *restrict out) {
     for (int64_t r = 0; r < nrows; ++r) {
-        REAL acc = 0;
+        /* four partial sums: the additions of one row do not wait on each other */
+        REAL a0 = 0, a1 = 0, a2 = 0, a3 = 0;
+        int64_t p = ptr[r];
         const int64_t p1 = ptr[r + 1];
-        for (int64_t p = ptr[r]; p < p1; ++p) acc += vals[p] * u[cols[p]];
-        out[r] += acc;
+        for (; p + 4 <= p1; p += 4) {
+            a0 += vals[p] * u[cols[p]];
+            a1 += vals[p + 1] * u[cols[p + 1]];
+            a2 += vals[p + 2] * u[cols[p + 2]];
+            a3 += vals[p + 3] * u[cols[p + 3]];
+        }
+        for (; p < p1; ++p) a0 += vals[p] * u[cols[p]];
+        out[r] += (a0 + a1) + (a2 + a3);
     }
     return ptr[nrows];
 }
@@ -123,9 +135,9 @@ static int64_t csr_spmv_SUF(int64_t nrows, const int64_t *ptr, const int32_t *co
    (csr_ptr non-NULL): used when every entry of u is nonzero (same MACs, faster).
    totals[0], totals[1] accumulate the W_ih, W_hh MACs; returns this step's MACs. */
 int64_t egru_layer_step_SUF(int64_t H, int64_t I,
-        const int64_t *ih_ptr, const int32_t *ih_rows, const REAL *ih_vals,
-        const int64_t *csr_ptr, const int32_t *csr_cols, const REAL *csr_vals,
-        const int64_t *hh_ptr, const int32_t *hh_rows, const REAL *hh_vals,
+        const int64_t *ih_ptr, const IDX *ih_rows, const REAL *ih_vals,
+        const int64_t *csr_ptr, const IDX *csr_cols, const REAL *csr_vals,
+        const int64_t *hh_ptr, const IDX *hh_rows, const REAL *hh_vals,
         const REAL *b_ih, const REAL *b_hh, const REAL *theta,
         const REAL *u, REAL *y, REAL *c, REAL *gx, REAL *gh, int32_t mode, int64_t *totals) {
     const int64_t G = 3 * H;
@@ -157,7 +169,7 @@ int64_t egru_layer_step_SUF(int64_t H, int64_t I,
 }
 
 /* out = bias + W u over the nonzero columns of u; totals[0] accumulates; returns the MACs. */
-int64_t sparse_linear_SUF(int64_t R, int64_t C, const int64_t *ptr, const int32_t *rows, const REAL *vals,
+int64_t sparse_linear_SUF(int64_t R, int64_t C, const int64_t *ptr, const IDX *rows, const REAL *vals,
                           const REAL *bias, const REAL *u, REAL *out, int64_t *totals) {
     if (bias) memcpy(out, bias, (size_t)R * sizeof(REAL));
     else memset(out, 0, (size_t)R * sizeof(REAL));
@@ -170,15 +182,15 @@ int64_t sparse_linear_SUF(int64_t R, int64_t C, const int64_t *ptr, const int32_
    that one call from Python runs a whole network step. */
 typedef struct {
     int64_t H, I;
-    const int64_t *ih_ptr; const int32_t *ih_rows; const REAL *ih_vals;
-    const int64_t *csr_ptr; const int32_t *csr_cols; const REAL *csr_vals;
-    const int64_t *hh_ptr; const int32_t *hh_rows; const REAL *hh_vals;
+    const int64_t *ih_ptr; const IDX *ih_rows; const REAL *ih_vals;
+    const int64_t *csr_ptr; const IDX *csr_cols; const REAL *csr_vals;
+    const int64_t *hh_ptr; const IDX *hh_rows; const REAL *hh_vals;
     const REAL *b_ih; const REAL *b_hh; const REAL *theta;
     const REAL *u; REAL *y; REAL *c; REAL *gx; REAL *gh; int64_t mode; int64_t *totals;
 } layer_args_SUF;
 
 typedef struct {
-    int64_t R, C; const int64_t *ptr; const int32_t *rows; const REAL *vals;
+    int64_t R, C; const int64_t *ptr; const IDX *rows; const REAL *vals;
     const REAL *bias; const REAL *u; REAL *out; int64_t *totals;
 } linear_args_SUF;
 
@@ -201,12 +213,15 @@ int64_t network_step_SUF(const layer_args_SUF *layers, int64_t n_layers, const l
 def _c_source() -> str:
     # float32: tanh(a) = 2 / (1 + exp(-2a)) - 1 with expf (absolute error ~1e-7, several times
     # cheaper than tanhf); float64: libm's tanh.
+    # Index arrays are uint16 when every dimension fits (less memory traffic), else int32.
     parts = []
     for real, suffix, exp, tanh in (("float", "f32", "expf", "(2.0f / (1.0f + expf(-2.0f * (A))) - 1.0f)"),
                                     ("double", "f64", "exp", "tanh(A)")):
-        text = _C_TEMPLATE.replace("REAL", real).replace("SUF", suffix).replace("EXP(", exp + "(")
-        text = text.replace("#include <string.h>", "#include <string.h>\n#define TANH_OF(A) " + tanh, 1)
-        parts.append(text)
+        for index, index_suffix in (("int32_t", "i32"), ("uint16_t", "u16")):
+            text = (_C_TEMPLATE.replace("REAL", real).replace("SUF", f"{suffix}_{index_suffix}")
+                    .replace("IDX", index).replace("EXP(", exp + "("))
+            text = text.replace("#include <string.h>", "#include <string.h>\n#define TANH_OF(A) " + tanh, 1)
+            parts.append(text)
     return "\n".join(parts).replace("#define TANH_OF", "#undef TANH_OF\n#define TANH_OF")
 
 
@@ -242,7 +257,7 @@ def _build_library():
             os.replace(out, library)  # atomic: concurrent builders do not see half a file
     lib = ctypes.CDLL(str(library))
     i64, ptr, i32 = ctypes.c_int64, ctypes.c_void_p, ctypes.c_int32
-    for suffix in ("f32", "f64"):
+    for suffix in ("f32_i32", "f32_u16", "f64_i32", "f64_u16"):
         step = getattr(lib, f"egru_layer_step_{suffix}")
         step.argtypes = [i64, i64] + [ptr] * 17 + [i32, ptr]
         step.restype = i64
@@ -290,12 +305,12 @@ def c_backend_available() -> bool:
 class CSCMatrix:
     """A weight matrix [R, C] in compressed sparse column form (only nonzero entries).
 
-    ``indptr`` [C+1] int64, ``rows`` [nnz] int32 (sorted within a column), ``values``
+    ``indptr`` [C+1] int64, ``rows`` [nnz] ``index_dtype`` (sorted within a column), ``values``
     [nnz]; column ``j``'s nonzeros are ``rows[indptr[j]:indptr[j+1]]`` with
     ``values[indptr[j]:indptr[j+1]]``. ``col_nnz`` [C]: nonzeros per column.
     """
 
-    def __init__(self, dense, dtype=None):
+    def __init__(self, dense, dtype=None, index_dtype=np.int32):
         matrix = dense.detach().cpu().numpy() if isinstance(dense, torch.Tensor) else np.asarray(dense)
         if matrix.ndim != 2:
             raise ValueError(f"CSCMatrix needs a 2-D matrix, got shape {matrix.shape}")
@@ -306,7 +321,7 @@ class CSCMatrix:
         self.col_nnz = nonzero.sum(axis=1).astype(np.int64)
         self.indptr = np.zeros(matrix.shape[1] + 1, dtype=np.int64)
         np.cumsum(self.col_nnz, out=self.indptr[1:])
-        self.rows = np.nonzero(nonzero)[1].astype(np.int32)  # row-major over [C, R]: column by column
+        self.rows = np.nonzero(nonzero)[1].astype(index_dtype)  # row-major over [C, R]: column by column
         self.values = np.ascontiguousarray(transposed[nonzero])
         self._rows_intp = self.rows.astype(np.intp)
 
@@ -341,25 +356,25 @@ def _pointer(array: Optional[np.ndarray]):
     return None if array is None else array.ctypes.data
 
 
-def _csr(weight: torch.Tensor, dtype) -> tuple:
-    """``(indptr [R+1] int64, cols [nnz] int32, values [nnz])`` of the nonzeros, row by row."""
+def _csr(weight: torch.Tensor, dtype, index_dtype) -> tuple:
+    """``(indptr [R+1] int64, cols [nnz] index_dtype, values [nnz])`` of the nonzeros, row by row."""
     matrix = np.ascontiguousarray(weight.detach().cpu().numpy().astype(dtype))
     nonzero = matrix != 0
     indptr = np.zeros(matrix.shape[0] + 1, dtype=np.int64)
     np.cumsum(nonzero.sum(axis=1), out=indptr[1:])
-    return indptr, np.nonzero(nonzero)[1].astype(np.int32), np.ascontiguousarray(matrix[nonzero])
+    return indptr, np.nonzero(nonzero)[1].astype(index_dtype), np.ascontiguousarray(matrix[nonzero])
 
 
 class _Layer:
-    def __init__(self, rnn: EGRU, k: int, dtype):
+    def __init__(self, rnn: EGRU, k: int, dtype, index_dtype):
         params = rnn.layer_parameters(k)
         hidden = params.weight_hh.shape[1]
         self.hidden, self.inputs = hidden, params.weight_ih.shape[1]
-        self.ih = CSCMatrix(params.weight_ih, dtype)
+        self.ih = CSCMatrix(params.weight_ih, dtype, index_dtype)
         # layer 0 reads a dense input (every entry nonzero as a rule): a row-wise copy of W_ih
         # lets the C kernel run that product as a CSR gather, with the same MACs
-        self.ih_csr = _csr(params.weight_ih, dtype) if k == 0 else (None, None, None)
-        self.hh = CSCMatrix(params.weight_hh, dtype)
+        self.ih_csr = _csr(params.weight_ih, dtype, index_dtype) if k == 0 else (None, None, None)
+        self.hh = CSCMatrix(params.weight_hh, dtype, index_dtype)
 
         def vector(t):
             return np.zeros(3 * hidden, dtype) if t is None else t.detach().cpu().numpy().astype(dtype).copy()
@@ -445,7 +460,8 @@ class EventDrivenEGRU:
         self._totals = np.zeros(len(names), np.int64)  # MACs per matmul, accumulated in place
         if backend == "c":
             lib = _library()
-            suffix = "f32" if self.dtype == np.float32 else "f64"
+            suffix = ("f32" if self.dtype == np.float32 else "f64") + (
+                "_u16" if layers[0].hh.rows.dtype == np.uint16 else "_i32")
             inputs = [self._x] + [layer.y for layer in layers[:-1]]
             self._layer_structs = (_LayerArgs * len(layers))(*[
                 _LayerArgs(*layer.c_args(u, self._totals[2 * k:])) for k, (layer, u) in enumerate(zip(layers, inputs))])
@@ -485,11 +501,14 @@ class EventDrivenEGRU:
         for k in range(rnn.num_layers):
             names += [f"{prefix}weight_ih_l{k}", f"{prefix}weight_hh_l{k}"]
         with torch.no_grad():
-            layers = [_Layer(rnn, k, np_dtype) for k in range(rnn.num_layers)]
+            # uint16 indices when every matrix dimension fits (less memory traffic per MAC)
+            dims = [rnn.input_size] + [3 * h for h in rnn.hidden_sizes] + ([model.vocab_size] if is_lm else [])
+            index_dtype = np.uint16 if max(dims) <= np.iinfo(np.uint16).max else np.int32
+            layers = [_Layer(rnn, k, np_dtype, index_dtype) for k in range(rnn.num_layers)]
             embedding = readout = bias = None
             if is_lm:
                 embedding = model.embedding.weight.detach().cpu().numpy().astype(np_dtype).copy()
-                readout = CSCMatrix(model.readout.weight, np_dtype)
+                readout = CSCMatrix(model.readout.weight, np_dtype, index_dtype)
                 bias = (np.zeros(readout.shape[0], np_dtype) if model.readout.bias is None
                         else model.readout.bias.detach().cpu().numpy().astype(np_dtype).copy())
                 names.append("readout.weight")

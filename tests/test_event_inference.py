@@ -126,3 +126,15 @@ def test_bad_inputs():
         EventDrivenEGRU.from_model(torch.nn.GRU(3, 4))
     with pytest.raises(ValueError, match="backend"):
         EventDrivenEGRU.from_model(EGRU(3, 4), backend="cuda")
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_int32_indices_when_a_dimension_exceeds_uint16(backend):
+    torch.manual_seed(6)
+    lm = EGRULanguageModel(70000, 4, [6, 4], tie_weights=True, threshold=0.02)
+    Pruner(lm, ["embedding", "recurrent"], scope="matrix").prune(0.5)
+    engine = EventDrivenEGRU.from_model(lm, backend=backend)
+    assert engine.readout.rows.dtype == np.int32
+    check_against_dense(lm, torch.randint(0, 70000, (60,)), engine, atol=1e-5)
+    small = EventDrivenEGRU.from_model(EGRU(3, 5), backend=backend)
+    assert small.layers[0].hh.rows.dtype == np.uint16
