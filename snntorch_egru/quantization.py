@@ -294,8 +294,17 @@ def _count(overflow: Optional[dict], key: str, changed: torch.Tensor) -> None:
         overflow[key] = overflow.get(key, 0) + int(changed.sum())
 
 
+def _inside(v: torch.Tensor, low: int, high: int) -> bool:
+    if v.numel() == 0:
+        return True
+    lo, hi = torch.aminmax(v)
+    return int(lo) >= low and int(hi) <= high
+
+
 def sat24(v: torch.Tensor, overflow: Optional[dict] = None, key: str = "preact") -> torch.Tensor:
     """``clip(v, -2**23, 2**23 - 1)``; every clipped entry adds 1 to ``overflow[key]``."""
+    if _inside(v, INT24_MIN, INT24_MAX):
+        return v
     out = v.clamp(INT24_MIN, INT24_MAX)
     if overflow is not None:
         _count(overflow, key, out != v)
@@ -304,6 +313,8 @@ def sat24(v: torch.Tensor, overflow: Optional[dict] = None, key: str = "preact")
 
 def wrap32(v: torch.Tensor, overflow: Optional[dict] = None, key: str = "dense") -> torch.Tensor:
     """Two's-complement wrap to int32 (what Lava's int32 ``a_out`` port does); wrapped entries are counted."""
+    if _inside(v, INT32_MIN, INT32_MAX):
+        return v
     out = ((v - INT32_MIN) & 0xFFFFFFFF) + INT32_MIN
     if overflow is not None:
         _count(overflow, key, out != v)
@@ -328,23 +339,32 @@ def rshift_round(v: torch.Tensor, s: int) -> torch.Tensor:
 _EXACT_FLOAT64_FAN_IN = 1 << 21
 
 
-def _int_matmul(x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+class _FloatWeights:
+    """float64 copy of an integer weight matrix (transposed) and its largest magnitude, made once."""
+
+    def __init__(self, weight: torch.Tensor):
+        self.t = weight.to(torch.float64).t().contiguous()
+        self.bound = int(weight.abs().max()) if weight.numel() else 0
+
+
+def _int_matmul(x: torch.Tensor, weight: torch.Tensor, cached: Optional[_FloatWeights] = None) -> torch.Tensor:
     """``x @ weight.T`` exactly in int64 (via float64 BLAS when every partial sum is < 2**53)."""
+    cached = cached if cached is not None else _FloatWeights(weight)
     fan_in = weight.shape[1]
     bound_x = int(x.abs().max()) if x.numel() else 0
-    bound_w = int(weight.abs().max()) if weight.numel() else 0
-    if bound_x * bound_w * max(fan_in, 1) < (1 << 53):
-        return torch.matmul(x.to(torch.float64), weight.to(torch.float64).t()).to(torch.int64)
+    if bound_x * cached.bound * max(fan_in, 1) < (1 << 53):
+        return torch.matmul(x.to(torch.float64), cached.t).to(torch.int64)
     return torch.matmul(x, weight.t())
 
 
-def dense_int(x: torch.Tensor, weight: torch.Tensor, exp: int, overflow: Optional[dict] = None) -> torch.Tensor:
+def dense_int(x: torch.Tensor, weight: torch.Tensor, exp: int, overflow: Optional[dict] = None,
+              *, cached: Optional[_FloatWeights] = None) -> torch.Tensor:
     """Lava's fixed-point Dense on graded int64 messages: ``wrap32(shift(weight @ x, exp))``.
 
     ``weight`` [out, in] holds the Lava integer weights (``2 * mantissa``); the
     accumulation is exact; wrapped entries count in ``overflow["dense"]``.
     """
-    return wrap32(shift(_int_matmul(x, weight), exp), overflow, "dense")
+    return wrap32(shift(_int_matmul(x, weight, cached), exp), overflow, "dense")
 
 
 def _check_frac(frac: int, low: int = 0) -> int:
@@ -407,6 +427,9 @@ class IntegerDenseLayer:
     frac_source: int
     frac_state: int
 
+    def __post_init__(self):
+        object.__setattr__(self, "_cached", _FloatWeights(self.weight))
+
 
 @dataclass(frozen=True, eq=False)
 class IntegerEGRULayer:
@@ -426,6 +449,10 @@ class IntegerEGRULayer:
     frac_gate: int = FRAC_GATE
     reset_mechanism: str = "subtract"
     events: bool = True
+
+    def __post_init__(self):
+        object.__setattr__(self, "_cached_ih", _FloatWeights(self.weight_ih))
+        object.__setattr__(self, "_cached_hh", _FloatWeights(self.weight_hh))
 
     @property
     def hidden_size(self) -> int:
@@ -450,8 +477,8 @@ def egru_step_int(x: Optional[torch.Tensor], y_prev: torch.Tensor, c_prev: torch
     H = layer.hidden_size
     fa, fc, fg = layer.frac_preact, layer.frac_state, layer.frac_gate
     if ax is None:
-        ax = dense_int(x, layer.weight_ih, layer.weight_exp_ih, overflow)
-    ah = dense_int(y_prev, layer.weight_hh, layer.weight_exp_hh, overflow)
+        ax = dense_int(x, layer.weight_ih, layer.weight_exp_ih, overflow, cached=layer._cached_ih)
+    ah = dense_int(y_prev, layer.weight_hh, layer.weight_exp_hh, overflow, cached=layer._cached_hh)
     ax_r, ax_z, ax_n = ax.split(H, dim=-1)
     ah_r, ah_z, ah_n = ah.split(H, dim=-1)
     bx_r, bx_z, bx_n = layer.bias_ih.split(H)
@@ -645,12 +672,12 @@ class _IntegerNetwork:
                     acc = layer.weight.t()[x]
                     x = wrap32(shift(acc, layer.weight_exp), counts, "dense")
                 else:
-                    x = dense_int(x, layer.weight, layer.weight_exp, counts)
+                    x = dense_int(x, layer.weight, layer.weight_exp, counts, cached=layer._cached)
                 if layer.bias is not None:
                     x = x + layer.bias
                 x = sat24(x, counts, "output")
                 continue
-            ax_all = dense_int(x, layer.weight_ih, layer.weight_exp_ih, counts)
+            ax_all = dense_int(x, layer.weight_ih, layer.weight_exp_ih, counts, cached=layer._cached_ih)
             y, c = ys0[egru_k], cs0[egru_k]
             ys, es = [], []
             for t in range(ax_all.shape[0]):
