@@ -575,18 +575,18 @@ def integer_layers(model, quantization: QuantizationSpec) -> list:
                 if not isinstance(q, DenseQuantization):
                     raise QuantizationError(f"{name}: expected a DenseQuantization, got {type(q).__name__}")
                 weight, bias = _dense_tensors(model, name)
-                w = quantize_weights(weight, q.scale_exp, name=f"{name}.weight")
                 e = _check_weight_exp(f"{name}.weight", q.weight_exp(source))
+                w = quantize_weights(weight, q.scale_exp, name=f"{name}.weight")
                 b = None if bias is None else _quantize_vector(bias, q.frac_state, f"{name}.bias")
                 out.append(IntegerDenseLayer(name, w.lava_weights, e, b, source, q.frac_state))
                 continue
             if not isinstance(q, LayerQuantization):
                 raise QuantizationError(f"{name}: expected a LayerQuantization, got {type(q).__name__}")
             params = rnn.layer_parameters(index)
-            w_ih = quantize_weights(params.weight_ih, q.scale_exp_ih, name=f"{name}.weight_ih")
-            w_hh = quantize_weights(params.weight_hh, q.scale_exp_hh, name=f"{name}.weight_hh")
             e_ih = _check_weight_exp(f"{name}.weight_ih", q.weight_exp_ih(source))
             e_hh = _check_weight_exp(f"{name}.weight_hh", q.weight_exp_hh)
+            w_ih = quantize_weights(params.weight_ih, q.scale_exp_ih, name=f"{name}.weight_ih")
+            w_hh = quantize_weights(params.weight_hh, q.scale_exp_hh, name=f"{name}.weight_hh")
             zeros = torch.zeros(3 * rnn.hidden_sizes[index], dtype=torch.int64)
             b_ih = zeros if params.bias_ih is None else _quantize_vector(params.bias_ih, q.frac_preact,
                                                                           f"{name}.bias_ih")
