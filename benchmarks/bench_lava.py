@@ -3,7 +3,8 @@
 Both networks run in the same script on Lava's CPU backend (``Loihi2SimCfg``, floating
 point): a source feeds graded input vectors through an input ``Dense`` into H neurons
 that are connected recurrently through a second ``Dense``, and a sink records the
-output. The EGRU layer's matrices are 3H x I and 3H x H (three gates); the LIF
+output. The EGRU side is one ``lava_egru.EGRUBlock`` (the layer a network file's
+``egru`` entry becomes); both graphs have five Lava processes. The EGRU layer's matrices are 3H x I and 3H x H (three gates); the LIF
 network's are H x I and H x H. Each network is compiled and started with one step, then
 ``--steps`` steps are timed. The snnTorch layer's batch-1 speed is printed for scale
 (whole sequence in one call, and one step per call).
@@ -20,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -29,18 +29,17 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
-def egru_network(hidden: int, threshold: float, seed: int, folder: Path):
-    from converters.format import EGRULayer, InputLayer, NetworkSpec, write_network
-    from lava_egru import EGRUNetwork
+def egru_layer(hidden: int, threshold: float, seed: int):
+    """One ``EGRUBlock``: input Dense (3H x H) and recurrent Dense (3H x H) around the EGRU neuron."""
+    from lava_egru import EGRUBlock
 
     rng = np.random.default_rng(seed)
     bound = 1.0 / np.sqrt(hidden)
     uniform = lambda *shape: rng.uniform(-bound, bound, shape).astype(np.float32)  # noqa: E731
-    spec = NetworkSpec([InputLayer(hidden), EGRULayer(uniform(3 * hidden, hidden), uniform(3 * hidden, hidden),
-                                                      uniform(3 * hidden), uniform(3 * hidden),
-                                                      np.full(hidden, threshold, np.float32))], {"class": "EGRU"})
-    network = EGRUNetwork(write_network(spec, folder / f"egru_{hidden}.h5"))
-    return network, network.inp, network.out
+    block = EGRUBlock(weight_ih=uniform(3 * hidden, hidden), weight_hh=uniform(3 * hidden, hidden),
+                      bias_ih=uniform(3 * hidden), bias_hh=uniform(3 * hidden),
+                      threshold=np.full(hidden, threshold, np.float32))
+    return block, block.inp, block.out
 
 
 def lif_network(hidden: int, seed: int):
@@ -118,17 +117,14 @@ def main(argv=None) -> int:
     print("| H | EGRU ms/step | EGRU steps/s | LIF ms/step | LIF steps/s | EGRU/LIF time | EGRU events | "
           "LIF spikes | snnTorch EGRU batch-1 (sequence / per-call) ms/step |")
     print("|---|---|---|---|---|---|---|---|---|")
-    with tempfile.TemporaryDirectory() as folder:
-        for hidden in args.hidden:
-            egru = time_lava(lambda: egru_network(hidden, args.threshold, args.seed, Path(folder)),
-                             hidden, args.steps, args.seed)
-            lif = time_lava(lambda: lif_network(hidden, args.seed), hidden, args.steps, args.seed)
-            torch_speed = snntorch_batch1(hidden, args.steps, args.threshold)
-            scale = (f"{torch_speed['sequence_ms']:.3f} / {torch_speed['streaming_ms']:.3f}"
-                     if torch_speed else "n/a")
-            print(f"| {hidden} | {egru['ms_per_step']:.2f} | {egru['steps_per_s']:.0f} | {lif['ms_per_step']:.2f} | "
-                  f"{lif['steps_per_s']:.0f} | {egru['ms_per_step'] / lif['ms_per_step']:.2f}x | {egru['events']} | "
-                  f"{lif['events']} | {scale} |", flush=True)
+    for hidden in args.hidden:
+        egru = time_lava(lambda: egru_layer(hidden, args.threshold, args.seed), hidden, args.steps, args.seed)
+        lif = time_lava(lambda: lif_network(hidden, args.seed), hidden, args.steps, args.seed)
+        torch_speed = snntorch_batch1(hidden, args.steps, args.threshold)
+        scale = f"{torch_speed['sequence_ms']:.3f} / {torch_speed['streaming_ms']:.3f}" if torch_speed else "n/a"
+        print(f"| {hidden} | {egru['ms_per_step']:.2f} | {egru['steps_per_s']:.0f} | {lif['ms_per_step']:.2f} | "
+              f"{lif['steps_per_s']:.0f} | {egru['ms_per_step'] / lif['ms_per_step']:.2f}x | {egru['events']} | "
+              f"{lif['events']} | {scale} |", flush=True)
     return 0
 
 
