@@ -138,3 +138,36 @@ def test_int32_indices_when_a_dimension_exceeds_uint16(backend):
     check_against_dense(lm, torch.randint(0, 70000, (60,)), engine, atol=1e-5)
     small = EventDrivenEGRU.from_model(EGRU(3, 5), backend=backend)
     assert small.layers[0].hh.rows.dtype == np.uint16
+
+
+def test_numpy_fallback_without_a_compiler(tmp_path):
+    """No C compiler: "auto" falls back to numpy, "c" says why it is unavailable."""
+    import os
+    import subprocess
+    import sys
+
+    code = ("from snntorch_egru import EGRU\n"
+            "from snntorch_egru.event_inference import EventDrivenEGRU\n"
+            "print(EventDrivenEGRU.from_model(EGRU(3, 4)).backend)\n"
+            "try:\n    EventDrivenEGRU.from_model(EGRU(3, 4), backend='c')\n"
+            "except RuntimeError as exc:\n    print('unavailable' if 'C backend is not available' in str(exc) else exc)\n")
+    env = {**os.environ, "CC": str(tmp_path / "no-such-cc"), "SNNTORCH_EGRU_CACHE": str(tmp_path / "cache")}
+    result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["numpy", "unavailable"]
+
+
+def test_benchmark_script_runs(tmp_path):
+    import importlib.util
+    import json
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_event_inference.py"
+    spec = importlib.util.spec_from_file_location("bench_event_inference", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    out = tmp_path / "rows.json"
+    assert bench.main(["--hidden", "16", "--layers", "1", "--thresholds", "0.1", "--sparsities", "0", "0.9",
+                       "--steps", "5", "--repeats", "1", "--json", str(out)]) == 0
+    rows = json.loads(out.read_text())
+    assert len(rows) == 2 and all(r["event_ms"] > 0 and r["op_reduction"] >= 1 for r in rows)
