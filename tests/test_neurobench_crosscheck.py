@@ -15,6 +15,9 @@ What NeuroBench 2.3.0 counts (read from its source, checked here):
   layers and steps: our pooled activity sparsity when the modules are the event outputs.
 - ``ConnectionSparsity``: fraction of zero weights over connection layers (``nn.Linear``:
   weights only), rounded to 4 decimals: our ``connection_sparsity["overall"]``.
+- ``nn.GRUCell``: the matmul MACs plus the element-wise gate products (one per unit for
+  each of r * (W_hn h + b_hn), z * h, (1 - z) * n that is nonzero). It can only stand in for
+  a plain GRU (events off): the EGRU's state update uses c while its matmul reads y.
 
 The native ``EGRU`` keeps its weights as plain parameters, so NeuroBench sees none of its
 matmuls: wrapping an ``EGRULanguageModel`` directly counts the readout only (asserted
@@ -119,3 +122,40 @@ def test_native_model_is_invisible_to_neurobench_except_the_readout():
     assert nb["synops"]["Effective_MACs"] < ours.effective * steps
     assert nb["activation_sparsity"] == 0.0
     assert nb["connection_sparsity"] == round(ours.connection_sparsity["readout.weight"], 4)
+
+
+def test_plain_gru_through_grucell_adds_the_gate_products():
+    """With events off the EGRU is a GRU, which NeuroBench can count as an ``nn.GRUCell``
+    (h = c = y). Its GRUCell count is our matmul count plus the element-wise gate products
+    r * (W_hn h + b_hn), z * h and (1 - z) * n, one per unit each when nonzero: 2H at the
+    first step (h = 0 makes z * h vanish) and 3H at every later step; its Dense count adds
+    3H per step. We report these products separately (``OpCounts.elementwise``)."""
+    torch.manual_seed(4)
+    inputs, hidden, steps = 5, 12, 20
+    rnn = EGRU(inputs, hidden, events=False)
+    Pruner(rnn, ["input", "recurrent"], scope="matrix").prune(0.5)
+    cell = torch.nn.GRUCell(inputs, hidden)
+    with torch.no_grad():
+        for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):
+            getattr(cell, name).copy_(getattr(rnn, f"{name}_l0"))
+
+    class CellLoop(torch.nn.Module):
+        def __init__(self, cell):
+            super().__init__()
+            self.cell = cell
+
+        def forward(self, x):
+            h = x.new_zeros(x.shape[0], hidden)  # an explicit zero state: NeuroBench needs (x, h)
+            outputs = []
+            for t in range(x.shape[1]):
+                h = self.cell(x[:, t], h)
+                outputs.append(h)
+            return torch.stack(outputs, dim=1)
+
+    x = torch.randn(1, steps, inputs)
+    ours = count_operations(rnn, x[0])
+    nb, preds = neurobench_metrics(CellLoop(cell), x)
+    torch.testing.assert_close(preds[0], rnn(x[0])[0].detach(), atol=1e-5, rtol=0)
+    assert nb["synops"]["Effective_MACs"] == round(ours.effective * steps) + 3 * hidden * steps - hidden
+    assert nb["synops"]["Dense"] == round(ours.dense * steps) + 3 * hidden * steps
+    assert ours.elementwise["layer0"]["gru"]["multiplications"] == 3 * hidden
