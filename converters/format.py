@@ -149,7 +149,7 @@ FRAC_GATE = 12
 _FRAC_LIMIT = 23        # fractional-bit counts are in [0, 23]
 _EXP_LIMIT = 64         # weight scale exponents are in [-64, 64]
 _INT24_MIN, _INT24_MAX = -(1 << 23), (1 << 23) - 1
-_MANTISSA_MIN, _MANTISSA_MAX = -128, 127
+_MANTISSA_MIN, _MANTISSA_MAX = -127, 127   # symmetric: see docs/fixed-point.md, section 3
 _WEIGHT_EXP_MIN, _WEIGHT_EXP_MAX = -8, 7
 
 
@@ -547,7 +547,7 @@ class FixedPointDense:
     """A dense identity layer in integers: ``out = sat24(wrap32(shift(weight @ x, weight_exp)) + bias)``.
 
     ``weight``: int64 [out, in], the Lava integer weights ``2 * mantissa`` (even, in
-    [-256, 254]); ``bias``: int64 [out] with ``frac_state`` fractional bits, or None.
+    [-254, 254]); ``bias``: int64 [out] with ``frac_state`` fractional bits, or None.
     """
 
     weight: np.ndarray

@@ -77,8 +77,10 @@ INT32_MIN = -(1 << 31)
 INT32_MAX = (1 << 31) - 1
 #: Calibration keeps every observed magnitude below this (one bit of headroom under 2**23).
 HEADROOM = 1 << 22
-#: Weight mantissas are 8-bit signed; the Lava integer weight is 2 * mantissa (even, in [-256, 254]).
-MANTISSA_MIN, MANTISSA_MAX = -128, 127
+#: Weight mantissas are 8-bit signed, symmetric (-128 is excluded: Lava clips an all-non-positive
+#: matrix to [-255, 0], which would change 2 * -128); the Lava integer weight is 2 * mantissa
+#: (even, in [-254, 254]).
+MANTISSA_MIN, MANTISSA_MAX = -127, 127
 #: Loihi's range of the Dense ``weight_exp``.
 WEIGHT_EXP_MIN, WEIGHT_EXP_MAX = -8, 7
 #: Calibration's cap on fractional bits.
@@ -242,14 +244,14 @@ def weight_scale_exponent(weight: torch.Tensor) -> int:
 
 
 class QuantizedWeights(NamedTuple):
-    """A weight matrix as ``mantissa * 2**scale_exp`` (mantissa int64 in [-128, 127])."""
+    """A weight matrix as ``mantissa * 2**scale_exp`` (mantissa int64 in [-127, 127])."""
 
     mantissa: torch.Tensor
     scale_exp: int
 
     @property
     def lava_weights(self) -> torch.Tensor:
-        """The integer weights a Lava fixed-point Dense takes: ``2 * mantissa`` (even, in [-256, 254])."""
+        """The integer weights a Lava fixed-point Dense takes: ``2 * mantissa`` (even, in [-254, 254])."""
         return 2 * self.mantissa
 
     def dequantize(self, dtype=torch.float64) -> torch.Tensor:
@@ -261,7 +263,7 @@ def quantize_weights(weight: torch.Tensor, scale_exp: Optional[int] = None, *, n
     """Mantissas ``k = round_half_away(W / 2**s)`` of a weight matrix.
 
     ``scale_exp`` None: :func:`weight_scale_exponent` (then every mantissa fits).
-    A mantissa outside [-128, 127] raises :class:`QuantizationError` naming ``name``
+    A mantissa outside [-127, 127] raises :class:`QuantizationError` naming ``name``
     and the value, unless ``clip=True`` (then it is clipped, as QAT's fake quantiser does).
     """
     if scale_exp is None:
@@ -553,7 +555,7 @@ def integer_layers(model, quantization: QuantizationSpec) -> list:
     """The integer parameters of every layer after the input (:class:`IntegerDenseLayer` / :class:`IntegerEGRULayer`).
 
     Raises :class:`QuantizationError` naming the layer and the value for anything the
-    arithmetic cannot represent: a weight mantissa outside [-128, 127], a
+    arithmetic cannot represent: a weight mantissa outside [-127, 127], a
     ``weight_exp`` outside [-8, 7], a bias outside 24 bits, a threshold that quantises
     below 1 (or above 2**23 - 1), a token input with ``frac_input != 0``.
     """
@@ -1029,7 +1031,7 @@ def _fq_param(v: torch.Tensor, frac: int, low: int = INT24_MIN) -> torch.Tensor:
 
 
 def _fq_weight(w: torch.Tensor, scale_exp: int) -> torch.Tensor:
-    """``clip(round_half_away(W / 2**s), -128, 127) * 2**s``, straight-through."""
+    """``clip(round_half_away(W / 2**s), -127, 127) * 2**s``, straight-through."""
     scale = math.ldexp(1.0, -scale_exp)
     q = (torch.sign(w) * torch.floor(w.abs() * scale + 0.5)).clamp(MANTISSA_MIN, MANTISSA_MAX) / scale
     return _ste(w, q)

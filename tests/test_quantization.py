@@ -105,8 +105,8 @@ def random_layer(rng: random.Random, I, H, *, big=False, reset="subtract"):
     hi = 7 if big else 2
     return {
         "H": H, "fa": fa, "fc": fc, "reset": reset,
-        "w_ih": [[2 * rng.randint(-128, 127) for _ in range(I)] for _ in range(3 * H)],
-        "w_hh": [[2 * rng.randint(-128, 127) for _ in range(H)] for _ in range(3 * H)],
+        "w_ih": [[2 * rng.randint(-127, 127) for _ in range(I)] for _ in range(3 * H)],
+        "w_hh": [[2 * rng.randint(-127, 127) for _ in range(H)] for _ in range(3 * H)],
         "e_ih": rng.randint(-8, hi), "e_hh": rng.randint(-8, hi),
         "b_ih": [rng.randint(-(1 << 20), 1 << 20) for _ in range(3 * H)],
         "b_hh": [rng.randint(-(1 << 20), 1 << 20) for _ in range(3 * H)],
@@ -136,7 +136,8 @@ def test_rshift_round_and_sat24():
 
 @pytest.mark.parametrize("frac", [0, 1, 3, 7, 12, 16, 20])
 def test_sigmoid_q_exhaustive_against_plan(frac):
-    a = torch.arange(-(6 << frac) - 50, (6 << frac) + 50, dtype=torch.int64)
+    step = 1 if frac <= 16 else 5     # exhaustive up to F = 16 (786k values), every 5th at F = 20
+    a = torch.arange(-(6 << frac) - 50, (6 << frac) + 50, step, dtype=torch.int64)
     q = sigmoid_q(a, frac)
     assert int(q.min()) >= 0 and int(q.max()) <= 4096
     # the formula, exactly: |4096 * PLAN(a / 2**frac) - sigmoid_q| <= 1/2 (only the slope term is rounded)
@@ -202,17 +203,17 @@ def test_weight_quantisation():
     assert quantize_weights(halves, -3).mantissa.tolist() == [3, -3, 2, -1]
     with pytest.raises(QuantizationError, match=r"layer-x\.weight: weight 130 .* mantissa 130"):
         quantize_weights(torch.tensor([130.0, 1.0]), 0, name="layer-x.weight")
-    assert quantize_weights(torch.tensor([130.0, -300.0]), 0, clip=True).mantissa.tolist() == [127, -128]
+    assert quantize_weights(torch.tensor([130.0, -300.0]), 0, clip=True).mantissa.tolist() == [127, -127]
 
 
 def test_dense_int_is_lava_dense():
     counts = {}
-    w = torch.tensor([[2, -4], [254, -256]])
+    w = torch.tensor([[2, -4], [254, -254]])
     x = torch.tensor([[3, -5]])
-    assert dense_int(x, w, 0).tolist() == [[26, 2042]]
-    assert dense_int(x, w, -2).tolist() == [[26 >> 2, 2042 >> 2]]
-    assert dense_int(-x, w, -2).tolist() == [[-26 >> 2, -2042 >> 2]]        # floor, not toward zero
-    assert dense_int(x, w, 3).tolist() == [[26 * 8, 2042 * 8]]
+    assert dense_int(x, w, 0).tolist() == [[26, 2032]]
+    assert dense_int(x, w, -2).tolist() == [[26 >> 2, 2032 >> 2]]
+    assert dense_int(-x, w, -2).tolist() == [[-26 >> 2, -2032 >> 2]]        # floor, not toward zero
+    assert dense_int(x, w, 3).tolist() == [[26 * 8, 2032 * 8]]
     big = torch.tensor([[INT24_MAX, INT24_MAX]])
     out = dense_int(big, torch.tensor([[254, 254]]), 7, counts)              # 2**38: wraps at int32
     assert counts["dense"] == 1 and out.tolist()[0] == py_dense([[254, 254]], [INT24_MAX] * 2, 7, {})
