@@ -75,7 +75,7 @@ import sys
 import tempfile
 import threading
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Optional
 
 import numpy as np
 import torch
@@ -241,7 +241,8 @@ def _build_library():
     if not compiler:
         raise RuntimeError("no C compiler found (set $CC or install cc)")
     flags = os.environ.get("SNNTORCH_EGRU_CFLAGS", "-O3").split() + ["-std=c99", "-fPIC", "-shared"]
-    key = hashlib.sha256("\0".join([source, compiler, *flags, platform.machine(), sys.platform]).encode()).hexdigest()[:16]
+    key_text = "\0".join([source, compiler, *flags, platform.machine(), sys.platform])
+    key = hashlib.sha256(key_text.encode()).hexdigest()[:16]
     directory = _cache_dir()
     directory.mkdir(parents=True, exist_ok=True)
     library = directory / f"event_kernel_{key}.so"

@@ -84,7 +84,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Optional
 
 import numpy as np
 import torch
@@ -226,7 +226,8 @@ class OpCounts:
             f"{k} {v:.3f}" for k, v in self.connection_sparsity.items()))
         fp = self.footprint["total"]
         lines.append(f"parameters {fp['parameters']}, nonzero {fp['nonzeros']}, "
-                     f"{fp['bytes_dense'] / 1e6:.3f} MB dense float32, {fp['bytes_csr'] / 1e6:.3f} MB with CSR matrices")
+                     f"{fp['bytes_dense'] / 1e6:.3f} MB dense float32, "
+                     f"{fp['bytes_csr'] / 1e6:.3f} MB with CSR matrices")
         ew = self.elementwise["total"]
         lines.append("element-wise ops per token (not in the MACs): EGRU " + ", ".join(
             f"{k} {v}" for k, v in ew["egru"].items()) + "; GRU " + ", ".join(

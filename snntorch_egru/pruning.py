@@ -177,7 +177,8 @@ def _prune_count(scores: torch.Tensor, k: int) -> torch.Tensor:
     return keep
 
 
-def magnitude_masks(weights: Dict[str, torch.Tensor], sparsity: float, scope: str = "global") -> Dict[str, torch.Tensor]:
+def magnitude_masks(weights: Dict[str, torch.Tensor], sparsity: float,
+                    scope: str = "global") -> Dict[str, torch.Tensor]:
     """Keep-masks (True = kept) pruning ``round(sparsity * N)`` smallest-magnitude entries.
 
     ``scope="global"``: one threshold across all matrices (N = all their entries);

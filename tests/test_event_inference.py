@@ -150,7 +150,8 @@ def test_numpy_fallback_without_a_compiler(tmp_path):
             "from snntorch_egru.event_inference import EventDrivenEGRU\n"
             "print(EventDrivenEGRU.from_model(EGRU(3, 4)).backend)\n"
             "try:\n    EventDrivenEGRU.from_model(EGRU(3, 4), backend='c')\n"
-            "except RuntimeError as exc:\n    print('unavailable' if 'C backend is not available' in str(exc) else exc)\n")
+            "except RuntimeError as exc:\n"
+            "    print('unavailable' if 'C backend is not available' in str(exc) else exc)\n")
     env = {**os.environ, "CC": str(tmp_path / "no-such-cc"), "SNNTORCH_EGRU_CACHE": str(tmp_path / "cache")}
     result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
