@@ -476,3 +476,30 @@ def test_conversion_errors_name_layer_and_value():
 
 def test_frac_gate_constant():
     assert FRAC_GATE == 12
+
+
+def test_worked_example_of_the_doc():
+    """docs/fixed-point.md, section 13, number for number."""
+    rnn = EGRU(1, 1, threshold=0.3)
+    with torch.no_grad():
+        rnn.weight_ih_l0.copy_(torch.tensor([[0.5], [-0.25], [0.9]]))
+        rnn.weight_hh_l0.copy_(torch.tensor([[0.3], [0.2], [-0.6]]))
+        rnn.bias_ih_l0.copy_(torch.tensor([0.1, -0.2, 0.05]))
+        rnn.bias_hh_l0.copy_(torch.tensor([0.0, 0.3, -0.1]))
+    assert (weight_scale_exponent(rnn.weight_ih_l0), weight_scale_exponent(rnn.weight_hh_l0)) == (-7, -7)
+    q = QuantizationSpec(14, (LayerQuantization(16, 14, -7, -7),))
+    (layer,) = integer_layers(rnn, q)
+    assert layer.weight_ih.flatten().tolist() == [128, -64, 230] and layer.weight_hh.flatten().tolist() == [76, 52, -154]
+    assert (layer.weight_exp_ih, layer.weight_exp_hh) == (-6, -6)
+    assert layer.bias_ih.tolist() == [6554, -13107, 3277] and layer.bias_hh.tolist() == [0, 19661, -6554]
+    assert layer.threshold.tolist() == [4915]
+    model = to_integer(rnn, q)
+    x_int = model.quantize_input(torch.tensor([[[0.75]]]))
+    assert x_int.item() == 12288
+    result = model(torch.tensor([[[0.75]]]), ((torch.tensor([[8192]]),), (torch.tensor([[3277]]),)))
+    assert result.output_int.item() == 5400 and result.state[1][0].item() == 485
+    counts = {}
+    y, c, e = egru_step_int(x_int[0], torch.tensor([[8192]]), torch.tensor([[3277]]), layer, counts)
+    assert (y.item(), c.item(), bool(e.item())) == (5400, 485, True)
+    assert sigmoid_q(torch.tensor(40858), 16).item() == 2686 and sigmoid_q(torch.tensor(922), 16).item() == 2062
+    assert tanh_q(torch.tensor(30213), 16).item() == 1888

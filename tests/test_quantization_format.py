@@ -194,3 +194,57 @@ def test_integer_network_of_a_float_spec_is_an_error():
     spec = read_network(DATA / "format_v1_lm.h5")
     with pytest.raises(FormatError, match="not quantised"):
         integer_network(spec)
+
+
+@pytest.mark.lava
+def test_lava_dense_keeps_the_integer_weights():
+    """Lava's fixed-point Dense prepares weights with clip_weights + truncate_weights: our 2k pass unchanged."""
+    from lava.utils.weightutils import clip_weights, determine_sign_mode, truncate_weights
+
+    rng = np.random.default_rng(0)
+    mixed = 2 * rng.integers(-127, 128, size=(6, 5))
+    mixed[0, :2] = [-254, 254]
+    cases = [mixed, np.abs(mixed), -np.abs(mixed)]
+    for weights in cases:
+        mode = determine_sign_mode(weights)
+        prepared = truncate_weights(clip_weights(weights, mode, num_bits=8), mode, 8)
+        assert np.array_equal(prepared, weights), mode
+    # why the mantissa range is symmetric: -256 (mantissa -128) does not survive an all-non-positive matrix
+    inhibitory = -np.abs(mixed)
+    inhibitory[0, 0] = -256
+    mode = determine_sign_mode(inhibitory)
+    assert clip_weights(inhibitory, mode, num_bits=8)[0, 0] == -255
+
+
+@pytest.mark.lava
+@pytest.mark.parametrize("exp", [-8, -5, -1, 0, 3, 7])
+def test_dense_int_equals_lavas_bit_accurate_dense(exp):
+    """snntorch_egru.quantization.dense_int == lava-nc's PyDenseModelBitAcc (graded) + its int32 a_out channel."""
+    from lava.proc.dense.models import PyDenseModelBitAcc
+
+    from snntorch_egru.quantization import dense_int
+
+    class Port:
+        def __init__(self, value=None):
+            self.value = value
+
+        def recv(self):
+            return self.value
+
+        def send(self, value):
+            self.value = value
+
+    rng = np.random.default_rng(exp + 10)
+    weights = 2 * rng.integers(-127, 128, size=(5, 7))
+    messages = rng.integers(-2**23, 2**23, size=7)
+    messages[:3] = [2**23 - 1, -2**23, 0]
+    model = PyDenseModelBitAcc({"weight_exp": exp})
+    model.weights = weights.astype(np.int32)
+    model.num_message_bits = np.array([24])
+    model.s_in, model.a_out = Port(messages.astype(np.int64)), Port()
+    model.a_buff = np.zeros(5, np.int32)
+    model.run_spk()
+    channel = np.zeros(5, np.int32)     # Lava copies a_out into the channel's int32 buffer
+    channel[:] = model.a_buff
+    ours = dense_int(torch.from_numpy(messages).unsqueeze(0), torch.from_numpy(weights), exp)
+    assert np.array_equal(ours.squeeze(0).numpy(), channel.astype(np.int64))
