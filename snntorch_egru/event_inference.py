@@ -26,8 +26,10 @@ matmul, so results agree with the dense forward to float rounding (an event can 
 if a unit lands within rounding of its threshold).
 
 Storage: values in the model's dtype; row (column) indices as uint16 when every matrix
-dimension is below 65536, else int32; layer 0's ``weight_ih`` is also kept row-wise (CSR)
-and used when every input entry is nonzero (a dense input: the same MACs, a faster loop).
+dimension is below 65536, else int32. Layer 0's ``weight_ih`` is also kept row-wise (CSR),
+used when every input entry is nonzero (a dense input: the same MACs, a faster loop), and,
+when it has no zero weight at all (unpruned), dense: then a dense input is multiplied with
+torch's BLAS matrix-vector product, which performs exactly the counted MACs.
 
 Backends: ``"c"``, a small C kernel (the whole network step in one call) compiled on first
 use with the system C compiler (``$CC`` or ``cc``) into a cache directory
@@ -87,6 +89,7 @@ __all__ = ["EventDrivenEGRU", "CSCMatrix", "c_backend_available"]
 
 _MODES = {"subtract": 0, "zero": 1, "none": 2}
 _NO_EVENTS = 3
+_GX_READY = 16  # mode flag: gx already holds b_ih + W_ih u (computed with BLAS)
 
 # --------------------------------------------------------------------------- C kernel
 
@@ -94,6 +97,10 @@ _C_TEMPLATE = r"""
 #include <math.h>
 #include <stdint.h>
 #include <string.h>
+
+#ifndef GX_READY
+#define GX_READY 16
+#endif
 
 /* out[rows[p]] += vals[p] * u[a] for every column a with u[a] != 0; returns the MACs. */
 static int64_t spmv_SUF(const int64_t *restrict ptr, const IDX *restrict rows, const REAL *restrict vals,
@@ -131,7 +138,9 @@ static int64_t csr_spmv_SUF(int64_t nrows, const int64_t *restrict ptr, const ID
 }
 
 /* One EGRU layer step in place: y, c (H) are the state, u (I) the input; gx, gh (3H) scratch.
-   mode: 0 subtract, 1 zero, 2 none, 3 plain GRU (no events). W_ih may also come as CSR
+   mode: 0 subtract, 1 zero, 2 none, 3 plain GRU (no events); plus GX_READY when the caller
+   has already put b_ih + W_ih u into gx (a dense W_ih without zeros on an input without
+   zeros: every stored weight is used, ih_ptr[I] MACs). W_ih may also come as CSR
    (csr_ptr non-NULL): used when every entry of u is nonzero (same MACs, faster).
    totals[0], totals[1] accumulate the W_ih, W_hh MACs; returns this step's MACs. */
 int64_t egru_layer_step_SUF(int64_t H, int64_t I,
@@ -142,14 +151,20 @@ int64_t egru_layer_step_SUF(int64_t H, int64_t I,
         const REAL *u, REAL *y, REAL *c, REAL *gx, REAL *gh, int32_t mode, int64_t *totals) {
     const int64_t G = 3 * H;
     int64_t m_ih, m_hh;
-    memcpy(gx, b_ih, (size_t)G * sizeof(REAL));
+    const int gx_ready = (mode & GX_READY) != 0;
+    mode &= ~GX_READY;
     memcpy(gh, b_hh, (size_t)G * sizeof(REAL));
-    int dense_input = csr_ptr != 0;
-    if (dense_input) {
-        for (int64_t a = 0; a < I; ++a) if (u[a] == 0) { dense_input = 0; break; }
+    if (gx_ready) {
+        m_ih = ih_ptr[I];
+    } else {
+        memcpy(gx, b_ih, (size_t)G * sizeof(REAL));
+        int dense_input = csr_ptr != 0;
+        if (dense_input) {
+            for (int64_t a = 0; a < I; ++a) if (u[a] == 0) { dense_input = 0; break; }
+        }
+        m_ih = dense_input ? csr_spmv_SUF(G, csr_ptr, csr_cols, csr_vals, u, gx)
+                           : spmv_SUF(ih_ptr, ih_rows, ih_vals, u, I, gx);
     }
-    m_ih = dense_input ? csr_spmv_SUF(G, csr_ptr, csr_cols, csr_vals, u, gx)
-                       : spmv_SUF(ih_ptr, ih_rows, ih_vals, u, I, gx);
     m_hh = spmv_SUF(hh_ptr, hh_rows, hh_vals, y, H, gh);
     totals[0] += m_ih;
     totals[1] += m_hh;
@@ -375,6 +390,11 @@ class _Layer:
         # layer 0 reads a dense input (every entry nonzero as a rule): a row-wise copy of W_ih
         # lets the C kernel run that product as a CSR gather, with the same MACs
         self.ih_csr = _csr(params.weight_ih, dtype, index_dtype) if k == 0 else (None, None, None)
+        # an unpruned W_ih on layer 0 (no zero weight): with a dense input every weight is a
+        # MAC, so a BLAS matrix-vector product does exactly the counted work, faster
+        self.ih_dense = None
+        if k == 0 and self.ih.nnz == self.ih.shape[0] * self.ih.shape[1]:
+            self.ih_dense = np.ascontiguousarray(params.weight_ih.detach().cpu().numpy().astype(dtype))
         self.hh = CSCMatrix(params.weight_hh, dtype, index_dtype)
 
         def vector(t):
@@ -472,6 +492,14 @@ class EventDrivenEGRU:
                     readout.shape[0], readout.shape[1], _pointer(readout.indptr), _pointer(readout.rows),
                     _pointer(readout.values), _pointer(readout_bias), _pointer(layers[-1].y),
                     _pointer(self._logits), _pointer(self._totals[-1:]))
+            first = layers[0]
+            self._blas_first = first.ih_dense is not None
+            if self._blas_first:
+                # torch's matrix-vector product on views of our arrays (torch's thread pool: a
+                # second BLAS pool, numpy's, would fight torch's threads for the cores)
+                self._blas_views = (torch.from_numpy(first.ih_dense), torch.from_numpy(self._x),
+                                    torch.from_numpy(first.b_ih), torch.from_numpy(first.gx))
+            self._first_struct, self._first_mode = self._layer_structs[0], first.mode
             # one C call per step; the arguments point at arrays this object owns
             self._network_call = (getattr(lib, f"network_step_{suffix}"),
                                   (ctypes.addressof(self._layer_structs), len(layers),
@@ -566,6 +594,13 @@ class EventDrivenEGRU:
         self._load_input(x)
         macs = 0
         if self.backend == "c":
+            if self._blas_first:
+                if self._x.all():
+                    weight, x_view, bias, gx = self._blas_views
+                    torch.addmv(bias, weight, x_view, out=gx)
+                    self._first_struct.mode = self._first_mode | _GX_READY
+                else:
+                    self._first_struct.mode = self._first_mode
             fn, args = self._network_call
             macs = fn(*args)
         else:
