@@ -46,12 +46,11 @@ from __future__ import annotations
 import math
 import operator
 from dataclasses import dataclass, field
-from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple, Union
+from typing import Dict, NamedTuple, Optional, Sequence, Tuple, Union
 
 import torch
 from torch import nn
 
-from .functional import RESET_MECHANISMS
 from .language_model import EGRULanguageModel
 from .layer import EGRU
 
