@@ -167,7 +167,15 @@ _egru_ensure_venv() {
 _egru_install_lava() {
     local py="$1"
     _egru_log "pip install -e \".[lava,test]\" (lava-nc, lava-dl, torch 2.3.1; large download the first time) ..."
-    _egru_pip "$py" install -q -e "$EGRU_ROOT[lava,test]"
+    _egru_pip "$py" install -q -e "$EGRU_ROOT[lava,test]" || return
+    _egru_install_neurobench "$py"
+}
+
+# NeuroBench's metrics need only torch and snntorch; its declared dependencies (numba,
+# tonic, torchaudio pinning torch) would replace the stack, hence --no-deps.
+_egru_install_neurobench() {
+    _egru_log "pip install --no-deps neurobench==2.3.0 (operation-count cross-check) ..."
+    _egru_pip "$1" install -q --no-deps "neurobench==2.3.0"
 }
 
 _egru_install_modern() {
@@ -175,7 +183,8 @@ _egru_install_modern() {
     _egru_log "pip install torch==$torch_version ..."
     _egru_pip "$py" install -q "torch==$torch_version" || return
     _egru_log "pip install -e \".[test]\" numpy>=2 snntorch==1.0.0 ..."
-    _egru_pip "$py" install -q -e "$EGRU_ROOT[test]" "numpy>=2" "snntorch==1.0.0"
+    _egru_pip "$py" install -q -e "$EGRU_ROOT[test]" "numpy>=2" "snntorch==1.0.0" || return
+    _egru_install_neurobench "$py"
 }
 
 # .venv/lava: the full stack on Python 3.10.

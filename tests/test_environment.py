@@ -15,43 +15,26 @@ LEG = os.environ.get("EGRU_TEST_LEG") or None
 TORCH_SPEC = os.environ.get("EGRU_TORCH_SPEC_VERSION", "2.13.0")
 
 
-def _require_modern_leg() -> None:
-    if LEG != "modern":
-        pytest.skip(
-            f"checks the modern-stack leg only; this run is EGRU_TEST_LEG={LEG or 'unset'}"
-        )
-
-
 def test_leg_name_is_known() -> None:
     assert LEG in (None, "modern", "lava"), f"unknown EGRU_TEST_LEG={LEG!r}"
 
 
-def test_modern_leg_python() -> None:
-    _require_modern_leg()
-    assert sys.version_info[:2] >= (3, 11), sys.version
-
-
-def test_modern_leg_numpy_2() -> None:
-    _require_modern_leg()
+def test_stack_matches_the_leg() -> None:
+    """modern: Python >= 3.11, numpy 2, the requested torch; lava (or unset): Python 3.10, numpy 1."""
     import numpy
-
-    assert int(numpy.__version__.split(".")[0]) >= 2, numpy.__version__
-
-
-def test_modern_leg_torch_version() -> None:
-    _require_modern_leg()
+    import snntorch  # noqa: F401
     import torch
 
-    major_minor = ".".join(TORCH_SPEC.split(".")[:2])  # "2.13" by default
-    assert torch.__version__.startswith(major_minor + "."), (
-        torch.__version__,
-        TORCH_SPEC,
-    )
-
-
-def test_modern_leg_has_snntorch() -> None:
-    _require_modern_leg()
-    import snntorch  # noqa: F401
+    numpy_major = int(numpy.__version__.split(".")[0])
+    if LEG == "modern":
+        assert sys.version_info[:2] >= (3, 11), sys.version
+        assert numpy_major >= 2, numpy.__version__
+        major_minor = ".".join(TORCH_SPEC.split(".")[:2])  # "2.13" by default
+        assert torch.__version__.startswith(major_minor + "."), (torch.__version__, TORCH_SPEC)
+    else:
+        assert sys.version_info[:2] == (3, 10), sys.version
+        assert numpy_major < 2, numpy.__version__
+        assert torch.__version__.startswith("2.3."), torch.__version__
 
 
 @pytest.mark.lava

@@ -27,17 +27,11 @@ modules sharing the weights, which NeuroBench counts completely.
 
 import pytest
 import torch
+from neurobench.metrics.static import ConnectionSparsity
+from neurobench.metrics.workload import ActivationSparsity, SynapticOperations
+from neurobench.models import TorchModel
 
-# TEMPORARY: neurobench is not yet in the project's environments; the integrator is adding
-# `neurobench==2.3.0` (installed with `pip install --no-deps`) to the test setup. Until then
-# this module skips where neurobench is missing. Remove the importorskip once it is wired in.
-pytest.importorskip("neurobench")
-
-from neurobench.metrics.static import ConnectionSparsity  # noqa: E402
-from neurobench.metrics.workload import ActivationSparsity, SynapticOperations  # noqa: E402
-from neurobench.models import TorchModel  # noqa: E402
-
-from snntorch_egru import EGRU, EGRULanguageModel  # noqa: E402
+from snntorch_egru import EGRU, EGRULanguageModel
 from snntorch_egru.opcount import EGRUEventOutput, NeuroBenchView, count_operations  # noqa: E402
 from snntorch_egru.pruning import Pruner  # noqa: E402
 

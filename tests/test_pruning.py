@@ -191,7 +191,8 @@ def test_prune_and_finetune_rounds():
 
 
 def test_export_sees_the_zeros(tmp_path):
-    converters = pytest.importorskip("converters.snntorch_bridge")
+    from converters import snntorch_bridge as converters
+
     rnn = EGRU(4, 16, num_layers=2)
     Pruner(rnn, ["input", "recurrent"]).prune(0.9)
     path = converters.export_snntorch(rnn, tmp_path / "pruned.h5")
