@@ -10,6 +10,13 @@ float32 file. What Lava does not hold (the ``model`` metadata, ``min_threshold``
 the surrogate, which biases are absent) is taken from the file the network was
 built from, so torch -> file -> Lava -> file gives identical arrays.
 
+A ``fixed_pt`` network's blocks hold integers (docs/fixed-point.md): a Var whose
+integers still equal those the file's float parameters quantise to gives back the
+file's float array (so the round trip stays identical); a changed one is
+dequantised (``2k * 2**(s - 1)`` for weights, ``q / 2**F`` for biases and
+thresholds), which quantises back to the same integers. The ``quantization``
+groups are kept.
+
 Example::
 
     >>> import os, tempfile
@@ -58,6 +65,8 @@ def network_spec(network: EGRUNetwork) -> NetworkSpec:
     """The network's current parameters as a :class:`~converters.format.NetworkSpec` (float32)."""
     if not isinstance(network, EGRUNetwork):
         raise TypeError(f"expected a lava_egru EGRUNetwork, got {type(network).__name__}")
+    if getattr(network, "fixed_point", None) is not None:
+        return _fixed_point_spec(network)
     layers = []
     for block, layer in zip(network.layers, network.spec.layers):
         if isinstance(layer, DenseLayer):
@@ -115,6 +124,65 @@ def export(network: EGRUNetwork, path: ty.Union[str, os.PathLike], *, sparse: Sp
                 f"pass sparse='auto', True or False"
             )
     return write_network(spec, path, sparse=sparse)
+
+
+def _fixed_point_spec(network: EGRUNetwork) -> NetworkSpec:
+    """:func:`network_spec` of a fixed-point network (integer Vars; see the module docstring)."""
+
+    def value(var, integers, original, exp: int):
+        current = _read_int(var)
+        if integers is None:
+            integers = np.zeros_like(current)
+        if original is not None and np.array_equal(current, integers):
+            return original
+        return np.ldexp(current.astype(np.float64), exp).astype(np.float32)
+
+    layers = []
+    for block, layer, fixed in zip(network.layers, network.spec.layers, network.fixed_point):
+        if isinstance(layer, DenseLayer):
+            s = layer.quantization.scale_exp
+            layer = dataclasses.replace(
+                layer,
+                weight=value(block.weight, fixed.weight, layer.weight, s - 1),
+                bias=None if layer.bias is None else value(block.bias, fixed.bias, layer.bias, -fixed.frac_state),
+            )
+        elif isinstance(layer, EGRULayer):
+            q = layer.quantization
+            fa, fc = fixed.frac_preact, fixed.frac_state
+            layer = dataclasses.replace(
+                layer,
+                weight_ih=value(block.weight_ih, fixed.weight_ih, layer.weight_ih, q.scale_exp_ih - 1),
+                weight_hh=value(block.weight_hh, fixed.weight_hh, layer.weight_hh, q.scale_exp_hh - 1),
+                bias_ih=None if layer.bias_ih is None else value(block.bias_ih, fixed.bias_ih, layer.bias_ih, -fa),
+                bias_hh=None if layer.bias_hh is None else value(block.bias_hh, fixed.bias_hh, layer.bias_hh, -fa),
+                threshold=(value(block.threshold, fixed.threshold, layer.threshold, -fc) if layer.events
+                           else layer.threshold),
+            )
+        else:
+            layer = dataclasses.replace(layer)
+        layers.append(layer)
+    return NetworkSpec(layers, dict(network.spec.model))
+
+
+def _read_int(var) -> np.ndarray:
+    """A fixed-point Var as int64 (Lava returns float64; the integers are exact below 2**53)."""
+    value = _read_raw(var)
+    return np.rint(value).astype(np.int64)
+
+
+def _read_raw(var) -> np.ndarray:
+    try:
+        value = var.get()
+    except RuntimeError as exc:
+        raise RuntimeError(
+            f"cannot read {var.process.name}.{var.name}: {exc}. Lava can read Vars only while the "
+            f"runtime is started (before stop()) or before the network has run"
+        ) from exc
+    if value is None:
+        raise RuntimeError(f"cannot read {var.process.name}.{var.name} while the network runs: pause() or wait() first")
+    if scipy.sparse.issparse(value):
+        value = value.toarray()
+    return np.asarray(value, dtype=np.float64)
 
 
 def _read(var) -> np.ndarray:

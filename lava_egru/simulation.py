@@ -17,6 +17,23 @@ network itself stays uncompiled and can be simulated again, exported or wired in
 a Lava graph of your own. Lava keeps every Process it ever created alive (its
 ``ProcessServer`` registry), so each call retains one twin's memory.
 
+Precision. ``precision="floating_pt"`` (default) runs the float models.
+``precision="fixed_pt"`` runs the Loihi-style integer arithmetic of
+docs/fixed-point.md with ``Loihi2SimCfg(select_tag="fixed_pt")``: Lava's own
+bit-accurate ``Dense``/``Sparse`` models (integer weights ``2k``, ``weight_exp``,
+8 weight bits, 24-bit graded messages) and this package's ``fixed_pt`` neuron
+models (the source and the Extractor, whose Lava models are float-only, are mapped
+explicitly). It needs a quantised (version 2) network file: a float one raises
+:class:`~converters.format.FormatError` naming ``layer/0/quantization``. The
+returned floats are the output layer's integers divided by ``2**frac_state`` of
+that layer (float64; exact). ``return_details=True`` returns a
+:class:`SimulationResult` with the raw integers too and the overflow counters
+(docs/fixed-point.md, section 8) per layer: ``{"layer/0": {"input": n}}`` for a
+vector input, ``{"output": n}`` for a dense layer, ``{"preact": n, "candidate": n,
+"state": n}`` for an EGRU layer. The ``dense`` counter of the reference (a Dense
+output wrapped at int32) has no counterpart: Lava's Dense wraps silently in its
+int32 ``a_out`` port, where nothing can observe it.
+
 The runtime is stopped on every exit path (return, exception, KeyboardInterrupt),
 so no Lava OS process outlives the call.
 
@@ -37,24 +54,29 @@ Example::
     ((10, 4), True)
     >>> bool(np.array_equal(simulate(net, x[:4]), y[:4])) # causal: the prefix gives the prefix
     True
+    >>> simulate(net, x, precision="fixed_pt")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    converters.format.FormatError: ...layer/0/quantization: missing: the network is not quantised (a float network)
 """
 
 from __future__ import annotations
 
 import tempfile
+import typing as ty
 from pathlib import Path
 
 import numpy as np
-from converters.format import write_network
+from converters.format import integer_network, write_network
 from lava.magma.core.run_conditions import RunSteps
 from lava.magma.core.run_configs import Loihi2SimCfg
 from lava.proc.io.extractor import Extractor, PyLoihiExtractorModel
-from lava.proc.io.source import RingBuffer
+from lava.proc.io.source import PySendModelFloat, RingBuffer
 
 from lava_egru.exchange import network_spec, storage_option
 from lava_egru.proc.network.process import EGRUNetwork
 
-__all__ = ["simulate", "PRECISIONS"]
+__all__ = ["simulate", "SimulationResult", "PRECISIONS"]
 
 PRECISIONS = ("floating_pt", "fixed_pt")
 #: Upper bound on the output buffered between Lava and Python (outputs are read in chunks of steps).
@@ -63,35 +85,75 @@ OUTPUT_BUFFER_BYTES = 64 * 2**20
 NO_TOKEN = -1
 
 
-def simulate(network: EGRUNetwork, x, precision: str = "floating_pt") -> np.ndarray:
+class SimulationResult(ty.NamedTuple):
+    """What ``simulate(..., return_details=True)`` returns.
+
+    Attributes:
+        output: ``[T, out]`` float64, as ``simulate`` returns it.
+        output_int: ``[T, out]`` int64, the output layer's integers (``fixed_pt``), else None.
+        frac: fractional bits of ``output_int`` (``output = output_int / 2**frac``), else None.
+        overflow: ``{"layer/k": {counter: count}}`` over the whole run (``fixed_pt``; the
+            float models count nothing: all zero).
+    """
+
+    output: np.ndarray
+    output_int: ty.Optional[np.ndarray]
+    frac: ty.Optional[int]
+    overflow: dict
+
+    @property
+    def overflow_total(self) -> int:
+        return sum(sum(counts.values()) for counts in self.overflow.values())
+
+
+def simulate(network: EGRUNetwork, x, precision: str = "floating_pt", *, return_details: bool = False):
     """Run ``network`` on the input sequence ``x``; return its outputs ``[T, out]`` (float64).
 
     Args:
         network: an :class:`~lava_egru.EGRUNetwork`.
         x: ``[T, I]`` real numbers for a ``vector``-input network; ``[T]`` integer
             token ids in ``[0, vocab)`` for a ``tokens``-input network.
-        precision: ``"floating_pt"`` (Lava's CPU float models). ``"fixed_pt"`` raises
-            ``NotImplementedError``: the fixed-point EGRU model is planned.
+        precision: ``"floating_pt"`` (Lava's CPU float models) or ``"fixed_pt"`` (the
+            integer arithmetic of docs/fixed-point.md; needs a quantised network file).
+            Out-of-range vector inputs saturate to 24 bits and are counted
+            (``overflow["layer/0"]["input"]``).
+        return_details: return a :class:`SimulationResult` (raw integers, overflow
+            counters) instead of the float outputs.
 
     Returns:
         ``output[t]``: the last layer's output (logits or graded events) for input
-        ``x[t]``, the synapse latency removed (module docstring).
+        ``x[t]``, the synapse latency removed (module docstring); in ``fixed_pt`` the
+        output layer's integers divided by ``2**frac_state`` of that layer.
 
     Raises:
         TypeError: ``network`` is not an EGRUNetwork; ``x`` has a non-numeric dtype,
             or float token ids.
         ValueError: wrong shape, NaN/Inf, token ids out of range, unknown precision.
+        converters.format.FormatError: ``fixed_pt`` on a network without quantization
+            (it names the missing field, ``layer/0/quantization``).
     """
-    if precision == "fixed_pt":
-        raise NotImplementedError("fixed-point EGRU model: planned, not implemented yet")
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
     if not isinstance(network, EGRUNetwork):
         raise TypeError(f"expected a lava_egru EGRUNetwork, got {type(network).__name__}")
     inputs = validate_inputs(network, x)
+    spec = network_spec(network)
+    if precision == "fixed_pt":
+        fixed = integer_network(spec, source=network.filename)   # FormatError for a float network
+        frac = fixed[-1].frac_state
+    else:
+        frac = None
     if inputs.shape[0] == 0:
-        return np.zeros((0, network.out.shape[0]))
-    return run_twin(network, inputs, select_tag=precision)
+        empty = np.zeros((0, network.out.shape[0]))
+        if not return_details:
+            return empty
+        return SimulationResult(empty, None if frac is None else empty.astype(np.int64), frac, {})
+    outputs, overflow = run_twin(network, inputs, select_tag=precision, spec=spec)
+    if frac is None:
+        return SimulationResult(outputs, None, None, overflow) if return_details else outputs
+    output_int = np.rint(outputs).astype(np.int64)
+    output = np.ldexp(output_int.astype(np.float64), -frac)
+    return SimulationResult(output, output_int, frac, overflow) if return_details else output
 
 
 def validate_inputs(network: EGRUNetwork, x) -> np.ndarray:
@@ -120,21 +182,39 @@ def validate_inputs(network: EGRUNetwork, x) -> np.ndarray:
     return array.astype(np.float64)
 
 
-def run_twin(network: EGRUNetwork, inputs: np.ndarray, select_tag: str) -> np.ndarray:
-    """Run a fresh twin of ``network`` on validated rows ``inputs``; the latency removed."""
-    spec = network_spec(network)
+def run_twin(network: EGRUNetwork, inputs: np.ndarray, select_tag: str, spec=None):
+    """Run a fresh twin of ``network`` (built for ``select_tag``) on validated rows ``inputs``.
+
+    Returns ``(outputs, overflow)`` as :func:`run_network`.
+    """
+    spec = network_spec(network) if spec is None else spec
     with tempfile.TemporaryDirectory(prefix="lava_egru_") as folder:
         path = write_network(spec, Path(folder) / "network.h5", sparse=storage_option(network, spec) or "auto")
-        twin = EGRUNetwork(path)
+        twin = EGRUNetwork(path, precision=select_tag)
     return run_network(twin, inputs, select_tag)
 
 
-def run_network(network: EGRUNetwork, inputs: np.ndarray, select_tag: str) -> np.ndarray:
+def read_overflow(network: EGRUNetwork) -> dict:
+    """``{"layer/k": {counter: count}}`` from the blocks' ``overflow`` Vars (runtime started)."""
+    from lava_egru.proc.egru.process import OVERFLOW_COUNTERS
+
+    counters = {}
+    for k, block in enumerate(network.layers):
+        if not hasattr(block, "overflow"):
+            counters[f"layer/{k}"] = {}
+            continue
+        values = np.rint(np.asarray(block.overflow.get(), dtype=np.float64)).astype(np.int64).tolist()
+        names = {"input": ("input",), "dense": ("output",), "egru": OVERFLOW_COUNTERS}[block.layer_type]
+        counters[f"layer/{k}"] = dict(zip(names, values))
+    return counters
+
+
+def run_network(network: EGRUNetwork, inputs: np.ndarray, select_tag: str):
     """Run ``network`` itself (it compiles once) on rows ``inputs``; the latency removed.
 
     A source sends ``inputs`` and then ``latency`` flush rows; an Extractor streams
     the outputs back, read after each chunk of steps. The runtime stops on every
-    exit path.
+    exit path. Returns ``(outputs [T, out] float64, overflow counters)``.
     """
     steps, flush = inputs.shape[0] + network.latency, NO_TOKEN if network.input_encoding == "tokens" else 0.0
     data = np.full((steps, inputs.shape[1]), flush)
@@ -145,7 +225,10 @@ def run_network(network: EGRUNetwork, inputs: np.ndarray, select_tag: str) -> np
     extractor = Extractor(shape=(out_size,), buffer_size=chunk)
     source.s_out.connect(network.inp)
     network.out.connect(extractor.in_port)
-    run_cfg = Loihi2SimCfg(select_tag=select_tag, exception_proc_model_map={Extractor: PyLoihiExtractorModel})
+    # The source sends floats in both precisions (the fixed-point input neurons quantise them);
+    # Lava's Extractor model is untagged: both mapped explicitly.
+    run_cfg = Loihi2SimCfg(select_tag=select_tag, exception_proc_model_map={
+        Extractor: PyLoihiExtractorModel, RingBuffer: PySendModelFloat})
     outputs = np.empty((steps, out_size))
     try:
         for start in range(0, steps, chunk):
@@ -159,13 +242,14 @@ def run_network(network: EGRUNetwork, inputs: np.ndarray, select_tag: str) -> np
                 raise RuntimeError(f"a Lava ProcessModel failed during the run:\n{failures}") from exc
             for step in range(start, stop):
                 outputs[step] = extractor.receive()
+        overflow = read_overflow(network)
     finally:
         network.stop()
         # Lava never joins the Python end of an Extractor's pipe: its listener thread would stay.
         pipe = getattr(extractor.out_port, "external_pipe_csp_recv_port", None)
         if pipe is not None:
             pipe.join()
-    return outputs[network.latency:]
+    return outputs[network.latency:], overflow
 
 
 def release_failed_runtime(process) -> str:

@@ -21,11 +21,20 @@ from lava_egru.proc.identity.process import Identity
 from lava_egru.proc.one_hot.process import OneHot
 
 
-def synapse(weights, num_message_bits: int):
-    """Lava ``Sparse`` for a scipy.sparse matrix (its stored entries exactly), ``Dense`` otherwise."""
+#: Weight bits of a fixed-point synapse (the Lava integer weights 2k are 8-bit mantissas times 2).
+NUM_WEIGHT_BITS = 8
+
+
+def synapse(weights, num_message_bits: int, weight_exp=None):
+    """Lava ``Sparse`` for a scipy.sparse matrix (its stored entries exactly), ``Dense`` otherwise.
+
+    With ``weight_exp`` (fixed point) it also gets ``weight_exp`` and ``num_weight_bits=8``,
+    which Lava's bit-accurate models use (the float models ignore them).
+    """
+    kwargs = {} if weight_exp is None else {"weight_exp": int(weight_exp), "num_weight_bits": NUM_WEIGHT_BITS}
     if scipy.sparse.issparse(weights):
-        return Sparse(weights=weights, num_message_bits=num_message_bits)
-    return Dense(weights=weights, num_message_bits=num_message_bits)
+        return Sparse(weights=weights, num_message_bits=num_message_bits, **kwargs)
+    return Dense(weights=weights, num_message_bits=num_message_bits, **kwargs)
 
 
 @implements(proc=InputBlock, protocol=LoihiProtocol)
@@ -37,9 +46,11 @@ class SubInputBlockModel(AbstractSubProcessModel):
         if proc.encoding == "tokens":
             self.neuron = OneHot(vocab_size=size)
         else:
-            self.neuron = Identity(shape=(size,), first_step=1)
+            self.neuron = Identity(shape=(size,), first_step=1, input_frac=proc.proc_params["frac_input"])
         proc.inp.connect(self.neuron.a_in)
         self.neuron.s_out.connect(proc.out)
+        if proc.encoding != "tokens":
+            proc.overflow.alias(self.neuron.overflow)
 
 
 @implements(proc=DenseBlock, protocol=LoihiProtocol)
@@ -48,13 +59,14 @@ class SubDenseBlockModel(AbstractSubProcessModel):
 
     def __init__(self, proc: DenseBlock):
         params = proc.proc_params
-        self.synapse = synapse(proc.weight.init, params["input_message_bits"])
+        self.synapse = synapse(proc.weight.init, params["input_message_bits"], params["weight_exp"])
         self.neuron = Identity(shape=proc.shape, bias=proc.bias.init, first_step=params["first_step"])
         proc.inp.connect(self.synapse.s_in)
         self.synapse.a_out.connect(self.neuron.a_in)
         self.neuron.s_out.connect(proc.out)
         proc.weight.alias(self.synapse.weights)
         proc.bias.alias(self.neuron.bias)
+        proc.overflow.alias(self.neuron.overflow)
 
 
 @implements(proc=EGRUBlock, protocol=LoihiProtocol)
@@ -63,8 +75,8 @@ class SubEGRUBlockModel(AbstractSubProcessModel):
 
     def __init__(self, proc: EGRUBlock):
         params = proc.proc_params
-        self.synapse_ih = synapse(proc.weight_ih.init, params["input_message_bits"])
-        self.synapse_hh = synapse(proc.weight_hh.init, GRADED_MESSAGE_BITS)
+        self.synapse_ih = synapse(proc.weight_ih.init, params["input_message_bits"], params["weight_exp_ih"])
+        self.synapse_hh = synapse(proc.weight_hh.init, GRADED_MESSAGE_BITS, params["weight_exp_hh"])
         self.neuron = EGRUNeuron(
             shape=proc.shape,
             threshold=proc.threshold.init,
@@ -73,6 +85,8 @@ class SubEGRUBlockModel(AbstractSubProcessModel):
             reset_mechanism=params["reset_mechanism"],
             events=params["events"],
             first_step=params["first_step"],
+            frac_preact=params["frac_preact"],
+            frac_state=params["frac_state"],
         )
         proc.inp.connect(self.synapse_ih.s_in)
         self.synapse_ih.a_out.connect(self.neuron.a_in_x)
@@ -81,5 +95,5 @@ class SubEGRUBlockModel(AbstractSubProcessModel):
         self.neuron.s_out.connect(proc.out)
         proc.weight_ih.alias(self.synapse_ih.weights)
         proc.weight_hh.alias(self.synapse_hh.weights)
-        for name in ("bias_ih", "bias_hh", "threshold", "c", "y"):
+        for name in ("bias_ih", "bias_hh", "threshold", "c", "y", "overflow"):
             getattr(proc, name).alias(getattr(self.neuron, name))

@@ -18,6 +18,16 @@ value during a run and the initial value before one.
                                             ^                │
                                             └──a_in_h── synapse_hh (U) <──┘
 
+Fixed point (docs/fixed-point.md): given the integer parameters (the Lava weights
+``2k``, integer biases and thresholds) and the formats (``frac_input`` of the
+input block, ``weight_exp`` of a dense block, ``weight_exp_ih``/``weight_exp_hh``,
+``frac_preact``, ``frac_state`` of an EGRU block), each synapse is a Lava
+``Dense``/``Sparse`` with ``weight_exp``, ``num_weight_bits=8`` (graded synapses
+``num_message_bits=24``), which run in ``fixed_pt`` with Lava's own bit-accurate
+models; the neurons' ``fixed_pt`` models do the rest. Each block then has an
+``overflow`` Var (aliasing its neuron's saturation counters). A block built
+without these is a floating-point block.
+
 A weight given as a numpy array becomes a Lava ``Dense``; a ``scipy.sparse``
 matrix (a pruned weight) becomes a Lava ``Sparse`` with exactly its stored entries.
 
@@ -90,7 +100,9 @@ class InputBlock(AbstractProcess):
     unchanged as graded messages. ``encoding="tokens"``: ``inp`` (1) carries a token
     id in ``[0, size)`` (negative: none), ``out`` (size) sends its one-hot as unary
     spikes. No synapse, so no delay: ``out`` sends element :math:`t` in the step
-    ``inp`` receives it.
+    ``inp`` receives it. ``frac_input`` (fixed point, vector input): the float
+    inputs are quantised to ``sat24(round_half_away(x * 2**frac_input))``; the
+    ``overflow`` Var (vector input only) counts the saturated entries.
     """
 
     layer_type = "input"
@@ -100,6 +112,7 @@ class InputBlock(AbstractProcess):
         *,
         size: int,
         encoding: str = "vector",
+        frac_input: ty.Optional[int] = None,
         name: ty.Optional[str] = None,
         log_config: ty.Optional[LogConfig] = None,
     ) -> None:
@@ -108,9 +121,13 @@ class InputBlock(AbstractProcess):
         if encoding not in INPUT_ENCODINGS:
             raise ValueError(f"encoding must be one of {INPUT_ENCODINGS}, got {encoding!r}")
         size = int(size)
-        super().__init__(shape=(size,), encoding=encoding, name=name, log_config=log_config)
+        if frac_input is not None:
+            frac_input = _validate_int("frac_input", frac_input, 0, 23)
+        super().__init__(shape=(size,), encoding=encoding, frac_input=frac_input, name=name, log_config=log_config)
         self.inp = InPort(shape=(1,) if encoding == "tokens" else (size,))
         self.out = OutPort(shape=(size,))
+        if encoding == "vector":
+            self.overflow = Var(shape=(1,), init=np.zeros(1, np.int64))
         self.output_message_bits = 0 if encoding == "tokens" else GRADED_MESSAGE_BITS
 
     @property
@@ -137,8 +154,10 @@ class DenseBlock(AbstractProcess):
         Step at which the neuron receives element 0 (module docstring). Default 2.
     input_message_bits : int, optional
         What ``inp`` carries: 0 unary spikes, > 0 graded. Default 24.
+    weight_exp : int, optional
+        Fixed point: the synapse's ``weight_exp`` (``weight``, ``bias`` are integers).
 
-    Vars: ``weight`` (aliases the synapse's ``weights``), ``bias``.
+    Vars: ``weight`` (aliases the synapse's ``weights``), ``bias``, ``overflow`` (1).
     """
 
     layer_type = "dense"
@@ -150,6 +169,7 @@ class DenseBlock(AbstractProcess):
         bias: ty.Union[float, np.ndarray] = 0,
         first_step: int = 2,
         input_message_bits: int = GRADED_MESSAGE_BITS,
+        weight_exp: ty.Optional[int] = None,
         name: ty.Optional[str] = None,
         log_config: ty.Optional[LogConfig] = None,
     ) -> None:
@@ -160,6 +180,7 @@ class DenseBlock(AbstractProcess):
             shape=(out_size,),
             first_step=_validate_first_step(first_step),
             input_message_bits=_validate_message_bits(input_message_bits),
+            weight_exp=None if weight_exp is None else _validate_int("weight_exp", weight_exp, -8, 7),
             name=name,
             log_config=log_config,
         )
@@ -167,6 +188,7 @@ class DenseBlock(AbstractProcess):
         self.out = OutPort(shape=(out_size,))
         self.weight = Var(shape=weight.shape, init=weight)
         self.bias = Var(shape=(out_size,), init=bias)
+        self.overflow = Var(shape=(1,), init=np.zeros(1, np.int64))
         self.output_message_bits = GRADED_MESSAGE_BITS
 
     @property
@@ -196,10 +218,13 @@ class EGRUBlock(AbstractProcess):
         Step at which the neuron receives element 0 (module docstring). Default 2.
     input_message_bits : int, optional
         What ``inp`` carries: 0 unary spikes, > 0 graded. Default 24.
+    weight_exp_ih, weight_exp_hh, frac_preact, frac_state : int, optional
+        Fixed point: the synapses' ``weight_exp`` and the neuron's formats F_a, F_c
+        (weights, biases, thresholds are then integers).
 
     Ports: ``inp`` (I), ``out`` (H, graded events :math:`y_t`). Vars (aliases of the
     children's): ``weight_ih``, ``weight_hh``, ``bias_ih``, ``bias_hh``, ``threshold``,
-    ``c``, ``y``.
+    ``c``, ``y``, ``overflow`` (3: ``preact``, ``candidate``, ``state``).
     """
 
     layer_type = "egru"
@@ -216,6 +241,10 @@ class EGRUBlock(AbstractProcess):
         events: bool = True,
         first_step: int = 2,
         input_message_bits: int = GRADED_MESSAGE_BITS,
+        weight_exp_ih: ty.Optional[int] = None,
+        weight_exp_hh: ty.Optional[int] = None,
+        frac_preact: ty.Optional[int] = None,
+        frac_state: ty.Optional[int] = None,
         name: ty.Optional[str] = None,
         log_config: ty.Optional[LogConfig] = None,
     ) -> None:
@@ -239,6 +268,10 @@ class EGRUBlock(AbstractProcess):
             events=bool(events),
             first_step=_validate_first_step(first_step),
             input_message_bits=_validate_message_bits(input_message_bits),
+            weight_exp_ih=None if weight_exp_ih is None else _validate_int("weight_exp_ih", weight_exp_ih, -8, 7),
+            weight_exp_hh=None if weight_exp_hh is None else _validate_int("weight_exp_hh", weight_exp_hh, -8, 7),
+            frac_preact=frac_preact,
+            frac_state=frac_state,
             name=name,
             log_config=log_config,
         )
@@ -251,6 +284,7 @@ class EGRUBlock(AbstractProcess):
         self.threshold = Var(shape=(hidden,), init=threshold)
         self.c = Var(shape=(hidden,), init=np.zeros(hidden))
         self.y = Var(shape=(hidden,), init=np.zeros(hidden))
+        self.overflow = Var(shape=(3,), init=np.zeros(3, np.int64))
         self.output_message_bits = GRADED_MESSAGE_BITS
 
     @property
@@ -287,6 +321,12 @@ def _broadcast_vector(name: str, value, size: int) -> np.ndarray:
     if not bool(np.all(np.isfinite(array))):
         raise ValueError(f"{name} contains NaN or Inf")
     return array
+
+
+def _validate_int(name: str, value, low: int, high: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not low <= value <= high:
+        raise ValueError(f"{name} must be an integer in [{low}, {high}], got {value!r}")
+    return int(value)
 
 
 def _validate_first_step(first_step) -> int:

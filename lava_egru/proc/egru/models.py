@@ -1,7 +1,10 @@
 """ProcessModels of :class:`~lava_egru.proc.egru.process.EGRUNeuron`.
 
-Only the floating-point model exists. It computes in float64 (Lava's ``float``
-convention); parameters stored as float32 are exact in float64.
+- :class:`PyEGRUNeuronModelFloat` (``floating_pt``): float64 (Lava's ``float``
+  convention); parameters stored as float32 are exact in float64.
+- :class:`PyEGRUNeuronModelFixed` (``fixed_pt``, ``bit_accurate_loihi``): the integer
+  step of docs/fixed-point.md, bit for bit the reference
+  ``snntorch_egru.quantization.egru_step_int``.
 
 Absolute imports only: Lava's model discovery also executes this file outside its
 package.
@@ -17,6 +20,7 @@ from lava.magma.core.sync.protocols.loihi_protocol import LoihiProtocol
 from scipy.special import expit
 
 from lava_egru.proc.egru.process import EGRUNeuron
+from lava_egru.proc.integer import FRAC_GATE, rshift_round, sat24, sigmoid_q, tanh_q
 
 
 @implements(proc=EGRUNeuron, protocol=LoihiProtocol)
@@ -33,6 +37,7 @@ class PyEGRUNeuronModelFloat(PyLoihiProcessModel):
     threshold: np.ndarray = LavaPyType(np.ndarray, float)
     bias_ih: np.ndarray = LavaPyType(np.ndarray, float)
     bias_hh: np.ndarray = LavaPyType(np.ndarray, float)
+    overflow: np.ndarray = LavaPyType(np.ndarray, float)
 
     def __init__(self, proc_params):
         super().__init__(proc_params)
@@ -67,3 +72,79 @@ class PyEGRUNeuronModelFloat(PyLoihiProcessModel):
             self.c[:] = c_tilde * (1.0 - e)
         else:
             self.c[:] = c_tilde
+
+
+@implements(proc=EGRUNeuron, protocol=LoihiProtocol)
+@requires(CPU)
+@tag("fixed_pt", "bit_accurate_loihi")
+class PyEGRUNeuronModelFixed(PyLoihiProcessModel):
+    """The EGRU step in Loihi-style integers, bit for bit docs/fixed-point.md, section 6.
+
+    ``a_in_x``/``a_in_h`` receive the outputs of Lava's fixed-point Dense/Sparse
+    (``wrap32(shift(2k . s, weight_exp))`` in F_a, already wrapped by their int32
+    ports); ``s_out`` sends the graded messages ``y`` (F_c) as int64, so that the
+    Dense behind it accumulates exactly (int32 weights . int64 messages). The
+    biases (F_a), thresholds and state (F_c) are int64. ``overflow`` counts the
+    entries ``sat24`` changed: ``[preact, candidate, state]``.
+    """
+
+    a_in_x: PyInPort = LavaPyType(PyInPort.VEC_DENSE, np.int64, precision=32)
+    a_in_h: PyInPort = LavaPyType(PyInPort.VEC_DENSE, np.int64, precision=32)
+    s_out: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, np.int64, precision=24)
+    c: np.ndarray = LavaPyType(np.ndarray, np.int64, precision=24)
+    y: np.ndarray = LavaPyType(np.ndarray, np.int64, precision=24)
+    threshold: np.ndarray = LavaPyType(np.ndarray, np.int64, precision=24)
+    bias_ih: np.ndarray = LavaPyType(np.ndarray, np.int64, precision=24)
+    bias_hh: np.ndarray = LavaPyType(np.ndarray, np.int64, precision=24)
+    overflow: np.ndarray = LavaPyType(np.ndarray, np.int64, precision=64)
+
+    def __init__(self, proc_params):
+        super().__init__(proc_params)
+        self.reset_mechanism = proc_params["reset_mechanism"]
+        self.events = proc_params["events"]
+        self.first_step = proc_params["first_step"]
+        self.frac_preact = proc_params["frac_preact"]
+        self.frac_state = proc_params["frac_state"]
+        self.hidden = proc_params["shape"][0]
+
+    def run_spk(self) -> None:
+        ax = self.a_in_x.recv().astype(np.int64)
+        ah = self.a_in_h.recv().astype(np.int64)
+        if self.time_step >= self.first_step:
+            if self.frac_preact is None or self.frac_state is None:
+                self.s_out.send(self.y)  # send first: a silent Process would deadlock the runtime
+                raise ValueError("the fixed-point EGRU model needs frac_preact and frac_state "
+                                 "(EGRUNeuron(..., frac_preact=F_a, frac_state=F_c))")
+            self.step(ax, ah)
+        self.s_out.send(self.y)
+
+    def step(self, ax: np.ndarray, ah: np.ndarray) -> None:
+        """One integer step from the two Dense outputs; updates ``c``, ``y`` and ``overflow``."""
+        fa, fc, fg, H = self.frac_preact, self.frac_state, FRAC_GATE, self.hidden
+        bx, bh = self.bias_ih.astype(np.int64), self.bias_hh.astype(np.int64)
+        counts = np.zeros(3, np.int64)
+        a_r, n1 = sat24(ax[:H] + bx[:H] + ah[:H] + bh[:H])
+        a_z, n2 = sat24(ax[H:2 * H] + bx[H:2 * H] + ah[H:2 * H] + bh[H:2 * H])
+        r = sigmoid_q(a_r, fa)
+        z = sigmoid_q(a_z, fa)
+        hn, n3 = sat24(ah[2 * H:] + bh[2 * H:])
+        a_n, n4 = sat24(ax[2 * H:] + bx[2 * H:] + rshift_round(r * hn, fg))
+        counts[0] = n1 + n2 + n3 + n4
+        n = tanh_q(a_n, fa)
+        nc = rshift_round(n, fg - fc)
+        c_prev = self.c.astype(np.int64)
+        c_tilde, counts[1] = sat24(nc + rshift_round(z * (c_prev - nc), fg))
+        if not self.events:
+            self.c[:] = c_tilde
+            self.y[:] = c_tilde
+        else:
+            theta = self.threshold.astype(np.int64)
+            e = c_tilde > theta
+            self.y[:] = np.where(e, c_tilde, 0)
+            if self.reset_mechanism == "subtract":
+                self.c[:], counts[2] = sat24(c_tilde - e * theta)
+            elif self.reset_mechanism == "zero":
+                self.c[:] = np.where(e, 0, c_tilde)
+            else:
+                self.c[:] = c_tilde
+        self.overflow[:] = self.overflow + counts

@@ -25,8 +25,14 @@ sequence element 0 arrives) the neuron keeps its zero state and sends zeros, so
 the empty synapse buffers of the first steps never enter the state. See
 :mod:`lava_egru.proc.blocks` for how a layer wires its synapses around the neuron.
 
-Only a floating-point model exists (:mod:`lava_egru.proc.egru.models`, tag
-``floating_pt``); the fixed-point model is planned.
+Two models (:mod:`lava_egru.proc.egru.models`): ``floating_pt`` (float64) and
+``fixed_pt``/``bit_accurate_loihi``, the exact integer step of docs/fixed-point.md
+(section 6; gates of section 7, 24-bit saturation). The fixed-point model needs
+``frac_preact`` (F_a) and ``frac_state`` (F_c); its ``threshold``, biases, ``c`` and
+``y`` are integers (F_c, F_a, F_c, F_c fractional bits), its ports carry int64
+messages (so a fixed-point Dense behind it accumulates exactly), and its
+``overflow`` Var counts the entries ``sat24`` changed: ``[preact, candidate,
+state]`` (the float model leaves it at zero).
 
 Example (the neuron alone, fed through Lava's float Dense; run on the CPU backend)::
 
@@ -66,6 +72,8 @@ from lava.magma.core.process.process import AbstractProcess, LogConfig
 from lava.magma.core.process.variable import Var
 
 RESET_MECHANISMS = ("subtract", "zero", "none")
+#: Entries of the ``overflow`` Var (docs/fixed-point.md, section 8).
+OVERFLOW_COUNTERS = ("preact", "candidate", "state")
 
 
 class EGRUNeuron(AbstractProcess):
@@ -87,10 +95,14 @@ class EGRUNeuron(AbstractProcess):
         Time step (counted from 1) at which ``a_in_x`` carries the input of sequence
         element 0. The neuron keeps its zero state and sends zeros before it.
         Default 2: the neuron sits behind one synapse fed from step 1.
+    frac_preact, frac_state : int, optional
+        Fixed point only: F_a (>= 1) and F_c of docs/fixed-point.md. The fixed-point
+        model raises without them; the float model ignores them.
 
     Ports: ``a_in_x`` (3H) input projection :math:`W x_t`, ``a_in_h`` (3H) recurrent
     projection :math:`U y_{t-1}`, ``s_out`` (H) graded events :math:`y_t`.
-    Vars: ``c`` and ``y`` (state, start at 0), ``threshold``, ``bias_ih``, ``bias_hh``.
+    Vars: ``c`` and ``y`` (state, start at 0), ``threshold``, ``bias_ih``, ``bias_hh``,
+    ``overflow`` (3: saturation counts ``preact``, ``candidate``, ``state``; fixed point).
     """
 
     def __init__(
@@ -103,6 +115,8 @@ class EGRUNeuron(AbstractProcess):
         reset_mechanism: str = "subtract",
         events: bool = True,
         first_step: int = 2,
+        frac_preact: ty.Optional[int] = None,
+        frac_state: ty.Optional[int] = None,
         name: ty.Optional[str] = None,
         log_config: ty.Optional[LogConfig] = None,
     ) -> None:
@@ -124,6 +138,8 @@ class EGRUNeuron(AbstractProcess):
             reset_mechanism=reset_mechanism,
             events=bool(events),
             first_step=int(first_step),
+            frac_preact=_optional_frac("frac_preact", frac_preact, 1),
+            frac_state=_optional_frac("frac_state", frac_state, 0),
             name=name,
             log_config=log_config,
         )
@@ -135,11 +151,20 @@ class EGRUNeuron(AbstractProcess):
         self.threshold = Var(shape=shape, init=threshold)
         self.bias_ih = Var(shape=(3 * hidden,), init=bias_ih)
         self.bias_hh = Var(shape=(3 * hidden,), init=bias_hh)
+        self.overflow = Var(shape=(len(OVERFLOW_COUNTERS),), init=np.zeros(len(OVERFLOW_COUNTERS), np.int64))
 
     @property
     def shape(self) -> ty.Tuple[int]:
         """``(H,)``."""
         return self.proc_params["shape"]
+
+
+def _optional_frac(name: str, value, low: int) -> ty.Optional[int]:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not low <= value <= 23:
+        raise ValueError(f"{name} must be an integer in [{low}, 23], got {value!r}")
+    return int(value)
 
 
 def _validate_shape(shape) -> ty.Tuple[int]:

@@ -13,6 +13,14 @@ network's vector input through unchanged.
 Before ``first_step`` (the step at which sequence element 0 arrives) it sends
 zeros, so that a layer's output is zero until its first valid step.
 
+Fixed point (model tagged ``fixed_pt``, docs/fixed-point.md): ``a_in`` carries the
+int32 output of a fixed-point Dense/Sparse, ``bias`` is an integer in the layer's
+format and the neuron sends ``sat24(a_in + bias)`` as int64. With ``input_frac=F``
+it is instead the network's vector input: ``a_in`` carries floats (from a source)
+and it sends ``sat24(round_half_away(a_in * 2**F))``. The ``overflow`` Var (1)
+counts the entries ``sat24`` changed (``output`` resp. ``input`` in the
+reference's counters).
+
 Example (a source sends 1, 2, 3; a graded Dense scales by 2; the neuron adds 0.5)::
 
     >>> import numpy as np
@@ -60,8 +68,11 @@ class Identity(AbstractProcess):
     first_step : int, optional
         Time step (counted from 1) at which ``a_in`` carries sequence element 0;
         zeros are sent before it. Default 2 (behind one synapse fed from step 1).
+    input_frac : int, optional
+        Fixed point only: quantise float inputs with this many fractional bits (the
+        network input); None (default): ``a_in`` is already an integer.
 
-    Ports: ``a_in`` (N), ``s_out`` (N, graded). Vars: ``bias``.
+    Ports: ``a_in`` (N), ``s_out`` (N, graded). Vars: ``bias``, ``overflow`` (1).
     """
 
     def __init__(
@@ -70,6 +81,7 @@ class Identity(AbstractProcess):
         shape: ty.Tuple[int],
         bias: ty.Union[float, np.ndarray] = 0,
         first_step: int = 2,
+        input_frac: ty.Optional[int] = None,
         name: ty.Optional[str] = None,
         log_config: ty.Optional[LogConfig] = None,
     ) -> None:
@@ -85,10 +97,15 @@ class Identity(AbstractProcess):
             raise ValueError(f"bias must broadcast to shape {shape}, got shape {bias.shape}") from None
         if isinstance(first_step, bool) or not isinstance(first_step, (int, np.integer)) or first_step < 1:
             raise ValueError(f"first_step must be an integer >= 1 (time steps count from 1), got {first_step!r}")
-        super().__init__(shape=shape, first_step=int(first_step), name=name, log_config=log_config)
+        if input_frac is not None and (isinstance(input_frac, bool) or not isinstance(input_frac, (int, np.integer))
+                                       or not 0 <= input_frac <= 23):
+            raise ValueError(f"input_frac must be None or an integer in [0, 23], got {input_frac!r}")
+        super().__init__(shape=shape, first_step=int(first_step),
+                         input_frac=None if input_frac is None else int(input_frac), name=name, log_config=log_config)
         self.a_in = InPort(shape=shape)
         self.s_out = OutPort(shape=shape)
         self.bias = Var(shape=shape, init=bias)
+        self.overflow = Var(shape=(1,), init=np.zeros(1, np.int64))
 
     @property
     def shape(self) -> ty.Tuple[int]:

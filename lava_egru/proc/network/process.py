@@ -22,6 +22,16 @@ stored entries; a dense dataset becomes a Lava ``Dense``. An unknown type raises
 and after construction the blocks are checked against the file's layer list: a
 layer that did not become a block raises ``RuntimeError``.
 
+Precision: ``EGRUNetwork(path, precision=None)``. ``"floating_pt"`` builds the
+float blocks from the float parameters; ``"fixed_pt"`` builds the blocks from the
+file's integer view (:func:`converters.format.integer_network`: Lava integer
+weights ``2k``, ``weight_exp``, integer biases and thresholds, the formats), to be
+run with ``select_tag="fixed_pt"``; it needs a quantised (version 2) file and
+raises :class:`~converters.format.FormatError` naming the missing
+``layer/0/quantization`` otherwise. ``None`` (default): ``"fixed_pt"`` for a
+quantised file, ``"floating_pt"`` for a float one. :attr:`EGRUNetwork.precision`
+tells which.
+
 Timing (details: :mod:`lava_egru.proc.blocks.process`): every synapse delays by
 one step. With :math:`n` layers (the input layer included), element :math:`t` of
 the input sequence enters ``inp`` at step :math:`t + 1` and its output leaves
@@ -68,12 +78,15 @@ import os
 import typing as ty
 
 import h5py
-from converters.format import DenseLayer, EGRULayer, InputLayer, read_network, to_scipy_csr
+import numpy as np
+import scipy.sparse
+from converters.format import DenseLayer, EGRULayer, InputLayer, integer_network, read_network, to_scipy_csr
 from lava.lib.dl.netx import hdf5
 from lava.magma.core.process.process import AbstractProcess
 
 from lava_egru.proc.blocks.process import DenseBlock, EGRUBlock, InputBlock
 
+PRECISIONS = ("floating_pt", "fixed_pt")
 #: Layer type -> name in netx's layer table (``str(network)``).
 TABLE_NAMES = {"input": "Input", "dense": "Dense", "egru": "EGRU"}
 
@@ -86,6 +99,9 @@ class EGRUNetwork(hdf5.Network):
     net_config : str or os.PathLike
         The network file. It is validated by :func:`converters.format.read_network`
         (``FormatError`` on a bad file) and closed after construction.
+    precision : str, optional
+        ``"floating_pt"``, ``"fixed_pt"`` or None (default: ``"fixed_pt"`` if the file
+        is quantised, else ``"floating_pt"``); see the module docstring.
 
     Attributes
     ----------
@@ -100,12 +116,20 @@ class EGRUNetwork(hdf5.Network):
     sparse_weights : dict
         ``(layer index, weight name) -> bool``: which weight matrices are Lava
         ``Sparse`` synapses (stored as CSR in the file).
+    precision : str
+        ``"floating_pt"`` or ``"fixed_pt"``: which parameters the blocks hold.
+    fixed_point : list or None
+        The file's integer view (:func:`converters.format.integer_network`) for a
+        ``fixed_pt`` network, else None.
     latency : int
         Steps between an input element entering ``inp`` and its output leaving ``out``
         (one per synapse on the path: ``len(layers) - 1``).
     """
 
-    def __init__(self, net_config: ty.Union[str, os.PathLike]) -> None:
+    def __init__(self, net_config: ty.Union[str, os.PathLike], precision: ty.Optional[str] = None) -> None:
+        if precision is not None and precision not in PRECISIONS:
+            raise ValueError(f"precision must be None or one of {PRECISIONS}, got {precision!r}")
+        self._requested_precision = precision  # read by _create, which netx's constructor calls
         path = os.fspath(net_config)
         try:
             super().__init__(net_config=path)
@@ -125,6 +149,12 @@ class EGRUNetwork(hdf5.Network):
 
     def _create(self) -> ty.List[AbstractProcess]:
         self.spec = read_network(self.filename)
+        precision = self._requested_precision
+        if precision is None:
+            precision = "fixed_pt" if self.spec.quantized else "floating_pt"
+        self.precision = precision
+        # FormatError naming layer/0/quantization for a float file.
+        self.fixed_point = integer_network(self.spec, source=self.filename) if precision == "fixed_pt" else None
         layer_root = self.net_config["layer"]
         self.file_layer_types = [layer_root[k]["type"] for k in range(len(layer_root))]
         self.sparse_weights = {}
@@ -145,16 +175,36 @@ class EGRUNetwork(hdf5.Network):
         self.net_str = self.net_str[:-1]
         return layers
 
-    def _weight(self, k: int, name: str, dense):
+    def _weight(self, k: int, name: str, dense, integer=None):
+        """The matrix of ``layer/k/name`` (``integer``: its Lava integer weights instead) as the
+        synapse takes it: scipy CSR if the file stores it as CSR (exactly its stored entries)."""
         stored = self.net_config.f[f"layer/{k}/{name}"]
         sparse = isinstance(stored, h5py.Group)
         self.sparse_weights[(k, name)] = sparse
-        return to_scipy_csr(dense) if sparse else dense
+        if integer is None:
+            return to_scipy_csr(dense) if sparse else dense
+        if not sparse:
+            return integer
+        pattern = to_scipy_csr(dense)
+        rows = np.repeat(np.arange(pattern.shape[0]), np.diff(pattern.indptr))
+        return scipy.sparse.csr_matrix((integer[rows, pattern.indices], pattern.indices, pattern.indptr),
+                                       shape=pattern.shape, dtype=np.int64)
 
     def _create_input(self, k: int, layer: InputLayer, first_step: int, input_message_bits: int) -> InputBlock:
-        return InputBlock(size=layer.size, encoding=layer.encoding)
+        fixed = self.fixed_point[k] if self.fixed_point is not None else None
+        frac_input = fixed.frac_input if fixed is not None and layer.encoding == "vector" else None
+        return InputBlock(size=layer.size, encoding=layer.encoding, frac_input=frac_input)
 
     def _create_dense(self, k: int, layer: DenseLayer, first_step: int, input_message_bits: int) -> DenseBlock:
+        if self.fixed_point is not None:
+            fixed = self.fixed_point[k]
+            return DenseBlock(
+                weight=self._weight(k, "weight", layer.weight, fixed.weight),
+                bias=0 if fixed.bias is None else fixed.bias,
+                first_step=first_step,
+                input_message_bits=input_message_bits,
+                weight_exp=fixed.weight_exp,
+            )
         return DenseBlock(
             weight=self._weight(k, "weight", layer.weight),
             bias=0 if layer.bias is None else layer.bias,
@@ -163,6 +213,23 @@ class EGRUNetwork(hdf5.Network):
         )
 
     def _create_egru(self, k: int, layer: EGRULayer, first_step: int, input_message_bits: int) -> EGRUBlock:
+        if self.fixed_point is not None:
+            fixed = self.fixed_point[k]
+            return EGRUBlock(
+                weight_ih=self._weight(k, "weight_ih", layer.weight_ih, fixed.weight_ih),
+                weight_hh=self._weight(k, "weight_hh", layer.weight_hh, fixed.weight_hh),
+                threshold=fixed.threshold if fixed.events else np.ones(layer.hidden_size, np.int64),
+                bias_ih=fixed.bias_ih,
+                bias_hh=fixed.bias_hh,
+                reset_mechanism=layer.reset_mechanism,
+                events=layer.events,
+                first_step=first_step,
+                input_message_bits=input_message_bits,
+                weight_exp_ih=fixed.weight_exp_ih,
+                weight_exp_hh=fixed.weight_exp_hh,
+                frac_preact=fixed.frac_preact,
+                frac_state=fixed.frac_state,
+            )
         return EGRUBlock(
             weight_ih=self._weight(k, "weight_ih", layer.weight_ih),
             weight_hh=self._weight(k, "weight_hh", layer.weight_hh),
@@ -174,6 +241,13 @@ class EGRUNetwork(hdf5.Network):
             first_step=first_step,
             input_message_bits=input_message_bits,
         )
+
+    @property
+    def output_frac(self) -> ty.Optional[int]:
+        """Fractional bits of the output layer's integers (fixed point), else None."""
+        if self.fixed_point is None:
+            return None
+        return self.fixed_point[-1].frac_state
 
     @property
     def input_encoding(self) -> str:

@@ -1,4 +1,4 @@
-"""ProcessModels of :class:`~lava_egru.proc.one_hot.process.OneHot` (floating point only).
+"""ProcessModels of :class:`~lava_egru.proc.one_hot.process.OneHot` (floating and fixed point).
 
 Absolute imports only: Lava's model discovery also executes this file outside its
 package.
@@ -35,6 +35,33 @@ class PyOneHotModelFloat(PyLoihiProcessModel):
             spikes[token] = 1.0
         # Send before raising: the synapse behind waits for this step's message, and a
         # Process that never sends would deadlock the runtime instead of reporting the error.
+        self.s_out.send(spikes)
+        if token >= self.vocab_size:
+            raise ValueError(f"token id {token} out of range [0, {self.vocab_size})")
+
+
+@implements(proc=OneHot, protocol=LoihiProtocol)
+@requires(CPU)
+@tag("fixed_pt", "bit_accurate_loihi")
+class PyOneHotModelFixed(PyLoihiProcessModel):
+    """Token id (a number from a source) -> one-hot spikes (bool, as Lava's fixed-point LIF sends spikes).
+
+    The embedding synapse behind it is unary (``num_message_bits=0``): Lava's fixed-point
+    Dense adds up the integer weight columns of the spiking units, i.e. the lookup.
+    """
+
+    a_in: PyInPort = LavaPyType(PyInPort.VEC_DENSE, float)
+    s_out: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, bool, precision=1)
+
+    def __init__(self, proc_params):
+        super().__init__(proc_params)
+        self.vocab_size = proc_params["vocab_size"]
+
+    def run_spk(self) -> None:
+        token = int(self.a_in.recv()[0])
+        spikes = np.zeros(self.vocab_size, bool)
+        if 0 <= token < self.vocab_size:
+            spikes[token] = True
         self.s_out.send(spikes)
         if token >= self.vocab_size:
             raise ValueError(f"token id {token} out of range [0, {self.vocab_size})")
