@@ -10,9 +10,13 @@
   one-hot neurons, and the blocks (:class:`EGRUBlock`, :class:`DenseBlock`,
   :class:`InputBlock`) a network is made of.
 
-Precision: the floating-point models exist (``select_tag="floating_pt"``); the
-fixed-point EGRU model is planned (``simulate(..., precision="fixed_pt")`` raises
-``NotImplementedError``).
+Precision: floating-point models (``select_tag="floating_pt"``) and Loihi-style
+fixed-point models (``select_tag="fixed_pt"``, tagged ``bit_accurate_loihi`` too):
+the integer arithmetic of docs/fixed-point.md on Lava's own bit-accurate
+``Dense``/``Sparse``, bit for bit ``snntorch_egru.quantization``'s integer mode.
+``simulate(network, x, precision="fixed_pt", return_details=True)`` needs a
+quantised (version 2) network file and returns the output integers, their float
+view (``integer / 2**frac_state`` of the output layer) and the overflow counters.
 
 Rule: modules here never import ``snntorch_egru``, ``torch`` or ``snntorch``
 (checked by tests/test_architecture.py; lava-dl's netx imports torch on its own).
@@ -47,9 +51,9 @@ from .proc.egru.process import EGRUNeuron
 from .proc.identity.process import Identity
 from .proc.network.process import EGRUNetwork
 from .proc.one_hot.process import OneHot
-from .simulation import simulate
+from .simulation import SimulationResult, simulate
 
 __all__ = [
-    "EGRUNetwork", "simulate", "export", "network_spec",
+    "EGRUNetwork", "simulate", "SimulationResult", "export", "network_spec",
     "EGRUNeuron", "Identity", "OneHot", "InputBlock", "DenseBlock", "EGRUBlock",
 ]
