@@ -182,3 +182,31 @@ def test_quantised_file_runs_in_float_and_exports_unchanged(lava_egru, tmp_path)
     changed = lava_egru.network_spec(fixed)
     assert changed.layers[1].weight_ih[0, 0] == np.float32(17 * 2.0 ** spec.layers[0].scale_exp_ih)
     write_network(changed, tmp_path / "changed.h5")
+
+
+def test_worked_example_of_the_doc(lava_egru):
+    """docs/fixed-point.md, section 13: one unit, one step, with Lava's fixed-point Dense and the
+    fixed-point EGRU neuron alone (y_{t-1} = 8192, c_{t-1} = 3277 -> y = 5400, c = 485)."""
+    from lava.magma.core.run_conditions import RunSteps
+    from lava.magma.core.run_configs import Loihi2SimCfg
+    from lava.proc.dense.process import Dense
+    from lava.proc.io.source import RingBuffer
+    from lava_egru.proc.egru.process import EGRUNeuron
+
+    source = RingBuffer(data=np.array([[12288]]))                     # x = 0.75 in F_in = 14
+    w_ih = Dense(weights=np.array([[128], [-64], [230]]), num_message_bits=24, weight_exp=-6, num_weight_bits=8)
+    w_hh = Dense(weights=np.array([[76], [52], [-154]]), num_message_bits=24, weight_exp=-6, num_weight_bits=8)
+    neuron = EGRUNeuron(shape=(1,), threshold=np.array([4915]), bias_ih=np.array([6554, -13107, 3277]),
+                        bias_hh=np.array([0, 19661, -6554]), frac_preact=16, frac_state=14)
+    neuron.y.init = np.array([8192])   # sent at step 1, delivered by w_hh at step 2
+    neuron.c.init = np.array([3277])
+    source.s_out.connect(w_ih.s_in)
+    w_ih.a_out.connect(neuron.a_in_x)
+    neuron.s_out.connect(w_hh.s_in)
+    w_hh.a_out.connect(neuron.a_in_h)
+    try:
+        neuron.run(RunSteps(2), Loihi2SimCfg(select_tag="fixed_pt"))
+        y, c, overflow = neuron.y.get(), neuron.c.get(), neuron.overflow.get()
+    finally:
+        neuron.stop()
+    assert (y.tolist(), c.tolist(), overflow.tolist()) == ([5400], [485], [0, 0, 0])
