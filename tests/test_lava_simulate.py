@@ -129,8 +129,10 @@ def test_bad_arguments(lava_egru, vector_net):
         lava_egru.export(object(), "out.h5")
 
 
-def test_fixed_point_is_not_faked(lava_egru, vector_net):
-    with pytest.raises(NotImplementedError, match="fixed-point EGRU model: planned, not implemented yet"):
+def test_fixed_point_needs_a_quantized_file(lava_egru, vector_net):
+    from converters.format import FormatError
+
+    with pytest.raises(FormatError, match="layer/0/quantization"):
         lava_egru.simulate(vector_net, np.zeros((2, 3)), precision="fixed_pt")
 
 
