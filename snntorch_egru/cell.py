@@ -160,6 +160,13 @@ class EGRUCell(SpikingNeuron):
             return (y, c) if self.output else y
         return y, c
 
+    def __getstate__(self):
+        # Copies (copy.deepcopy, pickling) keep the stored state's values, not its graph.
+        state = dict(self.__dict__)
+        state["last_event"] = None
+        state["_buffers"] = {name: (None if b is None else b.detach()) for name, b in self._buffers.items()}
+        return state
+
     def reset_hidden(self) -> None:
         """Zero the stored state (re-created lazily with the next input's batch shape)."""
         self.y = torch.zeros(0, device=self.y.device)

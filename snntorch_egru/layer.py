@@ -301,6 +301,13 @@ class EGRU(nn.Module):
             es.append(e_t)
         return torch.stack(ys), (torch.stack(es) if self.events else None), state.c
 
+    def __getstate__(self):
+        # The events of the last forward pass belong to its autograd graph: copies
+        # (copy.deepcopy, pickling) start without them.
+        state = dict(self.__dict__)
+        state["last_events"] = []
+        return state
+
     def activity(self) -> ActivityStats:
         """Fraction of nonzero graded outputs per layer and pooled, over the last forward pass."""
         if not self.last_events:

@@ -179,3 +179,20 @@ def test_carrying_state_across_segments_equals_one_long_run():
     y_b, (y_n2, c_n2) = rnn(x[25:], state)
     torch.testing.assert_close(torch.cat([y_a, y_b]), y_full, atol=1e-6, rtol=0)
     torch.testing.assert_close(c_n2, c_n, atol=1e-6, rtol=0)
+
+
+def test_models_can_be_copied_after_a_training_forward_pass():
+    import copy
+    import pickle
+
+    from snntorch_egru import EGRUCell, EGRULanguageModel
+
+    lm = EGRULanguageModel(20, 8, [8], tie_weights=True)
+    lm(torch.randint(0, 20, (5, 2)))
+    twin = copy.deepcopy(lm)
+    assert twin.readout.weight is twin.embedding.weight
+    assert torch.equal(twin.embedding.weight, lm.embedding.weight)
+    cell = EGRUCell(3, 4, init_hidden=True)
+    cell(torch.randn(2, 3))
+    cell_twin = pickle.loads(pickle.dumps(cell))
+    assert torch.equal(cell_twin.c, cell.c) and not cell_twin.c.requires_grad
