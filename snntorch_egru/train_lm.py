@@ -1,14 +1,41 @@
 r"""Word-level language-model training and evaluation for :class:`EGRULanguageModel`.
 
-Training follows the reference recipe at any scale: AdamW, truncated BPTT over segments
-whose length is randomised AWD-LSTM style (mostly ``bptt``, sometimes ``bptt / 2``,
-jittered), gradient-norm clipping, the state carried between segments (detached).
+Training follows the reference recipe at any scale:
+
+- AdamW (``betas``, ``weight_decay``), truncated BPTT over segments whose length is
+  randomised AWD-LSTM style (mostly ``bptt``, sometimes ``bptt / 2``, jittered), the state
+  carried between segments (detached), gradient-norm clipping (``clip``);
+- cosine decay of the learning rate to ``min_lr`` over the last ``cosine_fraction`` of the
+  training (per optimizer step, by the position in the epochs);
+- regularisation (:mod:`snntorch_egru.regularization`): word dropout on the embedding
+  matrix rows (``dropout_words``), locked (variational) dropout on the embedding outputs,
+  between layers and before the readout (``dropout_embedding``, ``dropout_between``,
+  ``dropout_output``; ``locked_dropout=False`` for ordinary dropout), DropConnect on the
+  recurrent matrices (``dropconnect``);
+- gradual magnitude pruning (:class:`~snntorch_egru.pruning.Pruner` with a
+  :class:`~snntorch_egru.pruning.CubicSchedule`) when ``prune_sparsity > 0``; the masks
+  are buffers of the model, so they are in every checkpoint;
+- atomic checkpoints (``output_dir/checkpoint.pt``) every ``checkpoint_every`` optimizer
+  steps and at every epoch end, holding model, optimizer, scheduler, pruner, all RNG
+  states, the carried state and the position inside the epoch; ``resume=True`` continues
+  exactly where the checkpoint was written;
+- per-epoch records (loss, perplexity, activity; validation at batch size 1) printed and
+  appended to ``output_dir/log.jsonl``; a progress bar (tqdm when installed, else a text
+  line every ~10% of an epoch);
+- data parallelism with ``torch.distributed`` (DDP): under ``torchrun`` the global batch
+  ``batch_size`` is split across the ranks (rank r holds streams ``[r B/R, (r+1) B/R)``,
+  carrying their state), every rank sees the same BPTT segments, and the per-rank mean loss
+  averaged by DDP equals the single-process mean over the global batch.
+
 Evaluation runs at batch size 1, as the EGRU papers report activity, and returns the
 per-token cross-entropy, perplexity and activity.
 
 Run::
 
-    python -m snntorch_egru.train_lm --data ../shared/data/ptb --epochs 1 --max-train-tokens 100000
+    python -m snntorch_egru.train_lm --data ../shared/data/ptb --epochs 1 --max-train-tokens 100000 \
+        --output-dir runs/ptb --checkpoint-every 200
+    python -m snntorch_egru.train_lm ... --output-dir runs/ptb --resume          # continue
+    torchrun --nproc_per_node 2 -m snntorch_egru.train_lm --data ../shared/data/ptb ...  # DDP (gloo on CPU)
 
 Example (tiny, synthetic data)::
 
@@ -25,18 +52,35 @@ Example (tiny, synthetic data)::
 from __future__ import annotations
 
 import argparse
+import json
 import math
+import os
+import random
+import sys
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
 from typing import Callable, List, NamedTuple, Optional, Sequence
 
 import torch
 from torch import nn
 
+from .checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from .data import batchify, load_corpus
 from .language_model import EGRULanguageModel
+from .pruning import CubicSchedule, Pruner
+from .regularization import RegularizedLM
 
-__all__ = ["LMConfig", "EvalResult", "train_language_model", "evaluate", "bptt_segments", "main"]
+try:
+    import numpy as _np
+except ImportError:  # pragma: no cover
+    _np = None
+
+__all__ = ["LMConfig", "EvalResult", "CosineTailSchedule", "train_language_model", "evaluate",
+           "bptt_segments", "main", "CHECKPOINT_NAME", "LOG_NAME"]
+
+CHECKPOINT_NAME = "checkpoint.pt"
+LOG_NAME = "log.jsonl"
 
 
 @dataclass
@@ -47,17 +91,28 @@ class LMConfig:
     hidden_sizes: Sequence[int] = (256, 128)
     tie_weights: bool = True
     threshold: float = 0.1
-    dropout_embedding: float = 0.0
-    dropout_between: float = 0.0
-    dropout_output: float = 0.0
+    dropout_embedding: float = 0.0   # (locked) dropout on the embedding outputs
+    dropout_between: float = 0.0     # (locked) dropout between EGRU layers
+    dropout_output: float = 0.0      # (locked) dropout on the last layer's events
+    dropout_words: float = 0.0       # word dropout: rows of the embedding matrix
+    dropconnect: float = 0.0         # DropConnect on weight_hh_l{k}
+    locked_dropout: bool = True      # one dropout mask per sequence, shared over time
     epochs: int = 1
-    batch_size: int = 32
+    batch_size: int = 32             # global batch (split across ranks under torchrun)
     bptt: int = 35
     random_bptt: bool = True
     lr: float = 2e-3
     betas: Sequence[float] = (0.0, 0.999)
     weight_decay: float = 0.0
     clip: float = 0.25
+    cosine_fraction: float = 0.0     # cosine lr decay over this last fraction of the training
+    min_lr: float = 0.0
+    prune_sparsity: float = 0.0      # final sparsity of gradual pruning (0: no pruning)
+    prune_targets: Sequence[str] = ("input", "recurrent")
+    prune_scope: str = "global"
+    prune_begin: int = 0             # optimizer step of the first mask update
+    prune_frequency: int = 100       # optimizer steps between mask updates
+    prune_updates: int = 10          # mask updates after the first
     seed: int = 0
     max_train_tokens: Optional[int] = None
 
@@ -83,6 +138,43 @@ def bptt_segments(total_steps: int, bptt: int, generator: Optional[torch.Generat
     return segments
 
 
+class CosineTailSchedule:
+    """Learning rate ``lr`` until the last ``fraction`` of training, then cosine decay to ``min_lr``.
+
+    ``progress`` in [0, 1] is the fraction of the training done (``(epoch - 1 + i / n) /
+    epochs`` at segment ``i`` of ``n``).
+
+    >>> s = CosineTailSchedule(1.0, fraction=0.5, min_lr=0.0)
+    >>> [round(s.lr_at(p), 3) for p in (0.0, 0.5, 0.75, 1.0)]
+    [1.0, 1.0, 0.5, 0.0]
+    """
+
+    def __init__(self, lr: float, fraction: float = 0.0, min_lr: float = 0.0):
+        if not 0.0 <= fraction <= 1.0:
+            raise ValueError(f"cosine_fraction must be in [0, 1], got {fraction}")
+        self.lr, self.fraction, self.min_lr = float(lr), float(fraction), float(min_lr)
+        self.last_lr = float(lr)
+
+    def lr_at(self, progress: float) -> float:
+        if self.fraction == 0.0 or progress <= 1.0 - self.fraction:
+            return self.lr
+        t = min(1.0, (progress - (1.0 - self.fraction)) / self.fraction)
+        return self.min_lr + (self.lr - self.min_lr) * 0.5 * (1.0 + math.cos(math.pi * t))
+
+    def apply(self, optimizer: torch.optim.Optimizer, progress: float) -> float:
+        self.last_lr = self.lr_at(progress)
+        for group in optimizer.param_groups:
+            group["lr"] = self.last_lr
+        return self.last_lr
+
+    def state_dict(self) -> dict:
+        return {"lr": self.lr, "fraction": self.fraction, "min_lr": self.min_lr, "last_lr": self.last_lr}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.lr, self.fraction, self.min_lr = state["lr"], state["fraction"], state["min_lr"]
+        self.last_lr = state["last_lr"]
+
+
 def build_model(config: LMConfig, vocab_size: int) -> EGRULanguageModel:
     return EGRULanguageModel(
         vocab_size, config.embedding_size, list(config.hidden_sizes), tie_weights=config.tie_weights,
@@ -91,55 +183,215 @@ def build_model(config: LMConfig, vocab_size: int) -> EGRULanguageModel:
     )
 
 
+def build_pruner(config: LMConfig, model: nn.Module) -> Optional[Pruner]:
+    if not config.prune_sparsity:
+        return None
+    schedule = CubicSchedule(final_sparsity=config.prune_sparsity, begin_step=config.prune_begin,
+                             frequency=config.prune_frequency, n_updates=config.prune_updates)
+    return Pruner(model, targets=list(config.prune_targets), scope=config.prune_scope, schedule=schedule)
+
+
 def _detach(state):
     if isinstance(state, torch.Tensor):
         return state.detach()
     return type(state)(_detach(s) for s in state)
 
 
+def _distributed():
+    """(rank, world_size) of an initialised default process group, else (0, 1)."""
+    import torch.distributed as dist
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+class _Progress:
+    """tqdm when installed, else a text line every ~10% of the epoch (or nothing)."""
+
+    def __init__(self, total: int, epoch: int, initial: int, enabled: bool, log):
+        self.bar, self.total, self.epoch, self.log, self.enabled = None, total, epoch, log, enabled
+        self.every = max(1, total // 10)
+        if not enabled:
+            return
+        try:
+            from tqdm import tqdm
+        except ImportError:
+            return
+        self.bar = tqdm(total=total, initial=initial, desc=f"epoch {epoch}", leave=False, file=sys.stderr)
+
+    def update(self, done: int, loss: float, lr: float) -> None:
+        if not self.enabled:
+            return
+        if self.bar is not None:
+            self.bar.update(1)
+            self.bar.set_postfix(loss=f"{loss:.3f}", lr=f"{lr:.2e}")
+        elif done % self.every == 0 or done == self.total:
+            (self.log or print)(f"epoch {self.epoch} step {done}/{self.total} loss {loss:.4f} "
+                                f"ppl {math.exp(min(loss, 50.0)):.2f} lr {lr:.3g}")
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def _set_seeds(seed: int) -> None:
+    torch.manual_seed(seed)
+    random.seed(seed)
+    if _np is not None:
+        _np.random.seed(seed % 2 ** 32)
+
+
 def train_language_model(config: LMConfig, train_tokens: torch.Tensor, vocab_size: int,
                          valid_tokens: Optional[torch.Tensor] = None,
-                         log: Optional[Callable[[str], None]] = None):
-    """Train a new model on a 1-D token stream; returns ``(model, history)`` (one dict per epoch)."""
-    torch.manual_seed(config.seed)
+                         log: Optional[Callable[[str], None]] = None, *,
+                         output_dir=None, resume: bool = False, checkpoint_every: int = 0,
+                         max_steps: Optional[int] = None, progress: bool = False):
+    """Train a new model on a 1-D token stream; returns ``(model, history)`` (one dict per epoch).
+
+    Keyword-only options:
+        output_dir: directory of ``checkpoint.pt`` and ``log.jsonl`` (None: neither is written).
+        resume: continue from ``output_dir/checkpoint.pt`` when it exists.
+        checkpoint_every: also checkpoint every this many optimizer steps (0: epoch ends only).
+        max_steps: stop after this many optimizer steps in total (for tests: simulates a killed
+            run; no checkpoint is written at the stop).
+        progress: show a progress bar (tqdm) or periodic progress lines.
+
+    Under an initialised ``torch.distributed`` process group the model is wrapped in
+    ``DistributedDataParallel`` and each rank trains on its slice of the global batch;
+    rank 0 alone evaluates, logs and writes checkpoints.
+    """
+    rank, world = _distributed()
+    if config.batch_size % world:
+        raise ValueError(f"batch_size {config.batch_size} is not divisible by the {world} ranks")
+    _set_seeds(config.seed)
     generator = torch.Generator().manual_seed(config.seed)
     if config.max_train_tokens is not None:
         train_tokens = train_tokens[: config.max_train_tokens]
     data = batchify(train_tokens, config.batch_size)
+    local = config.batch_size // world
+    data = data[:, rank * local: (rank + 1) * local]
     model = build_model(config, vocab_size)
+    pruner = build_pruner(config, model)
+    wrapper = RegularizedLM(model, dropout_words=config.dropout_words, dropconnect=config.dropconnect,
+                            locked=config.locked_dropout)
+    net = wrapper
+    if world > 1:
+        from torch.nn.parallel import DistributedDataParallel
+        net = DistributedDataParallel(wrapper)
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, betas=tuple(config.betas),
                                   weight_decay=config.weight_decay)
-    history = []
-    for epoch in range(1, config.epochs + 1):
-        model.train()
-        start, total_loss, total_tokens, active, counted = time.perf_counter(), 0.0, 0, 0.0, 0
-        state = None
-        segments = bptt_segments(data.shape[0] - 1, config.bptt, generator if config.random_bptt else None)
-        for segment in segments:
+    if pruner is not None:
+        pruner.attach(optimizer)
+    scheduler = CosineTailSchedule(config.lr, config.cosine_fraction, config.min_lr)
+    out = Path(output_dir) if output_dir is not None else None
+    checkpoint_path = out / CHECKPOINT_NAME if out is not None else None
+    if out is not None and rank == 0:
+        out.mkdir(parents=True, exist_ok=True)
+
+    history: list = []
+    epoch, segment_index, global_step = 1, 0, 0
+    segments, state, totals = None, None, [0.0, 0, 0.0, 0]
+    if world > 1:  # different dropout masks per rank
+        torch.manual_seed(config.seed + 1_000_003 * rank)
+    if resume and checkpoint_path is not None and checkpoint_path.exists():
+        checkpoint = load_checkpoint(checkpoint_path)
+        if checkpoint.get("world_size", 1) != world:
+            raise ValueError(f"checkpoint was written by {checkpoint.get('world_size', 1)} ranks, resuming with {world}")
+        model.load_state_dict(checkpoint["model"])
+        optimizer.load_state_dict(checkpoint["optimizer"])
+        scheduler.load_state_dict(checkpoint["scheduler"])
+        if pruner is not None:
+            pruner.load_state_dict(checkpoint["pruner"])
+        set_rng_state(checkpoint["rng"][rank], generator)
+        position = checkpoint["position"]
+        epoch, segment_index, global_step = position["epoch"], position["segment"], position["global_step"]
+        segments = None if position["segments"] is None else [slice(a, b) for a, b in position["segments"]]
+        state = position["state"][rank] if position["state"] is not None else None
+        totals = list(position["totals"])
+        history = list(checkpoint["history"])
+        if log and rank == 0:
+            log(f"resumed from {checkpoint_path} at epoch {epoch} segment {segment_index} step {global_step}")
+
+    def write_checkpoint():
+        rngs = [rng_state(generator)]
+        states = [state]
+        if world > 1:
+            import torch.distributed as dist
+            rngs, states = [None] * world, [None] * world
+            dist.all_gather_object(rngs, rng_state(generator))
+            dist.all_gather_object(states, state)
+        if checkpoint_path is None or rank != 0:
+            return
+        save_checkpoint(checkpoint_path, {
+            "version": 1, "config": asdict(config), "vocab_size": vocab_size, "world_size": world,
+            "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+            "scheduler": scheduler.state_dict(), "pruner": pruner.state_dict() if pruner else None,
+            "rng": rngs, "history": history,
+            "position": {"epoch": epoch, "segment": segment_index, "global_step": global_step,
+                         "segments": None if segments is None else [(s.start, s.stop) for s in segments],
+                         "state": None if state is None else states, "totals": list(totals)},
+        })
+
+    epoch_start = time.perf_counter()
+    while epoch <= config.epochs:
+        if segments is None:
+            segments = bptt_segments(data.shape[0] - 1, config.bptt, generator if config.random_bptt else None)
+            segment_index, state, totals = 0, None, [0.0, 0, 0.0, 0]
+            epoch_start = time.perf_counter()
+        net.train()
+        bar = _Progress(len(segments), epoch, segment_index, progress and rank == 0, log)
+        while segment_index < len(segments):
+            if max_steps is not None and global_step >= max_steps:
+                bar.close()
+                return model, history
+            segment = segments[segment_index]
+            lr = scheduler.apply(optimizer, (epoch - 1 + segment_index / len(segments)) / config.epochs)
             inputs = data[segment]
             targets = data[segment.start + 1: segment.stop + 1]
-            logits, state = model(inputs, state)
+            logits, state = net(inputs, state)
             loss = nn.functional.cross_entropy(logits.reshape(-1, vocab_size), targets.reshape(-1))
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             if config.clip:
                 nn.utils.clip_grad_norm_(model.parameters(), config.clip)
             optimizer.step()
+            if pruner is not None:
+                pruner.step()
             state = _detach(state)
-            total_loss += loss.item() * targets.numel()
-            total_tokens += targets.numel()
-            active += model.activity().pooled * targets.numel()
-            counted += targets.numel()
-        record = {"epoch": epoch, "train_loss": total_loss / total_tokens,
-                  "train_perplexity": math.exp(total_loss / total_tokens),
-                  "train_activity": active / counted, "seconds": time.perf_counter() - start}
-        if valid_tokens is not None:
+            totals[0] += loss.item() * targets.numel()
+            totals[1] += targets.numel()
+            totals[2] += model.activity().pooled * targets.numel()
+            totals[3] += targets.numel()
+            segment_index += 1
+            global_step += 1
+            bar.update(segment_index, loss.item(), lr)
+            if checkpoint_every and global_step % checkpoint_every == 0 and segment_index < len(segments):
+                write_checkpoint()
+        bar.close()
+        summed = torch.tensor([totals[0], totals[1], totals[2], totals[3]], dtype=torch.float64)
+        if world > 1:
+            import torch.distributed as dist
+            dist.all_reduce(summed)
+        mean = float(summed[0] / summed[1])
+        record = {"epoch": epoch, "step": global_step, "lr": scheduler.last_lr, "train_loss": mean,
+                  "train_perplexity": math.exp(mean), "train_activity": float(summed[2] / summed[3]),
+                  "seconds": time.perf_counter() - epoch_start}
+        if pruner is not None:
+            record["weight_sparsity"] = pruner.sparsity()["total"]
+        if valid_tokens is not None and rank == 0:
             result = evaluate(model, valid_tokens)
             record.update(valid_loss=result.loss, valid_perplexity=result.perplexity,
                           valid_activity=result.activity)
         history.append(record)
-        if log:
-            log(" ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in record.items()))
+        if rank == 0:
+            if log:
+                log(" ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in record.items()))
+            if out is not None:
+                with open(out / LOG_NAME, "a", encoding="utf-8") as handle:
+                    handle.write(json.dumps(record) + "\n")
+        epoch, segments, segment_index, state = epoch + 1, None, 0, None
+        totals = [0.0, 0, 0.0, 0]
+        write_checkpoint()
     return model, history
 
 
@@ -167,12 +419,19 @@ def evaluate(model: EGRULanguageModel, tokens: torch.Tensor, segment_length: int
     return EvalResult(mean, math.exp(mean), nonzero / entries, count)
 
 
-def main(argv=None) -> int:
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description="Train an EGRU language model on PTB or WikiText-2.")
     parser.add_argument("--data", required=True, help="corpus directory (e.g. ../shared/data/ptb)")
-    defaults = LMConfig()
-    for name, value in asdict(defaults).items():
-        flag = "--" + name.replace("_", "-")
+    parser.add_argument("--output-dir", default=None, help="directory for checkpoint.pt, log.jsonl, model.pt")
+    parser.add_argument("--resume", action="store_true", help="continue from OUTPUT_DIR/checkpoint.pt")
+    parser.add_argument("--checkpoint-every", type=int, default=0, help="checkpoint every N optimizer steps")
+    parser.add_argument("--max-steps", type=int, default=None, help=argparse.SUPPRESS)  # tests: stop early
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar / progress lines")
+    parser.add_argument("--no-test", action="store_true", help="skip the final test-set evaluation")
+    parser.add_argument("--backend", default=None, help="torch.distributed backend under torchrun (default gloo)")
+    for field in fields(LMConfig):
+        value = field.default
+        flag = "--" + field.name.replace("_", "-")
         if isinstance(value, bool):
             parser.add_argument(flag, type=lambda s: s.lower() in ("1", "true", "yes"), default=value)
         elif isinstance(value, (tuple, list)):
@@ -181,12 +440,38 @@ def main(argv=None) -> int:
             parser.add_argument(flag, type=int, default=None)
         else:
             parser.add_argument(flag, type=type(value), default=value)
-    args = vars(parser.parse_args(argv))
-    corpus = load_corpus(args.pop("data"))
+    return parser
+
+
+def main(argv=None) -> int:
+    args = vars(_parser().parse_args(argv))
+    data_dir, output_dir = args.pop("data"), args.pop("output_dir")
+    resume, checkpoint_every = args.pop("resume"), args.pop("checkpoint_every")
+    max_steps, show_progress = args.pop("max_steps"), not args.pop("no_progress")
+    no_test, backend = args.pop("no_test"), args.pop("backend")
     config = LMConfig(**args)
-    model, _ = train_language_model(config, corpus.train, len(corpus.vocabulary), corpus.valid, log=print)
-    result = evaluate(model, corpus.test)
-    print(f"test loss {result.loss:.4f} perplexity {result.perplexity:.2f} activity {result.activity:.3f}")
+    import torch.distributed as dist
+    launched = int(os.environ.get("WORLD_SIZE", "1")) > 1 and "RANK" in os.environ
+    if launched and not dist.is_initialized():
+        dist.init_process_group(backend or "gloo")
+    try:
+        rank, _ = _distributed()
+        corpus = load_corpus(data_dir)
+        model, _ = train_language_model(
+            config, corpus.train, len(corpus.vocabulary), corpus.valid, log=print, output_dir=output_dir,
+            resume=resume, checkpoint_every=checkpoint_every, max_steps=max_steps, progress=show_progress)
+        if rank == 0:
+            if output_dir is not None:
+                torch.save(model.state_dict(), Path(output_dir) / "model.pt")
+            if not no_test:
+                result = evaluate(model, corpus.test)
+                print(f"test loss {result.loss:.4f} perplexity {result.perplexity:.2f} "
+                      f"activity {result.activity:.3f}")
+        if launched:
+            dist.barrier()  # every rank finished (rank 0 evaluates and saves) before tearing down
+    finally:
+        if launched and dist.is_initialized():
+            dist.destroy_process_group()
     return 0
 
 

@@ -1,0 +1,82 @@
+"""Atomic training checkpoints and random-number-generator state capture.
+
+:func:`save_checkpoint` writes to a temporary file in the target's directory and moves it
+over the target with :func:`os.replace` (atomic on POSIX and Windows), so a run killed
+while saving leaves either the previous checkpoint or the new one, never a torn file.
+
+Example::
+
+    >>> import os, tempfile, torch
+    >>> from snntorch_egru.checkpoint import save_checkpoint, load_checkpoint, rng_state, set_rng_state
+    >>> path = os.path.join(tempfile.mkdtemp(), "ckpt.pt")
+    >>> save_checkpoint(path, {"step": 3, "rng": rng_state()})
+    >>> a = torch.rand(2)
+    >>> checkpoint = load_checkpoint(path)
+    >>> set_rng_state(checkpoint["rng"])      # rewind every generator
+    >>> torch.equal(torch.rand(2), a), checkpoint["step"]
+    (True, 3)
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import tempfile
+from pathlib import Path
+from typing import Optional, Union
+
+import torch
+
+try:  # numpy is optional for this module
+    import numpy as _np
+except ImportError:  # pragma: no cover
+    _np = None
+
+__all__ = ["save_checkpoint", "load_checkpoint", "rng_state", "set_rng_state"]
+
+
+def save_checkpoint(path: Union[str, Path], payload: dict) -> None:
+    """``torch.save(payload)`` to ``path`` atomically (temp file in the same directory + ``os.replace``)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(handle, "wb") as file:
+            torch.save(payload, file)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(temp, path)
+    except BaseException:
+        if os.path.exists(temp):
+            os.unlink(temp)
+        raise
+
+
+def load_checkpoint(path: Union[str, Path], map_location="cpu") -> dict:
+    """Load a checkpoint written by :func:`save_checkpoint` (a trusted file of this project)."""
+    return torch.load(Path(path), map_location=map_location, weights_only=False)
+
+
+def rng_state(generator: Optional[torch.Generator] = None) -> dict:
+    """States of torch's global CPU (and CUDA, if initialised) RNG, Python's ``random``, numpy's
+    global RNG and an optional extra ``generator``."""
+    state = {"torch": torch.get_rng_state(), "python": random.getstate()}
+    if _np is not None:
+        state["numpy"] = _np.random.get_state()
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    if generator is not None:
+        state["generator"] = generator.get_state()
+    return state
+
+
+def set_rng_state(state: dict, generator: Optional[torch.Generator] = None) -> None:
+    """Restore what :func:`rng_state` captured (the extra ``generator`` too, when given)."""
+    torch.set_rng_state(state["torch"])
+    random.setstate(state["python"])
+    if _np is not None and "numpy" in state:
+        _np.random.set_state(state["numpy"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+    if generator is not None and "generator" in state:
+        generator.set_state(state["generator"])

@@ -1,0 +1,151 @@
+r"""AWD-LSTM-style regularisation of an :class:`EGRULanguageModel` during training.
+
+:class:`RegularizedLM` wraps a language model (as its submodule ``lm``, the parameters are
+the model's own) and computes, in training mode, the forward pass of the reference recipe:
+
+- **embedding (word) dropout** ``dropout_words``: whole rows of the embedding matrix are
+  dropped (one Bernoulli draw per vocabulary word per forward pass, survivors scaled by
+  ``1/(1-p)``), so every occurrence of a dropped word in the batch reads a zero vector.
+  Only the lookup uses the masked matrix; a tied readout uses the raw matrix (as AWD-LSTM's
+  ``embedded_dropout``).
+- **variational (locked) dropout**: one mask per sequence (per batch column), shared over all
+  time steps of the forward pass, on the embedding outputs (``lm.dropout_embedding``),
+  between EGRU layers (``lm.dropout_between``) and on the last layer's graded events
+  (``lm.dropout_output``). With ``locked=False`` these are ordinary per-element dropout.
+- **DropConnect** ``dropconnect`` on the recurrent matrices ``weight_hh_l{k}`` (AWD-LSTM's
+  ``WeightDrop``): per forward pass a fresh mask multiplies the raw weight,
+  ``U' = U * m / (1-p)``; the product is differentiable, so gradients reach the raw
+  Parameter ``weight_hh_l{k}`` (zero where dropped), and the Parameter itself is never
+  modified.
+
+Design choice: :mod:`snntorch_egru.layer` is not changed. The wrapper runs the EGRU stack
+layer by layer itself (with :meth:`EGRU.layer_parameters` and the layer's own sequence
+kernel), so it can place locked masks between layers and substitute the dropped-connect
+recurrent matrix. In evaluation mode (``wrapper.eval()``) it simply calls ``lm(tokens,
+state)``: the raw weights, no dropout. The trained model stays a plain
+:class:`EGRULanguageModel` (its ``state_dict`` has no extra keys), and the wrapper is a
+module, so it can be wrapped by ``DistributedDataParallel``.
+
+Example::
+
+    >>> import torch
+    >>> from snntorch_egru import EGRULanguageModel
+    >>> from snntorch_egru.regularization import RegularizedLM
+    >>> torch.manual_seed(0)  # doctest: +ELLIPSIS
+    <torch._C.Generator object at ...>
+    >>> lm = EGRULanguageModel(50, 8, [16, 8], tie_weights=True, dropout_between=0.25)
+    >>> reg = RegularizedLM(lm, dropout_words=0.1, dropconnect=0.5)
+    >>> logits, state = reg(torch.randint(0, 50, (6, 3)))
+    >>> logits.shape
+    torch.Size([6, 3, 50])
+    >>> logits.sum().backward()
+    >>> lm.rnn.weight_hh_l0.grad is not None              # gradients reach the raw weights
+    True
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import torch
+from torch import nn
+
+from .language_model import EGRULanguageModel
+
+__all__ = ["RegularizedLM", "locked_dropout", "embedding_dropout", "drop_connect"]
+
+
+def _check_p(name: str, p: float) -> float:
+    p = float(p)
+    if not 0.0 <= p < 1.0:
+        raise ValueError(f"{name} must be in [0, 1), got {p}")
+    return p
+
+
+def locked_dropout(x: torch.Tensor, p: float, training: bool = True) -> torch.Tensor:
+    """Dropout on ``x`` [T, B, F] with one mask per (batch, feature), shared over time."""
+    if not training or p == 0.0:
+        return x
+    mask = x.new_empty((1,) + tuple(x.shape[1:])).bernoulli_(1.0 - p) / (1.0 - p)
+    return x * mask
+
+
+def embedding_dropout(weight: torch.Tensor, p: float, training: bool = True) -> torch.Tensor:
+    """The embedding matrix [V, E] with whole rows (words) dropped, survivors scaled by ``1/(1-p)``."""
+    if not training or p == 0.0:
+        return weight
+    mask = weight.new_empty((weight.shape[0], 1)).bernoulli_(1.0 - p) / (1.0 - p)
+    return weight * mask
+
+
+def drop_connect(weight: torch.Tensor, p: float, training: bool = True) -> torch.Tensor:
+    """``weight * mask / (1-p)`` with an element-wise Bernoulli mask (differentiable in ``weight``)."""
+    if not training or p == 0.0:
+        return weight
+    mask = weight.new_empty(weight.shape).bernoulli_(1.0 - p) / (1.0 - p)
+    return weight * mask
+
+
+class RegularizedLM(nn.Module):
+    """Training-time forward of an :class:`EGRULanguageModel` with the reference regularisers.
+
+    Args:
+        lm: the language model (its dropout rates ``dropout_embedding``, ``dropout_between``
+            and ``dropout_output`` are used, as locked dropout when ``locked``).
+        dropout_words: embedding dropout (whole rows of the embedding matrix).
+        dropconnect: DropConnect rate on every ``weight_hh_l{k}``.
+        locked: variational (time-shared) masks instead of per-element dropout.
+
+    ``forward(tokens, state=None) -> (logits, state)`` like the model's. In eval mode it is
+    exactly ``lm(tokens, state)``. ``lm.rnn.last_events`` is set in both modes, so
+    ``lm.activity()`` works after either.
+    """
+
+    def __init__(self, lm: EGRULanguageModel, dropout_words: float = 0.0, dropconnect: float = 0.0,
+                 locked: bool = True):
+        super().__init__()
+        if not isinstance(lm, EGRULanguageModel):
+            raise TypeError(f"RegularizedLM wraps an EGRULanguageModel, got {type(lm).__name__}")
+        self.lm = lm
+        self.dropout_words = _check_p("dropout_words", dropout_words)
+        self.dropconnect = _check_p("dropconnect", dropconnect)
+        self.locked = bool(locked)
+
+    def _dropout(self, x: torch.Tensor, p: float) -> torch.Tensor:
+        if p == 0.0:
+            return x
+        if self.locked:
+            return locked_dropout(x, p, True)
+        return nn.functional.dropout(x, p, training=True)
+
+    def forward(self, tokens: torch.Tensor, state=None):
+        lm = self.lm
+        if not self.training:
+            return lm(tokens, state)
+        lm._check_tokens(tokens)
+        rnn = lm.rnn
+        if rnn.batch_first:
+            raise ValueError("RegularizedLM expects a time-first EGRU (batch_first=False)")
+        weight = embedding_dropout(lm.embedding.weight, self.dropout_words, True)
+        x = nn.functional.embedding(tokens, weight)
+        x = self._dropout(x, lm.dropout_embedding)
+        y0s, c0s, stacked = rnn._initial_state(state, x.shape[1], False, x)
+        layer_input = x.contiguous()
+        y_n, c_n, events = [], [], []
+        for k in range(rnn.num_layers):
+            params = rnn.layer_parameters(k)
+            params = params._replace(weight_hh=drop_connect(params.weight_hh, self.dropconnect, True))
+            ys, es, c_last = rnn._run_layer(layer_input, y0s[k], c0s[k], params)
+            y_n.append(ys[-1])
+            c_n.append(c_last)
+            events.append(es)
+            layer_input = ys
+            if k < rnn.num_layers - 1:
+                layer_input = self._dropout(layer_input, rnn.dropout)
+        rnn.last_events = events
+        y = self._dropout(layer_input, lm.dropout_output)
+        new_state = (torch.stack(y_n), torch.stack(c_n)) if stacked else (tuple(y_n), tuple(c_n))
+        return lm.readout(y), new_state
+
+    def extra_repr(self) -> str:
+        return f"dropout_words={self.dropout_words}, dropconnect={self.dropconnect}, locked={self.locked}"

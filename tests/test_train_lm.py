@@ -1,0 +1,170 @@
+"""The LM training entry point: regularisers, schedule, checkpoints/resume, pruning, DDP."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from snntorch_egru import EGRULanguageModel
+from snntorch_egru.checkpoint import load_checkpoint
+from snntorch_egru.regularization import RegularizedLM, drop_connect, embedding_dropout, locked_dropout
+from snntorch_egru.train_lm import CHECKPOINT_NAME, LOG_NAME, CosineTailSchedule, LMConfig, main, train_language_model
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _tokens(n=900, vocab=11, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    base = torch.arange(n) % vocab
+    noise = torch.randint(0, vocab, (n,), generator=g)
+    return torch.where(torch.rand(n, generator=g) < 0.2, noise, base)
+
+
+def _lm(**kw):
+    torch.manual_seed(0)
+    return EGRULanguageModel(20, 6, [10, 6], tie_weights=True, **kw)
+
+
+def test_regularized_forward_without_dropout_equals_model():
+    lm = _lm()
+    tokens = torch.randint(0, 20, (7, 3))
+    reference, ref_state = lm.train()(tokens)
+    logits, state = RegularizedLM(lm).train()(tokens)
+    torch.testing.assert_close(logits, reference, rtol=0, atol=1e-6)
+    torch.testing.assert_close(state, ref_state, rtol=0, atol=1e-6)
+    assert len(lm.rnn.last_events) == 2
+
+
+def test_eval_mode_is_the_plain_model_with_raw_weights():
+    lm = _lm(dropout_embedding=0.5, dropout_between=0.5, dropout_output=0.5)
+    reg = RegularizedLM(lm, dropout_words=0.5, dropconnect=0.7).eval()
+    tokens = torch.randint(0, 20, (5, 2))
+    raw = lm.rnn.weight_hh_l0.detach().clone()
+    torch.testing.assert_close(reg(tokens)[0], lm.eval()(tokens)[0], rtol=0, atol=0)
+    reg.train()(tokens)
+    assert torch.equal(lm.rnn.weight_hh_l0, raw)  # DropConnect never modifies the parameter
+
+
+def test_dropconnect_gradient_reaches_raw_weights_through_the_mask():
+    torch.manual_seed(1)
+    weight = torch.randn(30, 10, requires_grad=True)
+    dropped = drop_connect(weight, 0.6)
+    mask = dropped.detach() != 0
+    assert 0.2 < mask.float().mean() < 0.6
+    dropped.sum().backward()
+    torch.testing.assert_close(weight.grad, mask.float() / 0.4)
+    lm = _lm()
+    reg = RegularizedLM(lm, dropconnect=0.9).train()
+    reg(torch.randint(0, 20, (6, 2)))[0].sum().backward()
+    grad = lm.rnn.weight_hh_l0.grad
+    assert grad is not None and grad.abs().sum() > 0 and (grad == 0).float().mean() > 0.5
+
+
+def test_locked_dropout_shares_one_mask_over_time_and_word_dropout_drops_rows():
+    torch.manual_seed(2)
+    out = locked_dropout(torch.ones(8, 4, 5), 0.5)
+    assert torch.equal(out, out[:1].expand_as(out))
+    assert set(out.unique().tolist()) <= {0.0, 2.0}
+    weight = embedding_dropout(torch.ones(50, 3), 0.5)
+    rows = weight.abs().sum(1)
+    assert set(rows.unique().tolist()) <= {0.0, 6.0} and (rows == 0).any() and (rows > 0).any()
+
+
+def test_cosine_tail_schedule():
+    s = CosineTailSchedule(1e-3, fraction=0.3, min_lr=1e-5)
+    assert s.lr_at(0.0) == s.lr_at(0.7) == 1e-3
+    assert abs(s.lr_at(1.0) - 1e-5) < 1e-12
+    assert s.lr_at(0.8) > s.lr_at(0.9) > s.lr_at(0.99)
+
+
+RECIPE = dict(embedding_size=8, hidden_sizes=(12, 8), epochs=2, batch_size=4, bptt=12, lr=1e-2,
+              dropout_embedding=0.3, dropout_between=0.25, dropout_output=0.2, dropout_words=0.1,
+              dropconnect=0.5, weight_decay=0.1, clip=0.5, cosine_fraction=0.5, prune_sparsity=0.5,
+              prune_targets=("recurrent",), prune_begin=2, prune_frequency=3, prune_updates=4, seed=3)
+
+
+def test_killed_run_resumes_to_exactly_the_same_weights(tmp_path):
+    tokens, valid = _tokens(), _tokens(120, seed=1)
+    config = LMConfig(**RECIPE)
+    full, history = train_language_model(config, tokens, 11, valid, output_dir=tmp_path / "full")
+    steps = history[-1]["step"]
+    assert steps > 12 and len(history) == 2
+    # kill mid-epoch 2 (steps since the last checkpoint are lost and redone after resuming)
+    kill_at = steps - 4
+    train_language_model(config, tokens, 11, valid, output_dir=tmp_path / "cut", checkpoint_every=3,
+                         max_steps=kill_at)
+    checkpoint = load_checkpoint(tmp_path / "cut" / CHECKPOINT_NAME)
+    position = checkpoint["position"]
+    assert position["epoch"] == 2 and 0 < position["segment"] and position["global_step"] < kill_at + 1
+    assert position["state"] is not None and checkpoint["pruner"]["step_count"] == position["global_step"]
+    resumed, resumed_history = train_language_model(config, tokens, 11, valid, output_dir=tmp_path / "cut",
+                                                    resume=True, checkpoint_every=3)
+    expected, got = full.state_dict(), resumed.state_dict()
+    assert expected.keys() == got.keys() and any(k.endswith("_mask") for k in got)
+    for key in expected:
+        assert torch.equal(expected[key], got[key]), key
+    assert (resumed.rnn.weight_hh_l0 == 0).float().mean() >= 0.45  # pruned, masks persisted
+    assert [h["train_loss"] for h in resumed_history] == [h["train_loss"] for h in history]
+    assert not [p for p in (tmp_path / "cut").iterdir() if p.name.endswith(".tmp")]
+    lines = [json.loads(line) for line in (tmp_path / "full" / LOG_NAME).read_text().splitlines()]
+    assert [r["epoch"] for r in lines] == [1, 2] and "valid_perplexity" in lines[0]
+
+
+def test_existing_callers_without_output_dir_and_progress_lines():
+    printed = []
+    config = LMConfig(embedding_size=8, hidden_sizes=(8,), epochs=1, batch_size=2, bptt=10)
+    model, history = train_language_model(config, _tokens(300), 11, log=printed.append, progress=True)
+    assert isinstance(model, EGRULanguageModel) and len(history) == 1
+    assert any("step" in line and "loss" in line for line in printed)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _write_corpus(directory: Path) -> None:
+    g = torch.Generator().manual_seed(5)
+    words = [f"w{i}" for i in range(15)]
+    directory.mkdir()
+    for split, lines in (("train", 60), ("valid", 6), ("test", 6)):
+        text = []
+        for _ in range(lines):
+            n = int(torch.randint(3, 12, (), generator=g))
+            text.append(" ".join(words[int(i)] for i in torch.randint(0, 15, (n,), generator=g)))
+        (directory / f"ptb.{split}.txt").write_text("\n".join(text) + "\n")
+
+
+def test_ddp_two_ranks_equal_single_process_on_the_global_batch(tmp_path):
+    _write_corpus(tmp_path / "corpus")
+    args = ["--data", str(tmp_path / "corpus"), "--embedding-size", "8", "--hidden-sizes", "12", "8",
+            "--epochs", "2", "--batch-size", "4", "--bptt", "9", "--lr", "0.01", "--clip", "0.5",
+            "--weight-decay", "0.1", "--cosine-fraction", "0.5", "--no-progress", "--no-test",
+            "--checkpoint-every", "4"]
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(REPO))
+    env.pop("WORLD_SIZE", None)
+    command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--nnodes", "1",
+               "--master_addr", "127.0.0.1", "--master_port", str(_free_port()),
+               "-m", "snntorch_egru.train_lm", *args, "--output-dir", str(tmp_path / "ddp")]
+    result = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=240)
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[:6000]
+    assert main([*args, "--output-dir", str(tmp_path / "single")]) == 0
+    ddp = torch.load(tmp_path / "ddp" / "model.pt")
+    single = torch.load(tmp_path / "single" / "model.pt")
+    assert ddp.keys() == single.keys()
+    for key in single:
+        torch.testing.assert_close(ddp[key], single[key], rtol=1e-4, atol=1e-5, msg=key)
+    assert load_checkpoint(tmp_path / "ddp" / CHECKPOINT_NAME)["world_size"] == 2
+    ddp_log = (tmp_path / "ddp" / LOG_NAME).read_text().splitlines()
+    single_log = (tmp_path / "single" / LOG_NAME).read_text().splitlines()
+    assert len(ddp_log) == len(single_log) == 2
+    for a, b in zip(ddp_log, single_log):
+        assert abs(json.loads(a)["train_loss"] - json.loads(b)["train_loss"]) < 1e-4
