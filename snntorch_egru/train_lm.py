@@ -295,6 +295,11 @@ def train_language_model(config: LMConfig, train_tokens: torch.Tensor, vocab_siz
         torch.manual_seed(config.seed + 1_000_003 * rank)
     if resume and checkpoint_path is not None and checkpoint_path.exists():
         checkpoint = load_checkpoint(checkpoint_path)
+        saved = {k: list(v) if isinstance(v, (tuple, list)) else v for k, v in checkpoint["config"].items()}
+        current = {k: list(v) if isinstance(v, (tuple, list)) else v for k, v in asdict(config).items()}
+        if saved != current:
+            changed = sorted(k for k in current if saved.get(k) != current[k])
+            raise ValueError(f"cannot resume {checkpoint_path}: settings differ from the checkpoint's: {changed}")
         if checkpoint.get("world_size", 1) != world:
             raise ValueError(f"checkpoint was written by {checkpoint.get('world_size', 1)} ranks, resuming with {world}")
         model.load_state_dict(checkpoint["model"])

@@ -113,6 +113,8 @@ def test_killed_run_resumes_to_exactly_the_same_weights(tmp_path):
     assert (resumed.rnn.weight_hh_l0 == 0).float().mean() >= 0.45  # pruned, masks persisted
     assert [h["train_loss"] for h in resumed_history] == [h["train_loss"] for h in history]
     assert not [p for p in (tmp_path / "cut").iterdir() if p.name.endswith(".tmp")]
+    with pytest.raises(ValueError, match="lr"):
+        train_language_model(LMConfig(**{**RECIPE, "lr": 0.5}), tokens, 11, output_dir=tmp_path / "cut", resume=True)
     lines = [json.loads(line) for line in (tmp_path / "full" / LOG_NAME).read_text().splitlines()]
     assert [r["epoch"] for r in lines] == [1, 2] and "valid_perplexity" in lines[0]
 
