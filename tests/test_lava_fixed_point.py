@@ -79,8 +79,9 @@ def run_both(lava_egru, model, spec, path, x, lava_x, sparse=False):
 
 @pytest.mark.parametrize(
     "layers, pruned, reset, steps",
-    [(1, False, "subtract", 1000), (3, True, "zero", 1000)],
-    ids=["1-layer-dense", "3-layer-pruned"],
+    [(1, False, "subtract", 1000), (1, True, "subtract", 1000), (3, False, "subtract", 1000),
+     (3, True, "zero", 1000)],
+    ids=["1-layer-dense", "1-layer-pruned", "3-layer-dense", "3-layer-pruned"],
 )
 def test_vector_network_bit_exact(lava_egru, tmp_path, layers, pruned, reset, steps):
     torch.manual_seed(layers)
