@@ -1,0 +1,78 @@
+"""benchmarks/ptb_sparsity_experiment.py --quick: JSON and table outputs, resume-skip, opcount agreement."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+
+import pytest
+import torch
+
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+CONFIGS = ["gru", "egru", "egru_p50", "egru_p80", "egru_p90", "egru_p95"]
+
+
+def _module():
+    spec = importlib.util.spec_from_file_location("ptb_sparsity_experiment",
+                                                  REPO_ROOT / "benchmarks" / "ptb_sparsity_experiment.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def quick_run(shared_data_dir, tmp_path_factory):
+    module = _module()
+    base = tmp_path_factory.mktemp("ptb_sparsity")
+    work, results = base / "work", base / "results"
+    args = ["--quick", "--data", str(shared_data_dir / "ptb"), "--output-dir", str(work),
+            "--results-dir", str(results)]
+    assert module.main(args) == 0
+    return module, work, results, args
+
+
+def test_json_and_table(quick_run):
+    _, _, results, _ = quick_run
+    records = {name: json.loads((results / f"{name}.json").read_text()) for name in CONFIGS}
+    assert records["gru"]["reduction_vs_dense_gru"] == pytest.approx(1.0, rel=1e-3)  # a few exact zeros
+    assert records["gru"]["activity_sparsity"]["pooled"] == 0.0
+    for name in CONFIGS[2:]:
+        r = records[name]
+        assert r["weight_sparsity_rnn"] == pytest.approx(r["target_sparsity"], abs=1e-3)
+        assert r["pruned_matrices"] == ["input", "recurrent"]
+    for r in records.values():
+        assert r["test_perplexity"] > 1 and r["wall_seconds"] > 0
+        assert set(r["activity_sparsity"]) == {"layer0", "layer1", "pooled"}
+    table = (results / "table.md").read_text()
+    assert "--quick" in table
+    for name in CONFIGS:
+        assert f"| {name} |" in table
+
+
+def test_rerun_skips_completed(quick_run, capsys):
+    module, _, results, args = quick_run
+    before = {name: (results / f"{name}.json").read_text() for name in CONFIGS}
+    assert module.main(args) == 0
+    out = capsys.readouterr().out
+    assert out.count("done already") == len(CONFIGS)
+    assert "epoch 1 step" not in out
+    assert before == {name: (results / f"{name}.json").read_text() for name in CONFIGS}
+
+
+def test_reduction_matches_opcount(quick_run, shared_data_dir):
+    module, work, results, _ = quick_run
+    from snntorch_egru.data import load_corpus
+    from snntorch_egru.opcount import count_operations
+    corpus = load_corpus(shared_data_dir / "ptb")
+    record = json.loads((results / "egru_p95.json").read_text())
+    model = module.load_model(work / "egru_p95" / "model.pt", "egru", len(corpus.vocabulary),
+                              module.QUICK["model"], pruned=True)
+    counts = count_operations(model, corpus.test[: record["eval_tokens"]])
+    assert record["reduction_vs_dense_gru"] == pytest.approx(counts.reduction_effective, rel=1e-12)
+    assert record["macs_per_token"]["effective"] == pytest.approx(counts.effective, rel=1e-12)
+    assert record["activity_sparsity"]["pooled"] == pytest.approx(counts.activity_sparsity["pooled"])
+    with torch.no_grad():
+        assert module.test_loss(model, corpus.test[: record["eval_tokens"]]) == pytest.approx(record["test_loss"])
