@@ -1,0 +1,357 @@
+"""The ``egru`` command line: train, prune, export, run in Lava, evaluate, benchmark, pipeline.
+
+Run it as ``python -m converters.cli <command> --help`` (a console script
+``egru = "converters.cli:main"`` gives the short name). It lives in :mod:`converters`,
+the only package allowed to import both the snnTorch and the Lava side; each command
+imports what it needs when it runs.
+
+Errors in arguments or paths print one line ``egru: error: ...`` and exit with code 2
+(no traceback).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import runpy
+import sys
+from pathlib import Path
+
+__all__ = ["main", "build_parser"]
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+BENCHMARKS = REPO_ROOT / "benchmarks"
+
+
+class UsageError(Exception):
+    """A wrong argument or path: reported as ``egru: error: ...`` with exit code 2."""
+
+
+def _existing_file(value: str) -> Path:
+    path = Path(value)
+    if not path.is_file():
+        raise argparse.ArgumentTypeError(f"no such file: {value}")
+    return path
+
+
+def _existing_dir(value: str) -> Path:
+    path = Path(value)
+    if not path.is_dir():
+        raise argparse.ArgumentTypeError(f"no such directory: {value}")
+    return path
+
+
+def _fraction(value: str) -> float:
+    try:
+        x = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {value}") from None
+    if not 0.0 <= x < 1.0:
+        raise argparse.ArgumentTypeError(f"must be in [0, 1), got {value}")
+    return x
+
+
+def _benchmarks() -> list:
+    return sorted(p.stem for p in BENCHMARKS.glob("*.py")) if BENCHMARKS.is_dir() else []
+
+
+# --------------------------------------------------------------------------- commands
+
+
+def _cmd_train(args) -> int:
+    if args.task == "lm":
+        if args.data is None:
+            raise UsageError("train --task lm needs --data DIR (a corpus directory, e.g. ../shared/data/ptb)")
+        if not Path(args.data).is_dir():
+            raise UsageError(f"no such directory: {args.data}")
+        from snntorch_egru import train_lm
+
+        argv = ["--data", str(args.data)] + (["--output-dir", str(args.output_dir)] if args.output_dir else [])
+        return train_lm.main(argv + list(args.extra))
+    if args.extra:
+        raise UsageError(f"unrecognized arguments for --task digits: {' '.join(args.extra)}")
+    import torch
+
+    from .format import write_network
+    from .pipeline import DigitsClassifier, PipelineConfig, _accuracy, _train, classifier_spec, load_digits_split
+
+    config = PipelineConfig(hidden=args.hidden, epochs=args.epochs, seed=args.seed)
+    torch.manual_seed(config.seed)
+    x_tr, y_tr, x_te, y_te = load_digits_split(config.seed)
+    model = DigitsClassifier(config.hidden, config.threshold)
+    _train(model, model, x_tr, y_tr, config.epochs, config.lr, config.batch_size, config.seed)
+    with torch.no_grad():
+        acc = _accuracy(model.decide(model(x_te)), y_te)
+    out = Path(args.output_dir or "outputs/train") / "digits_float.h5"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    write_network(classifier_spec(model), out)
+    print(f"digits: test accuracy {acc:.4f}; network written to {out}")
+    return 0
+
+
+def _cmd_prune(args) -> int:
+    """Magnitude pruning of the EGRU matrices of a network file (no fine-tuning)."""
+    import numpy as np
+
+    from .format import read_network, write_network
+
+    spec = read_network(args.network)
+    if spec.quantized:
+        raise UsageError(f"{args.network} is quantised: prune the float network, then quantise again")
+    mats = [(layer, name) for layer in spec.egru_layers for name in ("weight_ih", "weight_hh")]
+    if not mats:
+        raise UsageError(f"{args.network} has no egru layer")
+    values = np.concatenate([np.abs(getattr(layer, name)).ravel() for layer, name in mats])
+    k = int(round(args.sparsity * values.size))
+    cut = np.partition(values, k - 1)[k - 1] if k > 0 else -1.0
+    for layer, name in mats:
+        w = getattr(layer, name).copy()
+        w[np.abs(w) <= cut] = 0.0
+        setattr(layer, name, w)
+    out = write_network(spec, args.output)
+    zeros = sum(int((getattr(layer, name) == 0).sum()) for layer, name in mats)
+    print(f"pruned W_ih/W_hh to {zeros / values.size:.3f} zeros (global magnitude); written to {out}")
+    return 0
+
+
+def _cmd_export(args) -> int:
+    """A torch checkpoint (``torch.save`` of a model) -> network file."""
+    import torch
+
+    from . import export
+
+    try:
+        model = torch.load(args.checkpoint, map_location="cpu", weights_only=False)
+    except Exception as exc:  # noqa: BLE001  # any unreadable file
+        raise UsageError(f"cannot read {args.checkpoint} as a torch checkpoint: {exc}") from None
+    if isinstance(model, dict):
+        raise UsageError(f"{args.checkpoint} holds a state_dict, not a model: save the module itself "
+                         f"(torch.save(model, path)), or use `egru train` which writes network files")
+    from .pipeline import DigitsClassifier, classifier_spec
+
+    if isinstance(model, DigitsClassifier):
+        from .format import write_network
+
+        out = write_network(classifier_spec(model), args.output)
+    else:
+        try:
+            out = export(model, args.output)
+        except TypeError as exc:
+            raise UsageError(str(exc)) from None
+    print(f"written {out}")
+    return 0
+
+
+def _load_input(path: Path):
+    import numpy as np
+
+    try:
+        return np.load(path)
+    except Exception as exc:  # noqa: BLE001
+        raise UsageError(f"cannot read {path} as a .npy array: {exc}") from None
+
+
+def _cmd_lava(args) -> int:
+    import numpy as np
+
+    from . import load_lava
+    from .format import FormatError
+
+    x = _load_input(args.input)
+    try:
+        from lava_egru import simulate
+    except ImportError as exc:
+        raise UsageError(f"Lava is not importable here ({exc}); use .venv/lava (Python 3.10)") from None
+    try:
+        network = load_lava(args.network)
+        result = simulate(network, x, precision=args.precision, return_details=True)
+    except (FormatError, ValueError, TypeError) as exc:
+        raise UsageError(str(exc)) from None
+    print(f"ran {args.network} in Lava ({args.precision}): {result.output.shape[0]} steps, output shape "
+          f"{result.output.shape}, overflows {result.overflow_total}")
+    if args.output:
+        np.save(args.output, result.output)
+        print(f"outputs written to {args.output}")
+    else:
+        np.set_printoptions(precision=4, suppress=True, linewidth=120)
+        print(result.output[-min(5, len(result.output)):])
+    return 0
+
+
+def _cmd_evaluate(args) -> int:
+    import numpy as np
+    import torch
+
+    from .format import FormatError, read_network
+    from .pipeline import _accuracy, classifier_from_spec, load_digits_split, run_lava
+
+    try:
+        spec = read_network(args.network)
+        model = classifier_from_spec(spec)
+    except FormatError as exc:
+        raise UsageError(f"{exc} (evaluate supports digits classifier files written by `egru train/pipeline`)") \
+            from None
+    _, _, x_te, y_te = load_digits_split(args.seed)
+    if args.limit:
+        x_te, y_te = x_te[:args.limit], y_te[:args.limit]
+    if args.backend == "torch":
+        with torch.no_grad():
+            acc = _accuracy(model.decide(model(x_te)), y_te)
+    else:
+        if args.precision == "fixed_pt" and not spec.quantized:
+            raise UsageError(f"{args.network} is a float network: fixed_pt needs a quantised file")
+        logits = run_lava(args.network, x_te.numpy().astype(np.float64), args.precision)
+        acc = _accuracy(logits.mean(axis=1).argmax(axis=1), y_te)
+    where = "torch float" if args.backend == "torch" else f"Lava {args.precision}"
+    print(f"{args.network}: digits test accuracy ({where}, {len(y_te)} images) {acc:.4f}")
+    return 0
+
+
+def _cmd_benchmark(args) -> int:
+    names = _benchmarks()
+    if args.list or args.name is None:
+        print("benchmarks:", ", ".join(names))
+        return 0
+    name = args.name[:-3] if args.name.endswith(".py") else args.name
+    if name not in names:
+        raise UsageError(f"no benchmark named {args.name!r}; available: {', '.join(names)}")
+    script = BENCHMARKS / f"{name}.py"
+    sys.argv = [str(script), *args.extra]
+    sys.path.insert(0, str(BENCHMARKS))
+    try:
+        runpy.run_path(str(script), run_name="__main__")
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    return 0
+
+
+def _cmd_pipeline(args) -> int:
+    if args.task == "lm":
+        raise NotImplementedError("pipeline --task lm (Penn Treebank) is not implemented yet; "
+                                  "use --task digits, or `egru train --task lm --data DIR`")
+    from .pipeline import PipelineConfig, format_report, run_pipeline
+
+    overrides = {k: v for k, v in (("epochs", args.epochs), ("hidden", args.hidden), ("seed", args.seed),
+                                   ("sparsity", args.sparsity), ("lava_images", args.lava_images)) if v is not None}
+    config = PipelineConfig.quick(**overrides) if args.quick else PipelineConfig(**overrides)
+    report = run_pipeline(config, args.output_dir, lava=not args.no_lava)
+    print(format_report(report))
+    if args.json:
+        print(json.dumps(report, indent=2))
+    return 0
+
+
+# --------------------------------------------------------------------------- parser
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="egru",
+        description="Event-based GRU (EGRU): train in snnTorch, prune, export to the HDF5 network format, "
+                    "run in Lava (floating or fixed point). Start with `egru pipeline`: it runs every step on "
+                    "scikit-learn's handwritten digits in a few minutes on a CPU.",
+        epilog="Each command has its own help: egru <command> --help")
+    sub = parser.add_subparsers(dest="command", metavar="<command>")
+
+    p = sub.add_parser("train", help="train a model (digits classifier, or a language model)",
+                       description="Train an EGRU. --task digits: sequence classifier on sklearn's digits, writes "
+                                   "OUTPUT_DIR/digits_float.h5. --task lm: runs snntorch_egru.train_lm "
+                                   "(arguments after -- go to it, e.g. -- --epochs 1).")
+    p.add_argument("--task", choices=("digits", "lm"), default="digits", help="what to train (default digits)")
+    p.add_argument("--data", help="corpus directory for --task lm (e.g. ../shared/data/ptb)")
+    p.add_argument("--output-dir", help="where to write results (digits default: outputs/train)")
+    p.add_argument("--epochs", type=int, default=40, help="digits: training epochs (default 40)")
+    p.add_argument("--hidden", type=int, default=64, help="digits: EGRU units (default 64)")
+    p.add_argument("--seed", type=int, default=0, help="digits: seed of the split and training (default 0)")
+    p.add_argument("extra", nargs=argparse.REMAINDER, help="--task lm: options for snntorch_egru.train_lm")
+    p.set_defaults(func=_cmd_train)
+
+    p = sub.add_parser("prune", help="magnitude-prune the EGRU weights of a network file",
+                       description="Zero the smallest-magnitude entries of every W_ih/W_hh of a float network "
+                                   "file (one global threshold; no fine-tuning: `egru pipeline` fine-tunes).")
+    p.add_argument("network", type=_existing_file, help="input network file (.h5)")
+    p.add_argument("output", help="output network file (.h5)")
+    p.add_argument("--sparsity", type=_fraction, default=0.8, help="fraction of zeros, in [0, 1) (default 0.8)")
+    p.set_defaults(func=_cmd_prune)
+
+    p = sub.add_parser("export", help="write a saved torch model to a network file",
+                       description="Convert a torch.save()d model (snntorch_egru.EGRU, EGRULanguageModel or the "
+                                   "digits classifier) to the HDF5 network format (docs/format.md).")
+    p.add_argument("checkpoint", type=_existing_file, help="file written by torch.save(model, path)")
+    p.add_argument("output", help="network file to write (.h5)")
+    p.set_defaults(func=_cmd_export)
+
+    p = sub.add_parser("lava", help="run a network file in Lava on an input sequence",
+                       description="Run a network file in Lava's CPU simulator (needs .venv/lava) on the input "
+                                   "sequence in a .npy file: [T, I] floats, or [T] token ids.")
+    p.add_argument("network", type=_existing_file, help="network file (.h5)")
+    p.add_argument("--input", type=_existing_file, required=True, help="input sequence (.npy)")
+    p.add_argument("--precision", choices=("floating_pt", "fixed_pt"), default="floating_pt",
+                   help="floating_pt (default) or fixed_pt (needs a quantised file)")
+    p.add_argument("--output", help="save the outputs [T, out] to this .npy file (default: print the last rows)")
+    p.set_defaults(func=_cmd_lava)
+
+    p = sub.add_parser("evaluate", help="accuracy of a digits network file (torch or Lava)",
+                       description="Test accuracy of a digits classifier network file on the fixed test split.")
+    p.add_argument("network", type=_existing_file, help="network file (.h5) written by `egru train`/`pipeline`")
+    p.add_argument("--backend", choices=("torch", "lava"), default="torch", help="default torch")
+    p.add_argument("--precision", choices=("floating_pt", "fixed_pt"), default="floating_pt",
+                   help="Lava precision (default floating_pt)")
+    p.add_argument("--limit", type=int, default=0, help="evaluate only the first N test images (0: all)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the train/test split (default 0)")
+    p.set_defaults(func=_cmd_evaluate)
+
+    p = sub.add_parser("benchmark", help="run a script of benchmarks/ by name",
+                       description="Run benchmarks/NAME.py (arguments after the name go to it). "
+                                   "Available: " + ", ".join(_benchmarks()))
+    p.add_argument("name", nargs="?", help="benchmark name, e.g. bench_layer")
+    p.add_argument("--list", action="store_true", help="list the benchmarks")
+    p.add_argument("extra", nargs=argparse.REMAINDER, help="arguments for the benchmark script")
+    p.set_defaults(func=_cmd_benchmark)
+
+    p = sub.add_parser("pipeline", help="end to end: train, prune, export, quantise, Lava, report",
+                       description="Train an EGRU + readout on sklearn's handwritten digits (8x8 images as 8 rows "
+                                   "of 8 features), prune 80%% of W_ih/W_hh, export, calibrate and fine-tune for "
+                                   "fixed point, run the files in Lava in floating and fixed point, print a report "
+                                   "and write report.json, the network files and PNG plots to --output-dir.")
+    p.add_argument("--task", choices=("digits", "lm"), default="digits", help="default digits (lm: not implemented)")
+    p.add_argument("--output-dir", default="outputs/pipeline", help="default outputs/pipeline")
+    p.add_argument("--quick", action="store_true", help="seconds-long smoke setting (small model, few epochs)")
+    p.add_argument("--no-lava", action="store_true", help="skip the Lava runs (e.g. without .venv/lava)")
+    p.add_argument("--epochs", type=int, help="training epochs (default 40; --quick 4)")
+    p.add_argument("--hidden", type=int, help="EGRU units (default 64; --quick 32)")
+    p.add_argument("--sparsity", type=_fraction, help="pruned fraction of W_ih/W_hh (default 0.8)")
+    p.add_argument("--lava-images", type=int, help="test images run in Lava (0: all; default all, --quick 24)")
+    p.add_argument("--seed", type=int, help="seed (default 0)")
+    p.add_argument("--json", action="store_true", help="also print the report as JSON")
+    p.set_defaults(func=_cmd_pipeline)
+    return parser
+
+
+def main(argv=None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)           # argparse itself exits 2 on bad arguments
+    if args.command is None:
+        parser.print_help()
+        return 2
+    extra = getattr(args, "extra", None)
+    if extra and extra[0] == "--":
+        args.extra = extra[1:]
+    try:
+        return int(args.func(args) or 0)
+    except UsageError as exc:
+        parser.exit(2, f"egru: error: {exc}\n")
+    except NotImplementedError as exc:
+        parser.exit(2, f"egru: error: not implemented: {exc}\n")
+    except (FileNotFoundError, IsADirectoryError, PermissionError) as exc:
+        parser.exit(2, f"egru: error: {exc}\n")
+    except ValueError as exc:
+        from .format import FormatError
+
+        if not isinstance(exc, FormatError) and type(exc).__name__ != "QuantizationError":
+            raise
+        parser.exit(2, f"egru: error: {exc}\n")
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,503 @@
+"""The end-to-end digits pipeline: train -> prune -> export -> quantise -> Lava (float and fixed point).
+
+Task: scikit-learn's bundled handwritten digits (``sklearn.datasets.load_digits``, no
+download): each 8x8 image (pixel values 0..16, scaled to [0, 1]) is a sequence of 8 rows
+of 8 features. A fixed stratified 80/20 train/test split (``--seed``).
+
+Model (:class:`DigitsClassifier`): one :class:`snntorch_egru.EGRU` layer and a linear
+readout applied at every step. **Classification rule: the argmax of the readout's logits
+averaged over the 8 steps of an image** (every step's graded events contribute; the
+last step alone sees only the units that fire at that step). The network file holds the
+whole classifier as a generic layer stack ``input -> egru -> dense`` (no ``class``
+attribute, docs/format.md), so Lava runs the readout too.
+
+Steps of :func:`run_pipeline`: train (float) -> magnitude-prune W_ih/W_hh
+(:class:`snntorch_egru.pruning.Pruner`, default 80%) with short fine-tuning -> export the
+float file -> calibrate (:func:`snntorch_egru.quantization.calibrate` for the EGRU, the
+same rule for the readout) -> quantisation-aware fine-tuning -> export the quantised
+(version 2) file -> run the file in Lava in ``floating_pt`` and ``fixed_pt`` -> report.
+
+Lava and sequence boundaries: Lava carries its state from one step to the next and
+:func:`lava_egru.simulate` always starts from zero, at about a second per call. The
+pipeline therefore runs a *batch* of N test images in one call as one network of N
+independent replicas: the file's weights placed block-diagonally (input 8N, hidden HN,
+output 10N; the matrices are stored as CSR). Every image starts from the zero state
+exactly as in torch, and the whole test set takes a few calls.
+
+This module imports torch, scikit-learn and (for plots) matplotlib; Lava only inside
+:func:`run_lava`.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from snntorch_egru import EGRU
+from snntorch_egru import quantization as quant
+from snntorch_egru.opcount import count_operations
+from snntorch_egru.pruning import Pruner
+
+from .format import (
+    DenseLayer, DenseQuantization, EGRULayer, EGRUQuantization, InputLayer, InputQuantization, NetworkSpec,
+    read_network, write_network,
+)
+from .snntorch_bridge import _egru_layers, from_spec
+
+__all__ = ["PipelineConfig", "DigitsClassifier", "load_digits_split", "classifier_spec", "classifier_from_spec",
+           "replicate_spec", "run_lava", "run_pipeline", "format_report"]
+
+SEQ_LEN, N_FEATURES, N_CLASSES = 8, 8, 10
+
+
+@dataclass
+class PipelineConfig:
+    hidden: int = 64
+    threshold: float = 0.1
+    epochs: int = 40
+    finetune_epochs: int = 10
+    qat_epochs: int = 5
+    sparsity: float = 0.8
+    batch_size: int = 64
+    lr: float = 1e-2
+    seed: int = 0
+    lava_images: int = 0          # 0: the whole test set
+    lava_batch: int = 120         # images per Lava call (replicas per network)
+
+    @classmethod
+    def quick(cls, **overrides) -> "PipelineConfig":
+        values = dict(hidden=32, epochs=4, finetune_epochs=1, qat_epochs=1, lava_images=24, lava_batch=24)
+        values.update(overrides)
+        return cls(**values)
+
+
+# --------------------------------------------------------------------------- data and model
+
+
+def load_digits_split(seed: int = 0, test_fraction: float = 0.2):
+    """``(x_train [N, 8, 8], y_train, x_test, y_test)`` float32 in [0, 1] / int64; stratified, fixed by ``seed``."""
+    from sklearn.datasets import load_digits
+    from sklearn.model_selection import train_test_split
+
+    digits = load_digits()
+    x = (digits.images / 16.0).astype(np.float32)
+    y = digits.target.astype(np.int64)
+    x_tr, x_te, y_tr, y_te = train_test_split(x, y, test_size=test_fraction, random_state=seed, stratify=y)
+    return torch.from_numpy(x_tr), torch.from_numpy(y_tr), torch.from_numpy(x_te), torch.from_numpy(y_te)
+
+
+class DigitsClassifier(nn.Module):
+    """EGRU + linear readout at every step; ``forward(x [B, T, I]) -> logits [B, T, C]``."""
+
+    def __init__(self, hidden: int = 64, threshold: float = 0.1, rnn: EGRU = None):
+        super().__init__()
+        self.rnn = rnn if rnn is not None else EGRU(N_FEATURES, hidden, batch_first=True, threshold=threshold)
+        self.readout = nn.Linear(self.rnn.hidden_sizes[-1], N_CLASSES)
+
+    def forward(self, x):
+        y, _ = self.rnn(x)
+        self.last_y = y
+        return self.readout(y)
+
+    @staticmethod
+    def decide(logits: torch.Tensor) -> torch.Tensor:
+        """The class: argmax of the logits averaged over the steps ([B, T, C] -> [B])."""
+        return logits.mean(dim=-2).argmax(dim=-1)
+
+
+def _train(model, forward, x, y, epochs, lr, batch_size, seed, pruner=None, project=None):
+    gen = torch.Generator().manual_seed(seed)
+    params = [p for p in model.parameters() if p.requires_grad]
+    opt = torch.optim.Adam(params, lr=lr)
+    if pruner is not None:
+        pruner.attach(opt)
+    model.train()
+    try:
+        for _ in range(epochs):
+            order = torch.randperm(len(x), generator=gen)
+            for start in range(0, len(x), batch_size):
+                idx = order[start:start + batch_size]
+                logits = forward(x[idx]).mean(dim=1)
+                loss = nn.functional.cross_entropy(logits.float(), y[idx])
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+                if project is not None:
+                    project()
+    finally:
+        if pruner is not None:
+            pruner.detach()
+    model.eval()
+
+
+# --------------------------------------------------------------------------- network file <-> classifier
+
+
+def classifier_spec(model: DigitsClassifier, quantization=None) -> NetworkSpec:
+    """The generic stack ``input -> egru -> dense`` of ``model`` (``quantization``: ``(q_rnn, DenseQuantization)``)."""
+    rnn = model.rnn
+    layers = [InputLayer(rnn.input_size, "vector"), *_egru_layers(rnn, "rnn."),
+              DenseLayer(model.readout.weight.detach().numpy().copy(), model.readout.bias.detach().numpy().copy())]
+    if quantization is not None:
+        q_rnn, q_dense = quantization
+        layers[0].quantization = InputQuantization(q_rnn.frac_input)
+        for layer, q in zip(layers[1:-1], q_rnn.layers):
+            layer.quantization = EGRUQuantization(q.frac_preact, q.frac_state, q.scale_exp_ih, q.scale_exp_hh,
+                                                  q.frac_gate)
+        layers[-1].quantization = DenseQuantization(q_dense.frac_state, q_dense.scale_exp)
+    return NetworkSpec(layers, {"description": "digits classifier: EGRU + readout (generic stack)"})
+
+
+def classifier_from_spec(spec: NetworkSpec) -> DigitsClassifier:
+    """A :class:`DigitsClassifier` with the exact weights of an ``input -> egru... -> dense`` file."""
+    from .format import FormatError
+
+    types = [layer.type for layer in spec.layers]
+    if len(types) < 3 or types[0] != "input" or types[-1] != "dense" or set(types[1:-1]) != {"egru"}:
+        raise FormatError("<NetworkSpec>", "layer", f"expected input -> egru ... -> dense, got {types}")
+    sub = NetworkSpec(spec.layers[:-1], {"class": "EGRU", "batch_first": True, "dropout": 0.0,
+                                         "learn_threshold": True})
+    model = DigitsClassifier(rnn=from_spec(sub))
+    model.readout = nn.Linear(spec.layers[-2].hidden_size, spec.layers[-1].weight.shape[0])
+    with torch.no_grad():
+        model.readout.weight.copy_(torch.from_numpy(spec.layers[-1].weight))
+        model.readout.bias.copy_(torch.from_numpy(spec.layers[-1].bias))
+    return model.eval()
+
+
+def replicate_spec(spec: NetworkSpec, copies: int) -> NetworkSpec:
+    """``copies`` independent replicas of an ``input -> egru -> dense`` network side by side (block-diagonal)."""
+    inp, egru, dense = spec.layers
+    n = copies
+    eye = np.eye(n, dtype=np.float32)
+
+    def gates(matrix):        # [3H, C] -> [3HN, CN], gate-major (r of every copy, then z, then n)
+        return np.concatenate([np.kron(eye, g) for g in np.split(matrix, 3, axis=0)], axis=0)
+
+    def gate_vec(v):
+        return None if v is None else np.concatenate([np.tile(g, n) for g in np.split(v, 3)]).astype(np.float32)
+
+    layers = [
+        InputLayer(inp.size * n, inp.encoding, inp.quantization),
+        EGRULayer(gates(egru.weight_ih), gates(egru.weight_hh), gate_vec(egru.bias_ih), gate_vec(egru.bias_hh),
+                  np.tile(egru.threshold, n), egru.reset_mechanism, egru.events, egru.min_threshold,
+                  egru.surrogate, egru.quantization),
+        DenseLayer(np.kron(eye, dense.weight).astype(np.float32),
+                   None if dense.bias is None else np.tile(dense.bias, n), dense.quantization),
+    ]
+    return NetworkSpec(layers, {"description": f"{n} replicas of a digits classifier"})
+
+
+def run_lava(path, images: np.ndarray, precision: str, batch: int = 120):
+    """Logits ``[N, T, C]`` of the network file ``path`` on ``images`` [N, T, I], run in Lava.
+
+    Each image starts from the zero state: ``batch`` images per Lava call, as replicas
+    of the network (:func:`replicate_spec`). ``fixed_pt`` returns the output integers.
+    """
+    from . import load_lava
+    from lava_egru import simulate
+
+    spec = read_network(path)
+    n_img, steps, width = images.shape
+    out = []
+    with tempfile.TemporaryDirectory(prefix="egru_pipeline_") as folder:
+        for start in range(0, n_img, batch):
+            chunk = images[start:start + batch]
+            k = len(chunk)
+            file = write_network(replicate_spec(spec, k), Path(folder) / f"batch{start}.h5", sparse=True)
+            x = np.transpose(chunk, (1, 0, 2)).reshape(steps, k * width)      # [T, k*I]
+            result = simulate(load_lava(file), x, precision=precision, return_details=True)
+            values = result.output_int if precision == "fixed_pt" else result.output
+            out.append(np.transpose(values.reshape(steps, k, -1), (1, 0, 2)))
+    return np.concatenate(out, axis=0)
+
+
+# --------------------------------------------------------------------------- quantisation of the classifier
+
+
+def calibrate_classifier(model: DigitsClassifier, x: torch.Tensor):
+    """``(q_rnn, q_readout)``: the EGRU's formats from :func:`quant.calibrate`, the readout's by the same rule."""
+    q_rnn = quant.calibrate(model.rnn, x)
+    with torch.no_grad():
+        logits = model(x)
+    w = model.readout.weight.detach()
+    s = quant.weight_scale_exponent(w)
+    magnitude = max(float(logits.abs().max()), float(model.readout.bias.abs().max()))
+    frac_src = q_rnn.layers[-1].frac_state
+    upper = quant._frac_upper(magnitude, quant.DEFAULT_MAX_FRAC)
+    # weight_exp = s - F_src + F_dst - 1 must lie in [-8, 7]
+    frac = min(upper, frac_src - s + quant.WEIGHT_EXP_MAX + 1)
+    if frac < max(0, frac_src - s + quant.WEIGHT_EXP_MIN + 1):
+        raise quant.QuantizationError(f"readout: no fixed-point format fits (max |logit| {magnitude:g})")
+    return q_rnn, quant.DenseQuantization(frac, s)
+
+
+def _qat_forward(qat, model, q_dense, x):
+    y, _ = qat(x.double())
+    wq = quant._fq_weight(model.readout.weight.double(), q_dense.scale_exp)
+    out = quant._fq_floor(y @ wq.t(), q_dense.frac_state) + quant._fq_param(model.readout.bias.double(),
+                                                                           q_dense.frac_state)
+    return quant._fq_sat(out, q_dense.frac_state)
+
+
+def _project_readout(model, q_dense):
+    with torch.no_grad():
+        bound = math.ldexp(1.0, q_dense.scale_exp)
+        model.readout.weight.clamp_(quant.MANTISSA_MIN * bound, quant.MANTISSA_MAX * bound)
+        limit = math.ldexp(quant.INT24_MAX, -q_dense.frac_state)
+        model.readout.bias.clamp_(-limit, limit)
+
+
+def integer_logits(model: DigitsClassifier, q_rnn, q_dense, x: torch.Tensor):
+    """Exact integer inference (docs/fixed-point.md): ``(logits_int [B, T, C] int64, overflow counts)``."""
+    layers = quant.integer_layers(model.rnn, q_rnn)
+    source = q_rnn.layers[-1].frac_state
+    w = quant.quantize_weights(model.readout.weight.detach(), q_dense.scale_exp, name="readout.weight")
+    e = quant.weight_exp(q_dense.scale_exp, source, q_dense.frac_state)
+    b = quant._quantize_vector(model.readout.bias.detach(), q_dense.frac_state, "readout.bias")
+    layers.append(quant.IntegerDenseLayer("readout", w.lava_weights, e, b, source, q_dense.frac_state))
+    net = quant._IntegerNetwork(layers, q_rnn.frac_input)
+    overflow = quant._new_overflow(["input"] + [layer.name for layer in layers])
+    x_int = quant.IntegerEGRU(model.rnn, q_rnn).quantize_input(x.transpose(0, 1), overflow["input"])
+    out, _, _ = net.run(x_int, None, overflow)
+    return out.transpose(0, 1), overflow
+
+
+# --------------------------------------------------------------------------- the pipeline
+
+
+def _accuracy(pred, y) -> float:
+    return float((torch.as_tensor(pred) == y).float().mean())
+
+
+def _weight_sparsity(model) -> dict:
+    out = {}
+    for name in ("rnn.weight_ih_l0", "rnn.weight_hh_l0", "readout.weight"):
+        w = dict(model.named_parameters())[name]
+        out[name] = float((w == 0).float().mean())
+    return out
+
+
+def _plots(model, x_test, y_test, output_dir: Path) -> list:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    paths = []
+    with torch.no_grad():
+        model(x_test[:12])
+    y = model.last_y                                  # [12, T, H]
+    events = (y != 0).numpy()
+    fig, ax = plt.subplots(figsize=(10, 4))
+    stream = events.reshape(-1, events.shape[-1])      # 12 images one after the other
+    t, unit = np.nonzero(stream)
+    ax.scatter(t, unit, s=4, marker="|", color="k")
+    for k in range(1, 12):
+        ax.axvline(k * SEQ_LEN - 0.5, color="0.8", lw=0.5)
+    ax.set_xlabel(f"step (12 test images of {SEQ_LEN} rows, labels {y_test[:12].tolist()})")
+    ax.set_ylabel("EGRU unit")
+    ax.set_title("Event raster of the EGRU layer (each image starts from the zero state)")
+    fig.tight_layout()
+    paths.append(output_dir / "event_raster.png")
+    fig.savefig(paths[-1], dpi=100)
+    plt.close(fig)
+
+    with torch.no_grad():
+        logits = model(x_test)
+    y = model.last_y
+    per_step = (y != 0).float().mean(dim=(0, 2)).numpy()
+    readout_density = float((logits != 0).float().mean())
+    input_density = float((x_test != 0).float().mean())
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(10, 3.5))
+    a1.bar(["input", "egru (l0)", "readout"], [input_density, float((y != 0).float().mean()), readout_density],
+           color=["0.6", "tab:blue", "0.6"])
+    a1.set_ylabel("fraction of nonzero messages")
+    a1.set_title("Activity per layer (test set)")
+    a2.plot(np.arange(SEQ_LEN), per_step, marker="o")
+    a2.set_xlabel("step (row of the image)")
+    a2.set_ylabel("EGRU activity")
+    a2.set_title("EGRU activity per step")
+    fig.tight_layout()
+    paths.append(output_dir / "activity.png")
+    fig.savefig(paths[-1], dpi=100)
+    plt.close(fig)
+    return paths
+
+
+def run_pipeline(config: PipelineConfig, output_dir, *, lava: bool = True, log=print) -> dict:
+    """Run every step; write the network files, ``report.json`` and the PNGs to ``output_dir``; return the report."""
+    t_start = time.perf_counter()
+    output_dir = Path(output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(config.seed)
+    x_tr, y_tr, x_te, y_te = load_digits_split(config.seed)
+    log(f"[pipeline] digits: {len(x_tr)} train / {len(x_te)} test sequences of {SEQ_LEN} rows x {N_FEATURES}")
+    model = DigitsClassifier(config.hidden, config.threshold)
+    timings = {}
+
+    def stamp(name, t0):
+        timings[name] = round(time.perf_counter() - t0, 2)
+
+    t0 = time.perf_counter()
+    _train(model, model, x_tr, y_tr, config.epochs, config.lr, config.batch_size, config.seed)
+    stamp("train", t0)
+    with torch.no_grad():
+        acc_dense = _accuracy(model.decide(model(x_te)), y_te)
+    log(f"[pipeline] trained: test accuracy {acc_dense:.4f} ({timings['train']} s)")
+
+    t0 = time.perf_counter()
+    pruner = Pruner(model.rnn, targets=("input", "recurrent"))
+    pruner.prune(config.sparsity)
+    _train(model, model, x_tr, y_tr, config.finetune_epochs, config.lr / 2, config.batch_size, config.seed + 1,
+           pruner=pruner)
+    stamp("prune", t0)
+    with torch.no_grad():
+        logits_float = model(x_te)
+    acc_float = _accuracy(model.decide(logits_float), y_te)
+    log(f"[pipeline] pruned {config.sparsity:.0%} of W_ih/W_hh + {config.finetune_epochs} epochs: "
+        f"test accuracy {acc_float:.4f}")
+    float_path = write_network(classifier_spec(model), output_dir / "digits_float.h5")
+    float_state = {k: v.clone() for k, v in model.state_dict().items()}
+
+    # operation counts and activity of the float model
+    ops = count_operations(model.rnn, x_te)
+    with torch.no_grad():
+        model(x_te)
+    active = model.last_y != 0                                       # [B, T, H]
+    w_ro = model.readout.weight
+    ro_dense = float(w_ro.numel())
+    ro_eff = float((active.float() @ (w_ro != 0).float().sum(0)).mean())
+    macs_dense, macs_eff = ops.dense + ro_dense, ops.effective + ro_eff
+
+    # quantisation
+    t0 = time.perf_counter()
+    q_rnn, q_dense = calibrate_classifier(model, x_tr)
+    qat = quant.quantization_aware(model.rnn, q_rnn)
+    pruner_q = Pruner(model.rnn, targets=("input", "recurrent"))   # reuses the existing masks
+
+    def project():
+        qat.project_()
+        _project_readout(model, q_dense)
+
+    project()
+    pruner_q.apply()
+    _train(model, lambda xb: _qat_forward(qat, model, q_dense, xb), x_tr, y_tr, config.qat_epochs, config.lr / 5,
+           config.batch_size, config.seed + 2, pruner=pruner_q, project=project)
+    pruner_q.apply()
+    project()
+    stamp("quantize", t0)
+    logits_int, overflow = integer_logits(model, q_rnn, q_dense, x_te)
+    acc_int = _accuracy(model.decide(logits_int.double()), y_te)
+    with torch.no_grad():
+        qat_logits = _qat_forward(qat, model, q_dense, x_te)
+    qat_exact = bool(torch.equal(torch.ldexp(logits_int.double(), torch.tensor(-float(q_dense.frac_state),
+                                                                           dtype=torch.float64)), qat_logits))
+    log(f"[pipeline] calibrated + {config.qat_epochs} QAT epochs: integer test accuracy {acc_int:.4f} "
+        f"(QAT forward == integer mode: {qat_exact})")
+    fixed_path = write_network(classifier_spec(model, (q_rnn, q_dense)), output_dir / "digits_fixed.h5")
+
+    report = {
+        "task": "digits",
+        "config": asdict(config),
+        "decision": "argmax of the readout logits averaged over the 8 steps",
+        "n_train": len(x_tr), "n_test": len(x_te),
+        "files": {"float": str(float_path), "fixed": str(fixed_path)},
+        "accuracy": {"torch_dense_float": acc_dense, "torch_float": acc_float, "torch_integer": acc_int},
+        "integer_overflow": sum(sum(v.values()) for v in overflow.values()),
+        "qat_forward_equals_integer": qat_exact,
+        "activity_sparsity": {"egru_l0": ops.activity_sparsity["layer0"], "readout": 0.0},
+        "weight_sparsity": None,
+        "macs_per_step": {"dense_gru": macs_dense, "egru_effective": macs_eff,
+                          "reduction": macs_dense / macs_eff if macs_eff else math.inf},
+        "quantization": {"frac_input": q_rnn.frac_input, "egru": asdict(q_rnn.layers[0]),
+                         "readout": asdict(q_dense)},
+    }
+
+    if lava:
+        t0 = time.perf_counter()
+        n = len(x_te) if config.lava_images <= 0 else min(config.lava_images, len(x_te))
+        images, labels = x_te[:n].numpy().astype(np.float64), y_te[:n]
+        lava_float = run_lava(float_path, images, "floating_pt", config.lava_batch)
+        stamp("lava_float", t0)
+        t0 = time.perf_counter()
+        lava_fixed = run_lava(fixed_path, images, "fixed_pt", config.lava_batch)
+        stamp("lava_fixed", t0)
+        pred_lf = lava_float.mean(axis=1).argmax(axis=1)
+        pred_lx = lava_fixed.mean(axis=1).argmax(axis=1)
+        tf = logits_float[:n].numpy()
+        ti = logits_int[:n].numpy()
+        report["lava"] = {
+            "images": n,
+            "how": f"{n} test images, {config.lava_batch} per Lava call as independent block-diagonal replicas "
+                   f"(each image from the zero state)",
+        }
+        report["accuracy"]["lava_float"] = _accuracy(pred_lf, labels)
+        report["accuracy"]["lava_fixed"] = _accuracy(pred_lx, labels)
+        report["accuracy"]["torch_float_on_lava_subset"] = _accuracy(tf.mean(axis=1).argmax(axis=1), labels)
+        report["accuracy"]["torch_integer_on_lava_subset"] = _accuracy(ti.mean(axis=1).argmax(axis=1), labels)
+        report["agreement"] = {
+            "float": {"identical_predictions": float((pred_lf == tf.mean(axis=1).argmax(axis=1)).mean()),
+                      "max_abs_logit_diff": float(np.abs(lava_float - tf).max())},
+            "fixed": {"identical_predictions": float((pred_lx == ti.mean(axis=1).argmax(axis=1)).mean()),
+                      "max_abs_logit_diff_int": int(np.abs(lava_fixed - ti).max()),
+                      "bit_exact": bool(np.array_equal(lava_fixed, ti))},
+        }
+    report["weight_sparsity"] = _weight_sparsity(model)
+    t0 = time.perf_counter()
+    model.load_state_dict(float_state)
+    report["plots"] = [str(p) for p in _plots(model, x_te, y_te, output_dir)]
+    stamp("plots", t0)
+    report["timings_s"] = timings
+    report["wall_time_s"] = round(time.perf_counter() - t_start, 1)
+    (output_dir / "report.json").write_text(json.dumps(report, indent=2))
+    return report
+
+
+def format_report(report: dict) -> str:
+    acc = report["accuracy"]
+
+    def pct(key):
+        return f"{acc[key]:.4f}" if key in acc else "n/a"
+
+    lines = ["", "EGRU digits pipeline report", "=" * 60,
+             f"decision rule        : {report['decision']}",
+             f"test set             : {report['n_test']} sequences (train {report['n_train']})"]
+    if "lava" in report:
+        lines.append(f"Lava evaluation      : {report['lava']['how']}")
+    lines += ["", f"{'accuracy':<34}{'value':>10}", "-" * 44,
+              f"{'torch float (dense, before pruning)':<34}{pct('torch_dense_float'):>10}",
+              f"{'torch float (pruned)':<34}{pct('torch_float'):>10}",
+              f"{'torch integer (pruned, QAT)':<34}{pct('torch_integer'):>10}"]
+    if "lava" in report:
+        lines += [f"{'torch float   (Lava subset)':<34}{pct('torch_float_on_lava_subset'):>10}",
+                  f"{'Lava floating_pt':<34}{pct('lava_float'):>10}",
+                  f"{'torch integer (Lava subset)':<34}{pct('torch_integer_on_lava_subset'):>10}",
+                  f"{'Lava fixed_pt':<34}{pct('lava_fixed'):>10}"]
+        ag = report["agreement"]
+        lines += ["", "torch vs Lava agreement", "-" * 44,
+                  f"float: identical predictions {ag['float']['identical_predictions']:.4f}, "
+                  f"max |logit diff| {ag['float']['max_abs_logit_diff']:.3g}",
+                  f"fixed: identical predictions {ag['fixed']['identical_predictions']:.4f}, "
+                  f"max |logit diff| {ag['fixed']['max_abs_logit_diff_int']} LSB, "
+                  f"bit exact: {ag['fixed']['bit_exact']}"]
+    m = report["macs_per_step"]
+    lines += ["", "sparsity and operations", "-" * 44,
+              f"activity sparsity    : egru_l0 {report['activity_sparsity']['egru_l0']:.3f} "
+              f"(readout: dense output, 0)",
+              "weight sparsity      : " + ", ".join(f"{k} {v:.3f}" for k, v in report["weight_sparsity"].items()),
+              f"MACs per step        : dense GRU {m['dense_gru']:.0f}, EGRU effective {m['egru_effective']:.1f} "
+              f"({m['reduction']:.1f}x fewer)",
+              f"integer overflows    : {report['integer_overflow']}; QAT forward == integer mode: "
+              f"{report['qat_forward_equals_integer']}",
+              f"files                : {report['files']['float']}, {report['files']['fixed']}",
+              f"plots                : {', '.join(report['plots'])}",
+              f"timings (s)          : {report['timings_s']}; wall time {report['wall_time_s']} s", ""]
+    return "\n".join(lines)
