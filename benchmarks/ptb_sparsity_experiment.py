@@ -310,6 +310,8 @@ def main(argv=None) -> int:
     parser.add_argument("--report", action="store_true", help="only write table.md and pareto.png")
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads")
     args = parser.parse_args(argv)
+    if hasattr(sys.stdout, "reconfigure"):
+        sys.stdout.reconfigure(line_buffering=True)  # progress visible in a nohup log
     torch.set_num_threads(args.threads)
     settings = dict(QUICK if args.quick else FULL)
     if args.eval_tokens:
