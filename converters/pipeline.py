@@ -70,7 +70,7 @@ class PipelineConfig:
     lr: float = 1e-2
     seed: int = 0
     lava_images: int = 0          # 0: the whole test set
-    lava_batch: int = 120         # images per Lava call (replicas per network)
+    lava_batch: int = 24          # images per Lava call (replicas per network)
 
     @classmethod
     def quick(cls, **overrides) -> "PipelineConfig":
