@@ -39,7 +39,6 @@ directory (or ``--output-dir``/``--results-dir`` when given), for the tests.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import math
 import sys
@@ -113,20 +112,6 @@ def load_model(path: Path, kind: str, vocab_size: int, model_cfg: dict, pruned: 
     return model
 
 
-@contextlib.contextmanager
-def _trainer_builders(make_model, make_pruner=None):
-    """Let ``train_language_model`` start from our model (and pruner): it builds both through
-    the module-level ``build_model``/``build_pruner``, which are swapped for the duration."""
-    saved = train_lm.build_model, train_lm.build_pruner
-    train_lm.build_model = lambda config, vocab_size: make_model()
-    if make_pruner is not None:
-        train_lm.build_pruner = lambda config, model: make_pruner(model)
-    try:
-        yield
-    finally:
-        train_lm.build_model, train_lm.build_pruner = saved
-
-
 @torch.no_grad()
 def test_loss(model: EGRULanguageModel, tokens: torch.Tensor, segment_length: int = 256) -> float:
     """Mean next-token cross-entropy at batch size 1, state carried (works for the GRU too)."""
@@ -195,10 +180,10 @@ def run_protocol(settings: dict, corpus, output_dir: Path, results_dir: Path, lo
                                        embedding_size=model_cfg["embedding_size"],
                                        tie_weights=model_cfg["tie_weights"], threshold=model_cfg["threshold"],
                                        **train_cfg)
-            with _trainer_builders(lambda: build_lm(kind, vocab, model_cfg)):
-                model, history = train_lm.train_language_model(
-                    config, corpus.train, vocab, None, log=log, output_dir=work, resume=True,
-                    checkpoint_every=settings["checkpoint_every"], progress=True)
+            torch.manual_seed(config.seed)   # the initial weights depend on the seed only
+            model, history = train_lm.train_language_model(
+                config, corpus.train, vocab, None, log=log, output_dir=work, resume=True,
+                checkpoint_every=settings["checkpoint_every"], progress=True, model=build_lm(kind, vocab, model_cfg))
             description = f"trained {train_cfg['epochs']} epochs"
         else:
             parent_model = output_dir / parent / "model.pt"
@@ -208,15 +193,12 @@ def run_protocol(settings: dict, corpus, output_dir: Path, results_dir: Path, lo
             steps = ft["steps"]
             tokens = steps * train_cfg["batch_size"] * train_cfg["bptt"]
 
-            def make_model():
-                return load_model(parent_model, kind, vocab, model_cfg, pruned=parent != "egru")
-
-            def make_pruner(model):
-                # one-shot to the level at step 0 (initial = final sparsity), held afterwards;
-                # previously pruned weights are zero, so they go first: the masks are nested.
-                schedule = CubicSchedule(final_sparsity=sparsity, initial_sparsity=sparsity,
-                                         begin_step=0, frequency=1, n_updates=1)
-                return Pruner(model, targets=list(PRUNE_TARGETS), scope="global", schedule=schedule)
+            start_model = load_model(parent_model, kind, vocab, model_cfg, pruned=parent != "egru")
+            # one-shot to the level at step 0 (initial = final sparsity), held afterwards;
+            # previously pruned weights are zero, so they go first: the masks are nested.
+            schedule = CubicSchedule(final_sparsity=sparsity, initial_sparsity=sparsity,
+                                     begin_step=0, frequency=1, n_updates=1)
+            pruner = Pruner(start_model, targets=list(PRUNE_TARGETS), scope="global", schedule=schedule)
 
             config = train_lm.LMConfig(hidden_sizes=tuple(model_cfg["hidden_sizes"]),
                                        embedding_size=model_cfg["embedding_size"],
@@ -225,10 +207,9 @@ def run_protocol(settings: dict, corpus, output_dir: Path, results_dir: Path, lo
                                        lr=ft["lr"], weight_decay=train_cfg["weight_decay"], clip=train_cfg["clip"],
                                        cosine_fraction=1.0, prune_sparsity=sparsity,
                                        prune_targets=PRUNE_TARGETS, max_train_tokens=tokens + 1)
-            with _trainer_builders(make_model, make_pruner):
-                model, history = train_lm.train_language_model(
-                    config, corpus.train, vocab, None, log=log, output_dir=work, resume=True,
-                    checkpoint_every=settings["checkpoint_every"], progress=True)
+            model, history = train_lm.train_language_model(
+                config, corpus.train, vocab, None, log=log, output_dir=work, resume=True,
+                checkpoint_every=settings["checkpoint_every"], progress=True, model=start_model, pruner=pruner)
             description = f"pruned to {sparsity:.0%} from {parent}, fine-tuned {history[-1]['step'] if history else '?'} steps"
         torch.save(model.state_dict(), work / "model.pt")
         train_seconds = sum(r.get("seconds", 0.0) for r in history)

@@ -245,10 +245,17 @@ def train_language_model(config: LMConfig, train_tokens: torch.Tensor, vocab_siz
                          valid_tokens: Optional[torch.Tensor] = None,
                          log: Optional[Callable[[str], None]] = None, *,
                          output_dir=None, resume: bool = False, checkpoint_every: int = 0,
-                         max_steps: Optional[int] = None, progress: bool = False):
-    """Train a new model on a 1-D token stream; returns ``(model, history)`` (one dict per epoch).
+                         max_steps: Optional[int] = None, progress: bool = False,
+                         model: Optional[EGRULanguageModel] = None, pruner: Optional[Pruner] = None):
+    """Train a model on a 1-D token stream; returns ``(model, history)`` (one dict per epoch).
 
     Keyword-only options:
+        model: continue training this model (e.g. fine-tuning after pruning) instead of
+            building a new one from ``config`` (:func:`build_model`); its sizes must match
+            ``config``'s for a resumed checkpoint to load.
+        pruner: a :class:`~snntorch_egru.pruning.Pruner` already attached to ``model``
+            (its masks are held; its schedule, if any, advances per step) instead of the
+            one ``config.prune_*`` describes (:func:`build_pruner`).
         output_dir: directory of ``checkpoint.pt`` and ``log.jsonl`` (None: neither is written).
         resume: continue from ``output_dir/checkpoint.pt`` when it exists.
         checkpoint_every: also checkpoint every this many optimizer steps (0: epoch ends only).
@@ -270,8 +277,16 @@ def train_language_model(config: LMConfig, train_tokens: torch.Tensor, vocab_siz
     data = batchify(train_tokens, config.batch_size)
     local = config.batch_size // world
     data = data[:, rank * local: (rank + 1) * local]
-    model = build_model(config, vocab_size)
-    pruner = build_pruner(config, model)
+    if model is None:
+        if pruner is not None:
+            raise ValueError("pruner= needs the model= it prunes")
+        model = build_model(config, vocab_size)
+    elif getattr(model, "vocab_size", vocab_size) != vocab_size:
+        raise ValueError(f"model= has vocab_size {model.vocab_size}, the data has {vocab_size}")
+    if pruner is None:
+        pruner = build_pruner(config, model)
+    elif pruner.model is not model:
+        raise ValueError("pruner= prunes a different module than model=")
     wrapper = RegularizedLM(model, dropout_words=config.dropout_words, dropconnect=config.dropconnect,
                             locked=config.locked_dropout)
     net = wrapper

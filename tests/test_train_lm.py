@@ -127,6 +127,29 @@ def test_existing_callers_without_output_dir_and_progress_lines():
     assert any("step" in line and "loss" in line for line in printed)
 
 
+def test_model_and_pruner_arguments_continue_training_an_existing_model():
+    from snntorch_egru.pruning import CubicSchedule, Pruner
+    config = LMConfig(embedding_size=6, hidden_sizes=(10, 6), epochs=1, batch_size=2, bptt=10, lr=1e-2)
+    torch.manual_seed(0)
+    start = EGRULanguageModel(11, 6, [10, 6], tie_weights=True)
+    before = start.rnn.weight_ih_l0.detach().clone()
+    schedule = CubicSchedule(final_sparsity=0.7, initial_sparsity=0.7, begin_step=0, frequency=1, n_updates=1)
+    pruner = Pruner(start, targets=["input", "recurrent"], schedule=schedule)
+    model, history = train_language_model(config, _tokens(300), 11, model=start, pruner=pruner)
+    assert model is start and len(history) == 1
+    assert not torch.equal(model.rnn.weight_ih_l0, before)          # it trained the given model
+    masks = pruner.masks()                                          # global scope: 70% over all four
+    kept = sum(int(m.sum()) for m in masks.values()) / sum(m.numel() for m in masks.values())
+    assert abs(kept - 0.3) < 0.01
+    assert all(torch.all(dict(model.named_parameters())[name][~m] == 0) for name, m in masks.items())
+    with pytest.raises(ValueError, match="vocab_size 11"):
+        train_language_model(config, _tokens(300), 12, model=start)
+    with pytest.raises(ValueError, match="needs the model"):
+        train_language_model(config, _tokens(300), 11, pruner=pruner)
+    with pytest.raises(ValueError, match="different module"):
+        train_language_model(config, _tokens(300), 11, model=EGRULanguageModel(11, 6, [10, 6]), pruner=pruner)
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
