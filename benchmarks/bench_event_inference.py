@@ -39,6 +39,7 @@ from torch import nn
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from snntorch_egru import EGRU  # noqa: E402
+from snntorch_egru.checkpoint import write_text_atomic  # noqa: E402
 from snntorch_egru.event_inference import EventDrivenEGRU  # noqa: E402
 from snntorch_egru.opcount import count_operations  # noqa: E402
 from snntorch_egru.pruning import Pruner  # noqa: E402
@@ -164,7 +165,7 @@ def main(argv=None) -> int:
                   f"(threshold {best['threshold']}, sparsity {best['sparsity']}) -> "
                   f"{best['speedup_vs_gru_stream']:.1f}x vs gru stream, {best['speedup_vs_gru_seq']:.1f}x vs gru seq")
     if args.json:
-        args.json.write_text(json.dumps(all_rows, indent=2))
+        write_text_atomic(args.json, json.dumps(all_rows, indent=2))
     return 0
 
 

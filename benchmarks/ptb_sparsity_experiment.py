@@ -55,6 +55,7 @@ if str(ROOT) not in sys.path:
 
 from snntorch_egru import train_lm  # noqa: E402
 from snntorch_egru.activity import ActivityStats  # noqa: E402
+from snntorch_egru.checkpoint import write_text_atomic  # noqa: E402
 from snntorch_egru.data import load_corpus  # noqa: E402
 from snntorch_egru.language_model import EGRULanguageModel  # noqa: E402
 from snntorch_egru.layer import EGRU  # noqa: E402
@@ -221,7 +222,7 @@ def run_protocol(settings: dict, corpus, output_dir: Path, results_dir: Path, lo
         record.update(measure(model, eval_tokens))
         record["train_seconds"] = train_seconds
         record["wall_seconds"] = time.perf_counter() - start
-        result_path.write_text(json.dumps(record, indent=1) + "\n")
+        write_text_atomic(result_path, json.dumps(record, indent=1) + "\n")
         log(f"[{name}] test ppl {record['test_perplexity']:.2f}, activity sparsity "
             f"{record['activity_sparsity']['pooled']:.3f}, weight sparsity {record['weight_sparsity_rnn']:.3f}, "
             f"reduction {record['reduction_vs_dense_gru']:.2f}x -> {result_path}")
@@ -252,7 +253,7 @@ def write_report(results_dir: Path, command: str, log=print) -> Path:
     if not records:
         lines.append("| (no finished configuration) | | | | | | | |")
     table = results_dir / "table.md"
-    table.write_text("\n".join(lines) + "\n")
+    write_text_atomic(table, "\n".join(lines) + "\n")
     log(f"wrote {table}")
     try:
         import matplotlib

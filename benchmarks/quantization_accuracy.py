@@ -44,6 +44,7 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 from snntorch_egru import activity_regularizer  # noqa: E402
+from snntorch_egru.checkpoint import write_text_atomic  # noqa: E402
 from snntorch_egru.data import batchify, load_corpus  # noqa: E402
 from snntorch_egru.examples.sequence_demo import DelayedXorConfig, delayed_xor_batch, train_delayed_xor  # noqa: E402
 from snntorch_egru.quantization import calibrate, quantization_aware, to_integer  # noqa: E402
@@ -280,7 +281,7 @@ def main(argv=None) -> dict:
     print(f"\ntotal {time.perf_counter() - start:.0f} s")
     results = {"xor": xor_rows, "lm": lm_row, "table": table, "seconds": time.perf_counter() - start}
     if args.json:
-        args.json.write_text(json.dumps(results, indent=2))
+        write_text_atomic(args.json, json.dumps(results, indent=2))
     return results
 
 

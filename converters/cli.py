@@ -21,6 +21,7 @@ __all__ = ["main", "build_parser"]
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 BENCHMARKS = REPO_ROOT / "benchmarks"
+DEFAULT_PIPELINE_DIR = "outputs/pipeline"
 
 
 class UsageError(Exception):
@@ -227,15 +228,42 @@ def _cmd_benchmark(args) -> int:
 
 def _cmd_pipeline(args) -> int:
     if args.task == "lm":
-        raise NotImplementedError("pipeline --task lm (Penn Treebank) is not implemented yet; "
-                                  "use --task digits, or `egru train --task lm --data DIR`")
+        return _cmd_pipeline_lm(args)
+    if args.data is not None:
+        raise UsageError("--data is for --task lm (the digits task is bundled with scikit-learn)")
     from .pipeline import PipelineConfig, format_report, run_pipeline
 
     overrides = {k: v for k, v in (("epochs", args.epochs), ("hidden", args.hidden), ("seed", args.seed),
-                                   ("sparsity", args.sparsity), ("lava_images", args.lava_images)) if v is not None}
+                                   ("sparsity", args.sparsity), ("lava_images", args.lava_images), ("lr", args.lr))
+                 if v is not None}
     config = PipelineConfig.quick(**overrides) if args.quick else PipelineConfig(**overrides)
     report = run_pipeline(config, args.output_dir, lava=not args.no_lava)
     print(format_report(report))
+    if args.json:
+        print(json.dumps(report, indent=2))
+    return 0
+
+
+def _cmd_pipeline_lm(args) -> int:
+    if args.data is None:
+        raise UsageError("pipeline --task lm needs --data DIR (a corpus directory, e.g. ../shared/data/ptb)")
+    if not Path(args.data).is_dir():
+        raise UsageError(f"no such directory: {args.data}")
+    data = Path(args.data)
+    if args.lava_images is not None:
+        raise UsageError("--lava-images is for --task digits; use --lava-tokens with --task lm")
+    from .lm_pipeline import LMPipelineConfig, format_lm_report, run_lm_pipeline
+
+    overrides = {k: v for k, v in (("epochs", args.epochs), ("seed", args.seed), ("sparsity", args.sparsity),
+                                   ("lava_tokens", args.lava_tokens), ("train_tokens", args.train_tokens),
+                                   ("lr", args.lr))
+                 if v is not None}
+    if args.hidden is not None:
+        overrides["hidden_sizes"] = tuple(args.hidden for _ in range(2))
+    config = LMPipelineConfig.quick(**overrides) if args.quick else LMPipelineConfig(**overrides)
+    output_dir = args.output_dir if args.output_dir != DEFAULT_PIPELINE_DIR else "outputs/pipeline_lm"
+    report = run_lm_pipeline(config, data, output_dir, lava=not args.no_lava)
+    print(format_lm_report(report))
     if args.json:
         print(json.dumps(report, indent=2))
     return 0
@@ -314,14 +342,22 @@ def build_parser() -> argparse.ArgumentParser:
                                    "of 8 features), prune 80%% of W_ih/W_hh, export, calibrate and fine-tune for "
                                    "fixed point, run the files in Lava in floating and fixed point, print a report "
                                    "and write report.json, the network files and PNG plots to --output-dir.")
-    p.add_argument("--task", choices=("digits", "lm"), default="digits", help="default digits (lm: not implemented)")
-    p.add_argument("--output-dir", default="outputs/pipeline", help="default outputs/pipeline")
+    p.add_argument("--task", choices=("digits", "lm"), default="digits",
+                   help="digits (default, bundled) or lm: a word-level language model on --data")
+    p.add_argument("--data", help="--task lm: corpus directory (PTB ptb.*.txt or WikiText-2 wiki.*.tokens), "
+                                  "e.g. ../shared/data/ptb")
+    p.add_argument("--output-dir", default=DEFAULT_PIPELINE_DIR,
+                   help="default outputs/pipeline (--task lm: outputs/pipeline_lm)")
     p.add_argument("--quick", action="store_true", help="seconds-long smoke setting (small model, few epochs)")
     p.add_argument("--no-lava", action="store_true", help="skip the Lava runs (e.g. without .venv/lava)")
-    p.add_argument("--epochs", type=int, help="training epochs (default 40; --quick 4)")
-    p.add_argument("--hidden", type=int, help="EGRU units (default 64; --quick 32)")
+    p.add_argument("--epochs", type=int, help="training epochs (digits default 40, --quick 4; lm default 1)")
+    p.add_argument("--hidden", type=int, help="EGRU units (digits default 64, --quick 32; lm: both layers, "
+                                              "default 256 and 128)")
     p.add_argument("--sparsity", type=_fraction, help="pruned fraction of W_ih/W_hh (default 0.8)")
-    p.add_argument("--lava-images", type=int, help="test images run in Lava (0: all; default all, --quick 24)")
+    p.add_argument("--lava-images", type=int, help="digits: test images run in Lava (0: all; default all, --quick 24)")
+    p.add_argument("--lava-tokens", type=int, help="lm: test tokens run in Lava (default 300, --quick 40)")
+    p.add_argument("--train-tokens", type=int, help="lm: training tokens (default 300000, --quick 4000)")
+    p.add_argument("--lr", type=float, help="learning rate of the first training (digits default 0.01, lm 0.003)")
     p.add_argument("--seed", type=int, help="seed (default 0)")
     p.add_argument("--json", action="store_true", help="also print the report as JSON")
     p.set_defaults(func=_cmd_pipeline)
@@ -346,6 +382,8 @@ def main(argv=None) -> int:
     except (FileNotFoundError, IsADirectoryError, PermissionError) as exc:
         parser.exit(2, f"egru: error: {exc}\n")
     except ValueError as exc:
+        if type(exc).__name__ == "CorpusError":
+            parser.exit(2, f"egru: error: {exc}\n")
         from .format import FormatError
 
         if not isinstance(exc, FormatError) and type(exc).__name__ != "QuantizationError":

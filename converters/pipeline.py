@@ -43,6 +43,7 @@ from torch import nn
 
 from snntorch_egru import EGRU
 from snntorch_egru import quantization as quant
+from snntorch_egru.checkpoint import write_text_atomic
 from snntorch_egru.opcount import count_operations
 from snntorch_egru.pruning import Pruner
 
@@ -179,8 +180,13 @@ def replicate_spec(spec: NetworkSpec, copies: int) -> NetworkSpec:
     n = copies
     eye = np.eye(n, dtype=np.float32)
 
+    # np.kron turns the zeros beside a negative weight into -0.0, which the format stores as an
+    # explicit entry (bit-exact round trips): "+ 0.0" makes them +0.0, so the copies stay sparse.
+    def block_diagonal(matrix):
+        return np.kron(eye, matrix) + np.float32(0.0)
+
     def gates(matrix):        # [3H, C] -> [3HN, CN], gate-major (r of every copy, then z, then n)
-        return np.concatenate([np.kron(eye, g) for g in np.split(matrix, 3, axis=0)], axis=0)
+        return np.concatenate([block_diagonal(g) for g in np.split(matrix, 3, axis=0)], axis=0)
 
     def gate_vec(v):
         return None if v is None else np.concatenate([np.tile(g, n) for g in np.split(v, 3)]).astype(np.float32)
@@ -190,7 +196,7 @@ def replicate_spec(spec: NetworkSpec, copies: int) -> NetworkSpec:
         EGRULayer(gates(egru.weight_ih), gates(egru.weight_hh), gate_vec(egru.bias_ih), gate_vec(egru.bias_hh),
                   np.tile(egru.threshold, n), egru.reset_mechanism, egru.events, egru.min_threshold,
                   egru.surrogate, egru.quantization),
-        DenseLayer(np.kron(eye, dense.weight).astype(np.float32),
+        DenseLayer(block_diagonal(dense.weight).astype(np.float32),
                    None if dense.bias is None else np.tile(dense.bias, n), dense.quantization),
     ]
     return NetworkSpec(layers, {"description": f"{n} replicas of a digits classifier"})
@@ -457,7 +463,7 @@ def run_pipeline(config: PipelineConfig, output_dir, *, lava: bool = True, log=p
     stamp("plots", t0)
     report["timings_s"] = timings
     report["wall_time_s"] = round(time.perf_counter() - t_start, 1)
-    (output_dir / "report.json").write_text(json.dumps(report, indent=2))
+    write_text_atomic(output_dir / "report.json", json.dumps(report, indent=2))
     return report
 
 

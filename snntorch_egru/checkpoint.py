@@ -32,17 +32,17 @@ try:  # numpy is optional for this module
 except ImportError:  # pragma: no cover
     _np = None
 
-__all__ = ["save_checkpoint", "load_checkpoint", "rng_state", "set_rng_state"]
+__all__ = ["save_checkpoint", "write_text_atomic", "load_checkpoint", "rng_state", "set_rng_state"]
 
 
-def save_checkpoint(path: Union[str, Path], payload: dict) -> None:
-    """``torch.save(payload)`` to ``path`` atomically (temp file in the same directory + ``os.replace``)."""
+def _write_atomically(path: Union[str, Path], write) -> None:
+    """Call ``write(binary_file)`` on a temp file beside ``path``, fsync, then ``os.replace`` it over ``path``."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(handle, "wb") as file:
-            torch.save(payload, file)
+            write(file)
             file.flush()
             os.fsync(file.fileno())
         os.replace(temp, path)
@@ -50,6 +50,23 @@ def save_checkpoint(path: Union[str, Path], payload: dict) -> None:
         if os.path.exists(temp):
             os.unlink(temp)
         raise
+
+
+def save_checkpoint(path: Union[str, Path], payload: dict) -> None:
+    """``torch.save(payload)`` to ``path`` atomically (temp file in the same directory + ``os.replace``)."""
+    _write_atomically(path, lambda file: torch.save(payload, file))
+
+
+def write_text_atomic(path: Union[str, Path], text: str) -> Path:
+    """Write ``text`` (UTF-8) to ``path`` atomically, as :func:`save_checkpoint` does; return the path.
+
+    >>> import tempfile, pathlib
+    >>> target = pathlib.Path(tempfile.mkdtemp()) / "report.json"
+    >>> write_text_atomic(target, '{"ok": true}').read_text()
+    '{"ok": true}'
+    """
+    _write_atomically(path, lambda file: file.write(text.encode("utf-8")))
+    return Path(path)
 
 
 def load_checkpoint(path: Union[str, Path], map_location="cpu") -> dict:

@@ -21,7 +21,11 @@ from typing import Dict, List, Optional, Union
 
 import torch
 
-__all__ = ["Vocabulary", "Corpus", "load_corpus", "batchify", "CORPUS_FILES"]
+__all__ = ["Vocabulary", "Corpus", "CorpusError", "load_corpus", "batchify", "CORPUS_FILES"]
+
+
+class CorpusError(ValueError):
+    """A corpus file or directory that cannot be used (empty file, unknown corpus kind)."""
 
 EOS = "<eos>"
 UNK = "<unk>"
@@ -85,7 +89,7 @@ def _read_words(path: Path) -> List[str]:
                 words.extend(tokens)
                 words.append(EOS)
     if not words:
-        raise ValueError(f"corpus file is empty (no tokens): {path}")
+        raise CorpusError(f"corpus file is empty (no tokens): {path}")
     return words
 
 
@@ -108,7 +112,7 @@ def load_corpus(directory: Union[str, Path], kind: Optional[str] = None) -> Corp
         raise FileNotFoundError(f"corpus directory not found: {directory}")
     kind = kind or _corpus_kind(directory)
     if kind not in CORPUS_FILES:
-        raise ValueError(f"unknown corpus kind {kind!r}; known: {sorted(CORPUS_FILES)}")
+        raise CorpusError(f"unknown corpus kind {kind!r}; known: {sorted(CORPUS_FILES)}")
     files = CORPUS_FILES[kind]
     train_words = _read_words(directory / files["train"])
     vocabulary = Vocabulary()

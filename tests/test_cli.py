@@ -58,7 +58,7 @@ def test_missing_file_is_a_clear_error(argv, capsys):
     (["benchmark", "no_such_bench"], "no benchmark named 'no_such_bench'"),
     (["train", "--task", "lm"], "needs --data DIR"),
     (["train", "--task", "lm", "--data", "does/not/exist"], "no such directory"),
-    (["pipeline", "--task", "lm"], "not implemented"),
+    (["pipeline", "--task", "lm"], "needs --data DIR"),
     (["pipeline", "--sparsity", "1.5"], "must be in [0, 1)"),
     (["lava", "x.h5", "--precision", "double"], "invalid choice"),
 ])
@@ -161,3 +161,22 @@ def test_evaluate_and_lava_commands_on_pipeline_files(quick_pipeline, tmp_path, 
     code, _, err = _exit_code(["lava", str(quick_pipeline / "digits_fixed.h5"), "--input",
                                str(tmp_path / "x.npy")[:-4] + "_missing.npy"], capsys)
     assert code == 2 and "no such file" in err
+
+
+def test_replicate_spec_is_block_diagonal_without_negative_zeros():
+    import torch
+
+    from converters.pipeline import DigitsClassifier, classifier_spec, replicate_spec
+    torch.manual_seed(0)
+    spec = classifier_spec(DigitsClassifier(hidden=5))
+    copies = replicate_spec(spec, 3)
+    egru, big = spec.layers[1], copies.layers[1]
+    for name in ("weight_ih", "weight_hh"):
+        small, large = getattr(egru, name), getattr(big, name)
+        assert large.shape == (3 * small.shape[0], 3 * small.shape[1])
+        assert not np.any((large == 0) & np.signbit(large))            # no -0.0 (stored as entries)
+        assert np.count_nonzero(large) == 3 * np.count_nonzero(small)
+        h = small.shape[0] // 3                                         # copy 1's reset-gate block
+        np.testing.assert_array_equal(large[h:2 * h, small.shape[1]:2 * small.shape[1]], small[:h])
+    dense = copies.layers[2].weight
+    assert not np.any((dense == 0) & np.signbit(dense))

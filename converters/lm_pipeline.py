@@ -1,0 +1,374 @@
+"""The end-to-end language-model pipeline (``egru pipeline --task lm --data DIR``).
+
+The same path as the digits pipeline (:mod:`converters.pipeline`), for a word-level
+language model on a corpus directory (Penn Treebank: ``ptb.{train,valid,test}.txt``;
+WikiText-2: ``wiki.*.tokens``; see :func:`snntorch_egru.data.load_corpus`):
+
+1. **train** an :class:`snntorch_egru.EGRULanguageModel` (embedding -> EGRU stack -> tied
+   readout) with :func:`snntorch_egru.train_lm.train_language_model` on the first
+   ``train_tokens`` training tokens;
+2. **prune** the input and recurrent matrices of every EGRU layer to ``sparsity``
+   (global magnitude, one shot) and fine-tune with the masks held;
+3. **export** the float network file (sparse matrices stored as CSR, ``sparse="auto"``);
+4. **quantise**: calibrate on validation tokens
+   (:func:`snntorch_egru.quantization.calibrate`), quantisation-aware fine-tuning with the
+   masks held, export the fixed-point (format version 2) file;
+5. **Lava**: run the first ``lava_tokens`` test tokens through both files on Lava's CPU
+   backend (``floating_pt`` and ``fixed_pt``) and compare with torch (float logits;
+   the integer reference :func:`snntorch_egru.quantization.to_integer` bit for bit);
+6. **report**: perplexity at batch size 1 (torch dense / pruned / integer on
+   ``eval_tokens`` test tokens; torch and Lava on the Lava tokens), agreement, activity
+   sparsity per layer, weight sparsity, MACs per token against a dense GRU of the same
+   size (:func:`snntorch_egru.opcount.count_operations`), plots (event raster, activity
+   per layer) and ``report.json`` in the output folder.
+
+Every sequence starts from the zero state (torch and Lava alike), so the Lava numbers
+compare with torch on exactly the same computation. Lava is imported only inside
+:func:`run_lm_pipeline`'s Lava step (``lava=False`` skips it).
+
+Example (a tiny setting; the default is ``LMPipelineConfig()``)::
+
+    from converters.lm_pipeline import LMPipelineConfig, run_lm_pipeline, format_lm_report
+    report = run_lm_pipeline(LMPipelineConfig.quick(), "../shared/data/ptb", "outputs/lm", lava=False)
+    print(format_lm_report(report))
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from snntorch_egru import EGRULanguageModel
+from snntorch_egru import quantization as quant
+from snntorch_egru.data import batchify, load_corpus
+from snntorch_egru.opcount import count_operations
+from snntorch_egru.checkpoint import write_text_atomic
+from snntorch_egru.pruning import CubicSchedule, Pruner
+from snntorch_egru.train_lm import LMConfig, bptt_segments, evaluate, train_language_model
+
+__all__ = ["LMPipelineConfig", "run_lm_pipeline", "format_lm_report", "PRUNE_TARGETS"]
+
+PRUNE_TARGETS = ("input", "recurrent")
+
+
+@dataclass
+class LMPipelineConfig:
+    """Sizes and budgets of the LM pipeline (the default takes about 10 minutes on 2 CPU cores)."""
+
+    embedding_size: int = 128
+    hidden_sizes: tuple = (256, 128)
+    threshold: float = 0.1
+    train_tokens: int = 300_000
+    epochs: int = 1
+    batch_size: int = 32
+    bptt: int = 35
+    lr: float = 3e-3
+    sparsity: float = 0.8
+    finetune_tokens: int = 60_000
+    calibration_tokens: int = 5_000
+    qat_tokens: int = 20_000
+    eval_tokens: int = 4_000
+    lava_tokens: int = 300
+    seed: int = 0
+    progress: bool = True
+
+    @classmethod
+    def quick(cls, **overrides) -> "LMPipelineConfig":
+        """Seconds on CPU: for tests and a first look (the perplexity is near the unigram's)."""
+        values = dict(embedding_size=16, hidden_sizes=(24, 16), train_tokens=4_000, finetune_tokens=1_000,
+                      calibration_tokens=400, qat_tokens=600, eval_tokens=300, lava_tokens=40, bptt=20,
+                      batch_size=8, progress=False)
+        values.update(overrides)
+        return cls(**values)
+
+    def __post_init__(self):
+        self.hidden_sizes = tuple(int(h) for h in self.hidden_sizes)
+        if not 0.0 <= self.sparsity < 1.0:
+            raise ValueError(f"sparsity must be in [0, 1), got {self.sparsity}")
+        for name in ("train_tokens", "eval_tokens", "calibration_tokens", "lava_tokens"):
+            if getattr(self, name) < 2:
+                raise ValueError(f"{name} must be at least 2, got {getattr(self, name)}")
+
+    def lm_config(self, **overrides) -> LMConfig:
+        values = dict(embedding_size=self.embedding_size, hidden_sizes=self.hidden_sizes, tie_weights=True,
+                      threshold=self.threshold, epochs=self.epochs, batch_size=self.batch_size, bptt=self.bptt,
+                      lr=self.lr, max_train_tokens=self.train_tokens, seed=self.seed)
+        values.update(overrides)
+        return LMConfig(**values)
+
+
+def _perplexity_from_logits(logits: np.ndarray, targets: np.ndarray) -> float:
+    logits = np.asarray(logits, dtype=np.float64)
+    shifted = logits - logits.max(axis=1, keepdims=True)
+    log_probs = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+    return float(math.exp(-log_probs[np.arange(len(targets)), targets].mean()))
+
+
+def _integer_perplexity(integer, tokens: torch.Tensor, segment: int = 256) -> tuple:
+    """Perplexity of the integer model at batch 1 over a 1-D stream; also its overflow count."""
+    stream, state, total, overflow = tokens.view(-1, 1), None, 0.0, 0
+    for start in range(0, stream.shape[0] - 1, segment):
+        inputs = stream[start: min(start + segment, stream.shape[0] - 1)]
+        targets = stream[start + 1: start + 1 + inputs.shape[0]]
+        result = integer(inputs, state)
+        state, overflow = result.state, overflow + result.overflow_total
+        total += nn.functional.cross_entropy(result.output.reshape(-1, result.output.shape[-1]).double(),
+                                             targets.reshape(-1), reduction="sum").item()
+    return math.exp(total / (stream.shape[0] - 1)), overflow
+
+
+def _qat_finetune(model: EGRULanguageModel, q, pruner: Pruner, tokens: torch.Tensor, config: LMPipelineConfig) -> int:
+    """Quantisation-aware fine-tuning (float32 QAT forward), masks and fixed-point ranges held."""
+    qat = quant.quantization_aware(model, q, dtype=torch.float32)
+    data = batchify(tokens, config.batch_size)
+    segments = bptt_segments(data.shape[0] - 1, config.bptt, torch.Generator().manual_seed(config.seed + 2))
+    optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr / 10, betas=(0.0, 0.999), weight_decay=0.0)
+    model.train()
+    state = None
+    for segment in segments:
+        inputs, targets = data[segment], data[segment.start + 1: segment.stop + 1]
+        logits, state = qat(inputs, state)
+        loss = nn.functional.cross_entropy(logits.reshape(-1, model.vocab_size).float(), targets.reshape(-1))
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        nn.utils.clip_grad_norm_(model.parameters(), 0.25)
+        optimizer.step()
+        pruner.apply()
+        qat.project_()
+        state = tuple(tuple(t.detach() for t in part) for part in state)
+    model.eval()
+    return len(segments)
+
+
+def _weight_sparsity(model: EGRULanguageModel) -> dict:
+    out = {name: float((p == 0).float().mean()) for name, p in model.named_parameters()
+           if name.startswith("rnn.weight_")}
+    out["readout.weight"] = float((model.readout.weight == 0).float().mean())   # tied: named as embedding
+    return out
+
+
+def _plots(model: EGRULanguageModel, tokens: torch.Tensor, counts, output_dir: Path) -> list:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    model.eval()
+    with torch.no_grad():
+        model(tokens.view(-1, 1))
+    events = [e[:, 0].numpy() for e in model.rnn.last_events]             # per layer [T, H]
+    paths = []
+    fig, axes = plt.subplots(len(events), 1, figsize=(9, 2.2 * len(events)), squeeze=False)
+    for k, (ax, e) in enumerate(zip(axes[:, 0], events)):
+        t, unit = np.nonzero(e.T != 0)[::-1]
+        ax.scatter(t, unit, s=2, c=np.abs(e[t, unit]), cmap="viridis")
+        ax.set_ylabel(f"layer {k} unit")
+        ax.set_xlim(0, e.shape[0])
+        ax.set_ylim(-0.5, e.shape[1] - 0.5)
+    axes[-1, 0].set_xlabel("token")
+    axes[0, 0].set_title(f"EGRU events on the first {events[0].shape[0]} test tokens (colour: |y|)")
+    fig.tight_layout()
+    paths.append(output_dir / "lm_event_raster.png")
+    fig.savefig(paths[-1], dpi=100)
+    plt.close(fig)
+
+    layers = counts.layers()
+    names = [n for n in layers if n.startswith("layer")] + (["readout"] if "readout" in layers else [])
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 3.5))
+    activity = [1.0 - counts.activity_sparsity[n] for n in names if n in counts.activity_sparsity]
+    ax1.bar([n for n in names if n in counts.activity_sparsity], activity)
+    ax1.set_ylabel("fraction of units active per token")
+    ax1.set_title("activity per layer")
+    x = np.arange(len(names))
+    ax2.bar(x - 0.2, [layers[n]["dense"] for n in names], 0.4, label="dense GRU")
+    ax2.bar(x + 0.2, [layers[n]["effective"] for n in names], 0.4, label="EGRU (activity x weights)")
+    ax2.set_xticks(x, names)
+    ax2.set_yscale("log")
+    ax2.set_ylabel("MACs per token")
+    ax2.legend()
+    ax2.set_title("operations per matmul group")
+    fig.tight_layout()
+    paths.append(output_dir / "lm_activity_and_macs.png")
+    fig.savefig(paths[-1], dpi=100)
+    plt.close(fig)
+    return paths
+
+
+def run_lm_pipeline(config: LMPipelineConfig, data_dir, output_dir, *, lava: bool = True, log=print) -> dict:
+    """Run every step; write the two network files, ``report.json`` and the PNGs to ``output_dir``.
+
+    Raises:
+        FileNotFoundError / ValueError: from :func:`snntorch_egru.data.load_corpus` for a
+            missing directory or an empty/missing split file.
+    """
+    import converters   # the package's export/load functions (this module is part of it)
+
+    t_start = time.perf_counter()
+    output_dir = Path(output_dir)
+    corpus = load_corpus(data_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    vocab = len(corpus.vocabulary)
+    timings = {}
+
+    def stamp(name, t0):
+        timings[name] = round(time.perf_counter() - t0, 2)
+
+    log(f"[lm-pipeline] corpus {data_dir}: vocabulary {vocab}, train {corpus.train.numel()} tokens "
+        f"(using {min(config.train_tokens, corpus.train.numel())}), test {corpus.test.numel()}")
+    eval_tokens = corpus.test[: config.eval_tokens + 1]
+    lava_tokens = corpus.test[: config.lava_tokens + 1]
+
+    t0 = time.perf_counter()
+    torch.manual_seed(config.seed)
+    model = EGRULanguageModel(vocab, config.embedding_size, list(config.hidden_sizes), tie_weights=True,
+                              threshold=config.threshold)
+    model, history = train_language_model(config.lm_config(), corpus.train, vocab, log=log, model=model,
+                                          progress=config.progress)
+    stamp("train", t0)
+    dense_eval = evaluate(model, eval_tokens)
+    log(f"[lm-pipeline] trained {history[-1]['step']} steps: test perplexity {dense_eval.perplexity:.2f} "
+        f"({timings['train']} s)")
+
+    t0 = time.perf_counter()
+    schedule = CubicSchedule(final_sparsity=config.sparsity, initial_sparsity=config.sparsity, begin_step=0,
+                             frequency=1, n_updates=1)
+    pruner = Pruner(model, targets=list(PRUNE_TARGETS), scope="global", schedule=schedule)
+    if config.sparsity > 0:
+        finetune = config.lm_config(lr=config.lr / 3, cosine_fraction=1.0, max_train_tokens=config.finetune_tokens,
+                                    prune_sparsity=config.sparsity, prune_targets=PRUNE_TARGETS, seed=config.seed + 1)
+        model, _ = train_language_model(finetune, corpus.train, vocab, log=log, model=model, pruner=pruner,
+                                        progress=config.progress)
+    pruner.apply()
+    stamp("prune", t0)
+    pruned_eval = evaluate(model, eval_tokens)
+    log(f"[lm-pipeline] pruned {config.sparsity:.0%} of W_ih/W_hh + fine-tuning: test perplexity "
+        f"{pruned_eval.perplexity:.2f}")
+    float_path = converters.export(model, output_dir / "lm_float.h5", sparse="auto")
+    counts = count_operations(model, eval_tokens[:-1].view(-1, 1))
+    float_state = {k: v.clone() for k, v in model.state_dict().items()}
+    with torch.no_grad():
+        torch_logits = model.eval()(lava_tokens[:-1].view(-1, 1))[0][:, 0].double().numpy()
+
+    t0 = time.perf_counter()
+    q = quant.calibrate(model, batchify(corpus.valid[: config.calibration_tokens], 4))
+    qat_steps = 0
+    if config.qat_tokens > 0:
+        tail = corpus.train[config.train_tokens: config.train_tokens + config.qat_tokens]
+        if tail.numel() < config.batch_size * 3:
+            tail = corpus.train[: config.qat_tokens]
+        qat_steps = _qat_finetune(model, q, pruner, tail, config)
+    stamp("quantize", t0)
+    integer = quant.to_integer(model, q)
+    ppl_int, overflow_eval = _integer_perplexity(integer, eval_tokens)
+    reference = integer(lava_tokens[:-1].view(-1, 1))
+    fixed_path = converters.export(model, output_dir / "lm_fixed.h5", quantization=q, sparse="auto")
+    log(f"[lm-pipeline] calibrated + {qat_steps} QAT steps: integer test perplexity {ppl_int:.2f}")
+
+    targets = lava_tokens[1:].numpy()
+    report = {
+        "task": "lm", "data": str(data_dir), "config": asdict(config), "vocabulary": vocab,
+        "train_steps": history[-1]["step"], "qat_steps": qat_steps,
+        "files": {"float": str(float_path), "fixed": str(fixed_path)},
+        "perplexity": {
+            "eval_tokens": int(eval_tokens.numel() - 1),
+            "torch_dense_float": dense_eval.perplexity, "torch_pruned_float": pruned_eval.perplexity,
+            "torch_integer": ppl_int,
+            "lava_tokens": int(targets.size),
+            "torch_float_on_lava_tokens": _perplexity_from_logits(torch_logits, targets),
+            "torch_integer_on_lava_tokens": _perplexity_from_logits(
+                reference.output[:, 0].double().numpy(), targets),
+        },
+        "integer_overflow": overflow_eval,
+        "activity_sparsity": {k: float(v) for k, v in counts.activity_sparsity.items()},
+        "weight_sparsity": _weight_sparsity(model),
+        "macs_per_token": {"dense_gru": counts.dense, "egru_activity_only": counts.activity,
+                           "egru_effective": counts.effective, "reduction_activity": counts.reduction_activity,
+                           "reduction_effective": counts.reduction_effective,
+                           "layers": counts.layers()},
+        "quantization": repr(q),
+    }
+
+    if lava:
+        import lava_egru   # noqa: F401  (the Lava stack: Python 3.10)
+
+        t0 = time.perf_counter()
+        network = converters.load_lava(float_path)
+        lava_float = lava_egru.simulate(network, lava_tokens[:-1].numpy())
+        stamp("lava_float", t0)
+        t0 = time.perf_counter()
+        fixed = lava_egru.simulate(converters.load_lava(fixed_path), lava_tokens[:-1].numpy(),
+                                   precision="fixed_pt", return_details=True)
+        stamp("lava_fixed", t0)
+        expected_int = reference.output_int[:, 0].numpy()
+        report["perplexity"]["lava_float"] = _perplexity_from_logits(lava_float, targets)
+        report["perplexity"]["lava_fixed"] = _perplexity_from_logits(fixed.output, targets)
+        report["agreement"] = {
+            "float": {"max_abs_logit_diff": float(np.abs(lava_float - torch_logits).max()),
+                      "same_argmax": float((lava_float.argmax(1) == torch_logits.argmax(1)).mean())},
+            "fixed": {"bit_exact": bool(np.array_equal(fixed.output_int, expected_int)),
+                      "max_abs_logit_diff_int": int(np.abs(fixed.output_int - expected_int).max()),
+                      "overflow_lava": fixed.overflow_total, "overflow_torch": reference.overflow_total},
+        }
+        log(f"[lm-pipeline] Lava on {targets.size} tokens: float max |diff| "
+            f"{report['agreement']['float']['max_abs_logit_diff']:.2e}, fixed bit exact "
+            f"{report['agreement']['fixed']['bit_exact']}")
+
+    t0 = time.perf_counter()
+    model.load_state_dict(float_state)
+    report["plots"] = [str(p) for p in _plots(model, corpus.test[: min(200, config.eval_tokens)], counts,
+                                              output_dir)]
+    stamp("plots", t0)
+    report["timings_s"] = timings
+    report["wall_time_s"] = round(time.perf_counter() - t_start, 1)
+    write_text_atomic(output_dir / "report.json", json.dumps(report, indent=2))
+    return report
+
+
+def format_lm_report(report: dict) -> str:
+    p, m = report["perplexity"], report["macs_per_token"]
+
+    def ppl(key):
+        return f"{p[key]:.2f}" if key in p else "n/a"
+
+    layers = ", ".join(f"{k} {v:.3f}" for k, v in report["activity_sparsity"].items())
+    lines = ["", "EGRU language-model pipeline report", "=" * 64,
+             f"corpus               : {report['data']} (vocabulary {report['vocabulary']})",
+             f"model                : embedding {report['config']['embedding_size']}, EGRU "
+             f"{list(report['config']['hidden_sizes'])}, tied readout; {report['train_steps']} training steps",
+             "", f"{'perplexity (batch 1, from the zero state)':<46}{'value':>10}", "-" * 56,
+             f"{'torch float, dense    (' + str(p['eval_tokens']) + ' test tokens)':<46}{ppl('torch_dense_float'):>10}",
+             f"{'torch float, pruned   (' + str(p['eval_tokens']) + ' test tokens)':<46}{ppl('torch_pruned_float'):>10}",
+             f"{'torch integer (QAT)   (' + str(p['eval_tokens']) + ' test tokens)':<46}{ppl('torch_integer'):>10}",
+             f"{'torch float           (' + str(p['lava_tokens']) + ' Lava tokens)':<46}"
+             f"{ppl('torch_float_on_lava_tokens'):>10}",
+             f"{'Lava floating_pt      (' + str(p['lava_tokens']) + ' Lava tokens)':<46}{ppl('lava_float'):>10}",
+             f"{'torch integer         (' + str(p['lava_tokens']) + ' Lava tokens)':<46}"
+             f"{ppl('torch_integer_on_lava_tokens'):>10}",
+             f"{'Lava fixed_pt         (' + str(p['lava_tokens']) + ' Lava tokens)':<46}{ppl('lava_fixed'):>10}"]
+    if "agreement" in report:
+        ag = report["agreement"]
+        lines += ["", "torch vs Lava agreement", "-" * 56,
+                  f"float: max |logit diff| {ag['float']['max_abs_logit_diff']:.3g}, same argmax "
+                  f"{ag['float']['same_argmax']:.4f}",
+                  f"fixed: bit exact {ag['fixed']['bit_exact']}, max |diff| {ag['fixed']['max_abs_logit_diff_int']} "
+                  f"LSB, overflow Lava {ag['fixed']['overflow_lava']} / torch {ag['fixed']['overflow_torch']}"]
+    lines += ["", "sparsity and operations", "-" * 56,
+              f"activity sparsity    : {layers}",
+              "weight sparsity      : " + ", ".join(f"{k} {v:.3f}" for k, v in report["weight_sparsity"].items()),
+              f"MACs per token       : dense GRU {m['dense_gru']:.0f}; EGRU activity only {m['egru_activity_only']:.0f} "
+              f"({m['reduction_activity']:.2f}x fewer); activity x weights {m['egru_effective']:.0f} "
+              f"({m['reduction_effective']:.2f}x fewer)"]
+    for name, entry in m["layers"].items():
+        lines.append(f"  {name:<19}: dense {entry['dense']:.0f} -> {entry['effective']:.0f} "
+                     f"({entry['reduction_effective']:.2f}x)")
+    lines += [f"integer overflows    : {report['integer_overflow']}",
+              f"files                : {report['files']['float']}, {report['files']['fixed']}",
+              f"plots                : {', '.join(report['plots'])}",
+              f"timings (s)          : {report['timings_s']}; wall time {report['wall_time_s']} s", ""]
+    return "\n".join(lines)
