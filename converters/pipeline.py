@@ -11,8 +11,8 @@ last step alone sees only the units that fire at that step). The network file ho
 whole classifier as a generic layer stack ``input -> egru -> dense`` (no ``class``
 attribute, docs/format.md), so Lava runs the readout too.
 
-Steps of :func:`run_pipeline`: train (float) -> magnitude-prune W_ih/W_hh
-(:class:`snntorch_egru.pruning.Pruner`, default 80%) with short fine-tuning -> export the
+Steps of :func:`run_pipeline`: train (float) -> magnitude-prune W_ih/W_hh gradually during
+fine-tuning (:func:`gradual_pruner`, cubic schedule, default 80%) -> export the
 float file -> calibrate (:func:`snntorch_egru.quantization.calibrate` for the EGRU, the
 same rule for the readout) -> quantisation-aware fine-tuning -> export the quantised
 (version 2) file -> run the file in Lava in ``floating_pt`` and ``fixed_pt`` -> report.
@@ -45,7 +45,7 @@ from snntorch_egru import EGRU
 from snntorch_egru import quantization as quant
 from snntorch_egru.checkpoint import write_text_atomic
 from snntorch_egru.opcount import count_operations
-from snntorch_egru.pruning import Pruner
+from snntorch_egru.pruning import CubicSchedule, Pruner
 
 from .format import (
     DenseLayer, DenseQuantization, EGRULayer, EGRUQuantization, InputLayer, InputQuantization, NetworkSpec,
@@ -64,7 +64,7 @@ class PipelineConfig:
     hidden: int = 64
     threshold: float = 0.1
     epochs: int = 40
-    finetune_epochs: int = 10
+    finetune_epochs: int = 20
     qat_epochs: int = 5
     sparsity: float = 0.8
     batch_size: int = 64
@@ -112,6 +112,22 @@ class DigitsClassifier(nn.Module):
     def decide(logits: torch.Tensor) -> torch.Tensor:
         """The class: argmax of the logits averaged over the steps ([B, T, C] -> [B])."""
         return logits.mean(dim=-2).argmax(dim=-1)
+
+
+def gradual_pruner(model: "DigitsClassifier", config: PipelineConfig, n_train: int) -> Pruner:
+    """Zhu & Gupta's cubic schedule over the first half of the fine-tuning, then held.
+
+    One-shot pruning of this small network to 80% drops it to chance (the surviving
+    weights no longer drive any unit over its threshold) and ten epochs of fine-tuning
+    recover about 0.85; pruning gradually over ten epochs, then ten more at the final
+    sparsity, recovers about 0.93 (seed 0, 64 units; dense about 0.95).
+    """
+    steps = config.finetune_epochs * math.ceil(n_train / config.batch_size)
+    ramp = max(1, steps // 2)
+    updates = min(20, ramp)
+    schedule = CubicSchedule(final_sparsity=config.sparsity, begin_step=0, frequency=max(1, ramp // updates),
+                             n_updates=updates)
+    return Pruner(model.rnn, targets=("input", "recurrent"), schedule=schedule)
 
 
 def _train(model, forward, x, y, epochs, lr, batch_size, seed, pruner=None, project=None):
@@ -360,15 +376,15 @@ def run_pipeline(config: PipelineConfig, output_dir, *, lava: bool = True, log=p
     log(f"[pipeline] trained: test accuracy {acc_dense:.4f} ({timings['train']} s)")
 
     t0 = time.perf_counter()
-    pruner = Pruner(model.rnn, targets=("input", "recurrent"))
-    pruner.prune(config.sparsity)
-    _train(model, model, x_tr, y_tr, config.finetune_epochs, config.lr / 2, config.batch_size, config.seed + 1,
-           pruner=pruner)
+    pruner = gradual_pruner(model, config, len(x_tr))
+    _train(model, model, x_tr, y_tr, config.finetune_epochs, config.lr, config.batch_size, config.seed + 1,
+           pruner=pruner, project=pruner.step)
+    pruner.prune(config.sparsity)          # exactly the target (the schedule's last update reached it)
     stamp("prune", t0)
     with torch.no_grad():
         logits_float = model(x_te)
     acc_float = _accuracy(model.decide(logits_float), y_te)
-    log(f"[pipeline] pruned {config.sparsity:.0%} of W_ih/W_hh + {config.finetune_epochs} epochs: "
+    log(f"[pipeline] pruned gradually to {config.sparsity:.0%} of W_ih/W_hh in {config.finetune_epochs} epochs: "
         f"test accuracy {acc_float:.4f}")
     float_path = write_network(classifier_spec(model), output_dir / "digits_float.h5")
     float_state = {k: v.clone() for k, v in model.state_dict().items()}

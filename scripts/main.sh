@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# The project's main job: trains a small EGRU on a synthetic sequence task and
-# prints a report (python -m snntorch_egru.examples.sequence_demo "$@").
+# The project's main job: the end-to-end pipeline on scikit-learn's bundled
+# handwritten digits (`egru pipeline "$@"`, i.e. python -m converters.cli pipeline):
+# train an EGRU in snnTorch, prune it, export it, quantise it, run it in Lava in
+# floating and fixed point, print a report, write plots to outputs/pipeline.
 # Runs in the full-stack env .venv/lava (Python 3.10 + Lava); if no Python 3.10
-# can be found, falls back to .venv/modern with a note.
+# can be found, falls back to .venv/modern with --no-lava and a note.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -22,5 +24,9 @@ elif [ "$rc" -ne 0 ]; then
     exit "$rc"
 fi
 
-echo "[main] running snntorch_egru.examples.sequence_demo in .venv/$leg" >&2
-exec "$(egru_venv_python "$leg")" -m snntorch_egru.examples.sequence_demo "$@"
+extra=()
+if [ "$leg" = modern ]; then
+    extra=(--no-lava)
+fi
+echo "[main] running egru pipeline ${extra[*]} $* in .venv/$leg" >&2
+exec "$(egru_venv_python "$leg")" -m converters.cli pipeline "${extra[@]}" "$@"
