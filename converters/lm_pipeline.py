@@ -44,6 +44,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch import nn
+from tqdm import tqdm
 
 from snntorch_egru import EGRULanguageModel
 from snntorch_egru import quantization as quant
@@ -132,7 +133,7 @@ def _qat_finetune(model: EGRULanguageModel, q, pruner: Pruner, tokens: torch.Ten
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr / 10, betas=(0.0, 0.999), weight_decay=0.0)
     model.train()
     state = None
-    for segment in segments:
+    for segment in tqdm(segments, desc="[lm-pipeline] QAT", unit="step", leave=False, disable=not config.progress):
         inputs, targets = data[segment], data[segment.start + 1: segment.stop + 1]
         logits, state = qat(inputs, state)
         loss = nn.functional.cross_entropy(logits.reshape(-1, model.vocab_size).float(), targets.reshape(-1))

@@ -130,7 +130,9 @@ def gradual_pruner(model: "DigitsClassifier", config: PipelineConfig, n_train: i
     return Pruner(model.rnn, targets=("input", "recurrent"), schedule=schedule)
 
 
-def _train(model, forward, x, y, epochs, lr, batch_size, seed, pruner=None, project=None):
+def _train(model, forward, x, y, epochs, lr, batch_size, seed, pruner=None, project=None, desc="train"):
+    from tqdm import tqdm
+
     gen = torch.Generator().manual_seed(seed)
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.Adam(params, lr=lr)
@@ -138,7 +140,7 @@ def _train(model, forward, x, y, epochs, lr, batch_size, seed, pruner=None, proj
         pruner.attach(opt)
     model.train()
     try:
-        for _ in range(epochs):
+        for _ in tqdm(range(epochs), desc=f"[pipeline] {desc}", unit="epoch", leave=False):
             order = torch.randperm(len(x), generator=gen)
             for start in range(0, len(x), batch_size):
                 idx = order[start:start + batch_size]
@@ -224,14 +226,16 @@ def run_lava(path, images: np.ndarray, precision: str, batch: int = 120):
     Each image starts from the zero state: ``batch`` images per Lava call, as replicas
     of the network (:func:`replicate_spec`). ``fixed_pt`` returns the output integers.
     """
-    from . import load_lava
     from lava_egru import simulate
+    from tqdm import tqdm
+
+    from . import load_lava
 
     spec = read_network(path)
     n_img, steps, width = images.shape
     out = []
     with tempfile.TemporaryDirectory(prefix="egru_pipeline_") as folder:
-        for start in range(0, n_img, batch):
+        for start in tqdm(range(0, n_img, batch), desc=f"[pipeline] Lava {precision}", unit="call", leave=False):
             chunk = images[start:start + batch]
             k = len(chunk)
             file = write_network(replicate_spec(spec, k), Path(folder) / f"batch{start}.h5", sparse=True)
@@ -378,7 +382,7 @@ def run_pipeline(config: PipelineConfig, output_dir, *, lava: bool = True, log=p
     t0 = time.perf_counter()
     pruner = gradual_pruner(model, config, len(x_tr))
     _train(model, model, x_tr, y_tr, config.finetune_epochs, config.lr, config.batch_size, config.seed + 1,
-           pruner=pruner, project=pruner.step)
+           pruner=pruner, project=pruner.step, desc="prune + fine-tune")
     pruner.prune(config.sparsity)          # exactly the target (the schedule's last update reached it)
     stamp("prune", t0)
     with torch.no_grad():
@@ -412,7 +416,7 @@ def run_pipeline(config: PipelineConfig, output_dir, *, lava: bool = True, log=p
     project()
     pruner_q.apply()
     _train(model, lambda xb: _qat_forward(qat, model, q_dense, xb), x_tr, y_tr, config.qat_epochs, config.lr / 5,
-           config.batch_size, config.seed + 2, pruner=pruner_q, project=project)
+           config.batch_size, config.seed + 2, pruner=pruner_q, project=project, desc="QAT")
     pruner_q.apply()
     project()
     stamp("quantize", t0)
