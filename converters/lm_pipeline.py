@@ -44,7 +44,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch import nn
-from tqdm import tqdm
+from snntorch_egru.progress import progress_bar
 
 from snntorch_egru import EGRULanguageModel
 from snntorch_egru import quantization as quant
@@ -133,7 +133,7 @@ def _qat_finetune(model: EGRULanguageModel, q, pruner: Pruner, tokens: torch.Ten
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr / 10, betas=(0.0, 0.999), weight_decay=0.0)
     model.train()
     state = None
-    for segment in tqdm(segments, desc="[lm-pipeline] QAT", unit="step", leave=False, disable=not config.progress):
+    for segment in progress_bar(segments, desc="[lm-pipeline] QAT", unit="step", leave=False, disable=not config.progress):
         inputs, targets = data[segment], data[segment.start + 1: segment.stop + 1]
         logits, state = qat(inputs, state)
         loss = nn.functional.cross_entropy(logits.reshape(-1, model.vocab_size).float(), targets.reshape(-1))
@@ -210,6 +210,8 @@ def run_lm_pipeline(config: LMPipelineConfig, data_dir, output_dir, *, lava: boo
     """
     import converters   # the package's export/load functions (this module is part of it)
 
+    if lava:
+        import lava_egru   # noqa: F401  fail before training, not after, when the Lava stack is missing
     t_start = time.perf_counter()
     output_dir = Path(output_dir)
     corpus = load_corpus(data_dir)

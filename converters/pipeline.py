@@ -131,7 +131,7 @@ def gradual_pruner(model: "DigitsClassifier", config: PipelineConfig, n_train: i
 
 
 def _train(model, forward, x, y, epochs, lr, batch_size, seed, pruner=None, project=None, desc="train"):
-    from tqdm import tqdm
+    from snntorch_egru.progress import progress_bar
 
     gen = torch.Generator().manual_seed(seed)
     params = [p for p in model.parameters() if p.requires_grad]
@@ -140,7 +140,7 @@ def _train(model, forward, x, y, epochs, lr, batch_size, seed, pruner=None, proj
         pruner.attach(opt)
     model.train()
     try:
-        for _ in tqdm(range(epochs), desc=f"[pipeline] {desc}", unit="epoch", leave=False):
+        for _ in progress_bar(range(epochs), desc=f"[pipeline] {desc}", unit="epoch", leave=False):
             order = torch.randperm(len(x), generator=gen)
             for start in range(0, len(x), batch_size):
                 idx = order[start:start + batch_size]
@@ -227,7 +227,7 @@ def run_lava(path, images: np.ndarray, precision: str, batch: int = 120):
     of the network (:func:`replicate_spec`). ``fixed_pt`` returns the output integers.
     """
     from lava_egru import simulate
-    from tqdm import tqdm
+    from snntorch_egru.progress import progress_bar
 
     from . import load_lava
 
@@ -235,7 +235,7 @@ def run_lava(path, images: np.ndarray, precision: str, batch: int = 120):
     n_img, steps, width = images.shape
     out = []
     with tempfile.TemporaryDirectory(prefix="egru_pipeline_") as folder:
-        for start in tqdm(range(0, n_img, batch), desc=f"[pipeline] Lava {precision}", unit="call", leave=False):
+        for start in progress_bar(range(0, n_img, batch), desc=f"[pipeline] Lava {precision}", unit="call", leave=False):
             chunk = images[start:start + batch]
             k = len(chunk)
             file = write_network(replicate_spec(spec, k), Path(folder) / f"batch{start}.h5", sparse=True)
@@ -360,6 +360,8 @@ def _plots(model, x_test, y_test, output_dir: Path) -> list:
 
 def run_pipeline(config: PipelineConfig, output_dir, *, lava: bool = True, log=print) -> dict:
     """Run every step; write the network files, ``report.json`` and the PNGs to ``output_dir``; return the report."""
+    if lava:
+        import lava_egru   # noqa: F401  fail before training, not after, when the Lava stack is missing
     t_start = time.perf_counter()
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)

@@ -214,10 +214,10 @@ class _Progress:
         if not enabled:
             return
         try:
-            from tqdm import tqdm
+            from .progress import progress_bar
+            self.bar = progress_bar(total=total, initial=initial, desc=f"epoch {epoch}", leave=False, file=sys.stderr)
         except ImportError:
             return
-        self.bar = tqdm(total=total, initial=initial, desc=f"epoch {epoch}", leave=False, file=sys.stderr)
 
     def update(self, done: int, loss: float, lr: float) -> None:
         if not self.enabled:

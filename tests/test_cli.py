@@ -180,3 +180,16 @@ def test_replicate_spec_is_block_diagonal_without_negative_zeros():
         np.testing.assert_array_equal(large[h:2 * h, small.shape[1]:2 * small.shape[1]], small[:h])
     dense = copies.layers[2].weight
     assert not np.any((dense == 0) & np.signbit(dense))
+
+
+@pytest.mark.lava
+def test_lava_imports_after_a_progress_bar():
+    """Lava's import calls multiprocessing.set_start_method("fork"); a tqdm bar shown before
+    (training, then Lava, in one process) must not have fixed the context already."""
+    code = ("from snntorch_egru.progress import progress_bar\n"
+            "import io\n"
+            "for _ in progress_bar(range(3), file=io.StringIO()): pass\n"
+            "import lava_egru\n"
+            "print('imported')\n")
+    proc = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0 and "imported" in proc.stdout, proc.stderr[-2000:]
