@@ -76,3 +76,19 @@ def test_reduction_matches_opcount(quick_run, shared_data_dir):
     assert record["activity_sparsity"]["pooled"] == pytest.approx(counts.activity_sparsity["pooled"])
     with torch.no_grad():
         assert module.test_loss(model, corpus.test[: record["eval_tokens"]]) == pytest.approx(record["test_loss"])
+
+
+def test_remeasure_reproduces_the_numbers_and_the_multiplication(quick_run):
+    module, _, results, args = quick_run
+    before = {name: json.loads((results / f"{name}.json").read_text()) for name in CONFIGS}
+    assert module.main(args + ["--remeasure"]) == 0
+    for name in CONFIGS:
+        after = json.loads((results / f"{name}.json").read_text())
+        for key in ("test_loss", "reduction_vs_dense_gru", "reduction_rnn_only", "weight_sparsity_rnn"):
+            assert after[key] == pytest.approx(before[name][key], rel=1e-12), (name, key)
+        layers = after["macs_per_layer"]
+        assert set(layers) >= {"layer0", "layer1", "readout"}
+        # the EGRU layers' measured reduction (activity x weights) is at least the activity-only one
+        assert after["reduction_rnn_only"] >= after["reduction_rnn_activity_only"] * (1 - 1e-9)
+    table = (results / "table.md").read_text()
+    assert "| A | W | A x W | M |" in table and "n/a" not in table
