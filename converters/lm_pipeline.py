@@ -66,8 +66,8 @@ class LMPipelineConfig:
     embedding_size: int = 128
     hidden_sizes: tuple = (256, 128)
     threshold: float = 0.1
-    train_tokens: int = 300_000
-    epochs: int = 1
+    train_tokens: int = 400_000
+    epochs: int = 2
     batch_size: int = 32
     bptt: int = 35
     lr: float = 3e-3
