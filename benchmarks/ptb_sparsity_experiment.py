@@ -130,7 +130,12 @@ def test_loss(model: EGRULanguageModel, tokens: torch.Tensor, segment_length: in
 
 
 def configurations():
-    """(name, kind, sparsity, parent) in protocol order."""
+    """(name, kind, sparsity, parent) in protocol order.
+
+    After the pruning chain, a control chain ``egru_ft1`` .. ``egru_ft4``: the unpruned EGRU
+    fine-tuned with exactly the same schedule, link for link, so that ``egru_p<level>`` and
+    the control with the same number of fine-tuning links differ only in the pruning.
+    """
     yield "gru", "gru", 0.0, None
     yield "egru", "egru", 0.0, None
     parent = "egru"
@@ -138,6 +143,15 @@ def configurations():
         name = f"egru_p{round(level * 100)}"
         yield name, "egru", level, parent
         parent = name
+    parent = "egru"
+    for link in range(1, len(LEVELS) + 1):
+        name = f"egru_ft{link}"
+        yield name, "egru", 0.0, parent
+        parent = name
+
+
+def _sparsity_of(name: str) -> float:
+    return next(sparsity for config, _, sparsity, _ in configurations() if config == name)
 
 
 def measure(model, tokens: torch.Tensor) -> dict:
@@ -197,12 +211,14 @@ def run_protocol(settings: dict, corpus, output_dir: Path, results_dir: Path, lo
             steps = ft["steps"]
             tokens = steps * train_cfg["batch_size"] * train_cfg["bptt"]
 
-            start_model = load_model(parent_model, kind, vocab, model_cfg, pruned=parent != "egru")
-            # one-shot to the level at step 0 (initial = final sparsity), held afterwards;
-            # previously pruned weights are zero, so they go first: the masks are nested.
-            schedule = CubicSchedule(final_sparsity=sparsity, initial_sparsity=sparsity,
-                                     begin_step=0, frequency=1, n_updates=1)
-            pruner = Pruner(start_model, targets=list(PRUNE_TARGETS), scope="global", schedule=schedule)
+            start_model = load_model(parent_model, kind, vocab, model_cfg, pruned=_sparsity_of(parent) > 0)
+            pruner = None
+            if sparsity > 0:
+                # one-shot to the level at step 0 (initial = final sparsity), held afterwards;
+                # previously pruned weights are zero, so they go first: the masks are nested.
+                schedule = CubicSchedule(final_sparsity=sparsity, initial_sparsity=sparsity,
+                                         begin_step=0, frequency=1, n_updates=1)
+                pruner = Pruner(start_model, targets=list(PRUNE_TARGETS), scope="global", schedule=schedule)
 
             config = train_lm.LMConfig(hidden_sizes=tuple(model_cfg["hidden_sizes"]),
                                        embedding_size=model_cfg["embedding_size"],
@@ -214,7 +230,9 @@ def run_protocol(settings: dict, corpus, output_dir: Path, results_dir: Path, lo
             model, history = train_lm.train_language_model(
                 config, corpus.train, vocab, None, log=log, output_dir=work, resume=True,
                 checkpoint_every=settings["checkpoint_every"], progress=True, model=start_model, pruner=pruner)
-            description = f"pruned to {sparsity:.0%} from {parent}, fine-tuned {history[-1]['step'] if history else '?'} steps"
+            steps_done = history[-1]["step"] if history else "?"
+            description = (f"pruned to {sparsity:.0%} from {parent}, fine-tuned {steps_done} steps" if sparsity
+                           else f"control: {parent} fine-tuned {steps_done} steps, no pruning")
         torch.save(model.state_dict(), work / "model.pt")
         train_seconds = sum(r.get("seconds", 0.0) for r in history)
         record = {"name": name, "kind": kind, "target_sparsity": sparsity, "parent": parent,
@@ -291,14 +309,19 @@ def write_report(results_dir: Path, command: str, log=print) -> Path:
         log("matplotlib is not installed in this environment: pareto.png not written "
             "(pip install -e '.[test]' installs it)")
         return table
-    fig, ax = plt.subplots(figsize=(7, 4.5))
-    ys = [r["test_perplexity"] for r in records]
+    fig, ax = plt.subplots(figsize=(7.5, 4.8))
+    chain = [r for r in records if not r["name"].startswith("egru_ft")]
+    controls = [r for r in records if r["name"].startswith("egru_ft")]
     for key, label, marker in (("reduction_vs_dense_gru", "whole model (dense tied readout included)", "o"),
                                ("reduction_rnn_only", "EGRU layers only (W_ih, W_hh)", "s")):
-        xs = [r[key] for r in records]
-        ax.plot(xs, ys, marker=marker, linestyle=":", label=label)
-        for r, x, y in zip(records, xs, ys):
-            ax.annotate(r["name"], (x, y), textcoords="offset points", xytext=(4, 4), fontsize=7)
+        for group, style, suffix in ((chain, ":", "pruning chain"), (controls, "", "control, no pruning")):
+            if not group:
+                continue
+            xs, ys = [r[key] for r in group], [r["test_perplexity"] for r in group]
+            ax.plot(xs, ys, marker=marker if style else "x", linestyle=style or "none",
+                    label=f"{label}: {suffix}")
+            for r, x, y in zip(group, xs, ys):
+                ax.annotate(r["name"], (x, y), textcoords="offset points", xytext=(4, 4), fontsize=7)
     ax.set_xscale("log")
     ax.set_xlabel("effective-MAC reduction vs the dense GRU (x)")
     ax.set_ylabel("test perplexity (batch 1)")

@@ -12,7 +12,7 @@ from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
-CONFIGS = ["gru", "egru", "egru_p50", "egru_p80", "egru_p90", "egru_p95"]
+CONFIGS = ["gru", "egru", "egru_p50", "egru_p80", "egru_p90", "egru_p95", "egru_ft1", "egru_ft2", "egru_ft3", "egru_ft4"]
 
 
 def _module():
@@ -39,10 +39,14 @@ def test_json_and_table(quick_run):
     records = {name: json.loads((results / f"{name}.json").read_text()) for name in CONFIGS}
     assert records["gru"]["reduction_vs_dense_gru"] == pytest.approx(1.0, rel=1e-3)  # a few exact zeros
     assert records["gru"]["activity_sparsity"]["pooled"] == 0.0
-    for name in CONFIGS[2:]:
+    for name in CONFIGS[2:6]:
         r = records[name]
         assert r["weight_sparsity_rnn"] == pytest.approx(r["target_sparsity"], abs=1e-3)
         assert r["pruned_matrices"] == ["input", "recurrent"]
+    for name in CONFIGS[6:]:                       # the control chain: same fine-tuning, no pruning
+        r = records[name]
+        assert r["weight_sparsity_rnn"] < 0.01 and r["pruned_matrices"] == [] and "control" in r["description"]
+        assert r["train_steps"] == records["egru_p50"]["train_steps"]
     for r in records.values():
         assert r["test_perplexity"] > 1 and r["wall_seconds"] > 0
         assert set(r["activity_sparsity"]) == {"layer0", "layer1", "pooled"}
