@@ -379,6 +379,11 @@ def main(argv=None) -> int:
         parser.exit(2, f"egru: error: {exc}\n")
     except NotImplementedError as exc:
         parser.exit(2, f"egru: error: not implemented: {exc}\n")
+    except ModuleNotFoundError as exc:
+        if not (exc.name or "").startswith("lava"):
+            raise
+        parser.exit(2, f"egru: error: this command needs the Lava stack ({exc}); Lava runs on Python 3.10: use "
+                       f".venv/lava/bin/egru (created by scripts/env.sh), or pass --no-lava to skip the Lava steps\n")
     except (FileNotFoundError, IsADirectoryError, PermissionError) as exc:
         parser.exit(2, f"egru: error: {exc}\n")
     except ValueError as exc:

@@ -210,11 +210,11 @@ def run_lm_pipeline(config: LMPipelineConfig, data_dir, output_dir, *, lava: boo
     """
     import converters   # the package's export/load functions (this module is part of it)
 
-    if lava:
-        import lava_egru   # noqa: F401  fail before training, not after, when the Lava stack is missing
     t_start = time.perf_counter()
     output_dir = Path(output_dir)
     corpus = load_corpus(data_dir)
+    if lava:
+        import lava_egru   # noqa: F401  fail before training, not after, when the Lava stack is missing
     output_dir.mkdir(parents=True, exist_ok=True)
     vocab = len(corpus.vocabulary)
     timings = {}

@@ -254,44 +254,27 @@ def calibrate_classifier(model: DigitsClassifier, x: torch.Tensor):
     q_rnn = quant.calibrate(model.rnn, x)
     with torch.no_grad():
         logits = model(x)
-    w = model.readout.weight.detach()
-    s = quant.weight_scale_exponent(w)
-    magnitude = max(float(logits.abs().max()), float(model.readout.bias.abs().max()))
-    frac_src = q_rnn.layers[-1].frac_state
-    upper = quant._frac_upper(magnitude, quant.DEFAULT_MAX_FRAC)
-    # weight_exp = s - F_src + F_dst - 1 must lie in [-8, 7]
-    frac = min(upper, frac_src - s + quant.WEIGHT_EXP_MAX + 1)
-    if frac < max(0, frac_src - s + quant.WEIGHT_EXP_MIN + 1):
-        raise quant.QuantizationError(f"readout: no fixed-point format fits (max |logit| {magnitude:g})")
-    return q_rnn, quant.DenseQuantization(frac, s)
+    q_dense = quant.calibrate_dense(model.readout.weight, model.readout.bias, float(logits.abs().max()),
+                                    q_rnn.layers[-1].frac_state, name="readout")
+    return q_rnn, q_dense
 
 
 def _qat_forward(qat, model, q_dense, x):
     y, _ = qat(x.double())
-    wq = quant._fq_weight(model.readout.weight.double(), q_dense.scale_exp)
-    out = quant._fq_floor(y @ wq.t(), q_dense.frac_state) + quant._fq_param(model.readout.bias.double(),
-                                                                           q_dense.frac_state)
-    return quant._fq_sat(out, q_dense.frac_state)
+    return quant.fake_quantize_dense(y, model.readout.weight, model.readout.bias, q_dense)
 
 
 def _project_readout(model, q_dense):
-    with torch.no_grad():
-        bound = math.ldexp(1.0, q_dense.scale_exp)
-        model.readout.weight.clamp_(quant.MANTISSA_MIN * bound, quant.MANTISSA_MAX * bound)
-        limit = math.ldexp(quant.INT24_MAX, -q_dense.frac_state)
-        model.readout.bias.clamp_(-limit, limit)
+    quant.project_dense_(model.readout.weight, model.readout.bias, q_dense)
 
 
 def integer_logits(model: DigitsClassifier, q_rnn, q_dense, x: torch.Tensor):
     """Exact integer inference (docs/fixed-point.md): ``(logits_int [B, T, C] int64, overflow counts)``."""
     layers = quant.integer_layers(model.rnn, q_rnn)
-    source = q_rnn.layers[-1].frac_state
-    w = quant.quantize_weights(model.readout.weight.detach(), q_dense.scale_exp, name="readout.weight")
-    e = quant.weight_exp(q_dense.scale_exp, source, q_dense.frac_state)
-    b = quant._quantize_vector(model.readout.bias.detach(), q_dense.frac_state, "readout.bias")
-    layers.append(quant.IntegerDenseLayer("readout", w.lava_weights, e, b, source, q_dense.frac_state))
-    net = quant._IntegerNetwork(layers, q_rnn.frac_input)
-    overflow = quant._new_overflow(["input"] + [layer.name for layer in layers])
+    layers.append(quant.integer_dense_layer("readout", model.readout.weight, model.readout.bias, q_dense,
+                                            q_rnn.layers[-1].frac_state))
+    net = quant.IntegerNetwork(layers, q_rnn.frac_input)
+    overflow = quant.new_overflow_counters(["input"] + [layer.name for layer in layers])
     x_int = quant.IntegerEGRU(model.rnn, q_rnn).quantize_input(x.transpose(0, 1), overflow["input"])
     out, _, _ = net.run(x_int, None, overflow)
     return out.transpose(0, 1), overflow

@@ -63,6 +63,8 @@ __all__ = [
     "shift", "rshift_round", "dense_int", "sigmoid_q", "tanh_q", "plan_sigmoid", "plan_tanh",
     "fake_sigmoid_q", "fake_tanh_q", "egru_step_int", "integer_layers", "calibrate", "to_integer",
     "IntegerEGRU", "IntegerEGRULanguageModel", "QuantizationAware", "quantization_aware",
+    "IntegerNetwork", "new_overflow_counters", "integer_dense_layer", "fake_quantize_dense", "project_dense_",
+    "calibrate_dense",
 ]
 
 #: Fractional bits of the gates r, z and the candidate n: values in [-1, 1] are integers in [-4096, 4096].
@@ -550,6 +552,28 @@ def _check_weight_exp(name: str, value: int) -> int:
     return value
 
 
+def integer_dense_layer(name: str, weight: torch.Tensor, bias: Optional[torch.Tensor], q: DenseQuantization,
+                        frac_source: int) -> IntegerDenseLayer:
+    """The integer parameters of one Dense layer ``out = W x + b`` (e.g. a readout on EGRU events).
+
+    ``frac_source``: fractional bits of its input messages (the previous layer's
+    ``frac_state``). Raises :class:`QuantizationError` naming ``name`` for a mantissa,
+    ``weight_exp`` or bias that does not fit.
+
+    >>> import torch
+    >>> layer = integer_dense_layer("readout", torch.tensor([[0.5, -0.25]]), torch.tensor([0.125]),
+    ...                             DenseQuantization(frac_state=8, scale_exp=-7), frac_source=8)
+    >>> layer.weight.tolist(), layer.weight_exp, layer.bias.tolist()   # Lava's weights: 2 x mantissa
+    ([[128, -64]], -8, [32])
+    """
+    if not isinstance(q, DenseQuantization):
+        raise QuantizationError(f"{name}: expected a DenseQuantization, got {type(q).__name__}")
+    e = _check_weight_exp(f"{name}.weight", q.weight_exp(frac_source))
+    w = quantize_weights(weight.detach(), q.scale_exp, name=f"{name}.weight")
+    b = None if bias is None else _quantize_vector(bias.detach(), q.frac_state, f"{name}.bias")
+    return IntegerDenseLayer(name, w.lava_weights, e, b, frac_source, q.frac_state)
+
+
 def integer_layers(model, quantization: QuantizationSpec) -> list:
     """The integer parameters of every layer after the input (:class:`IntegerDenseLayer` / :class:`IntegerEGRULayer`).
 
@@ -576,10 +600,7 @@ def integer_layers(model, quantization: QuantizationSpec) -> list:
                 if not isinstance(q, DenseQuantization):
                     raise QuantizationError(f"{name}: expected a DenseQuantization, got {type(q).__name__}")
                 weight, bias = _dense_tensors(model, name)
-                e = _check_weight_exp(f"{name}.weight", q.weight_exp(source))
-                w = quantize_weights(weight, q.scale_exp, name=f"{name}.weight")
-                b = None if bias is None else _quantize_vector(bias, q.frac_state, f"{name}.bias")
-                out.append(IntegerDenseLayer(name, w.lava_weights, e, b, source, q.frac_state))
+                out.append(integer_dense_layer(name, weight, bias, q, source))
                 continue
             if not isinstance(q, LayerQuantization):
                 raise QuantizationError(f"{name}: expected a LayerQuantization, got {type(q).__name__}")
@@ -604,7 +625,8 @@ def integer_layers(model, quantization: QuantizationSpec) -> list:
 # --------------------------------------------------------------------------- integer models
 
 
-def _new_overflow(names: Sequence[str]) -> Dict[str, Dict[str, int]]:
+def new_overflow_counters(names: Sequence[str]) -> Dict[str, Dict[str, int]]:
+    """Zeroed overflow counters ``{name: {key: 0 for key in OVERFLOW_KEYS}}`` for :meth:`IntegerNetwork.run`."""
     return {name: {key: 0 for key in OVERFLOW_KEYS} for name in names}
 
 
@@ -632,8 +654,14 @@ class IntegerResult(NamedTuple):
         return sum(sum(counts.values()) for counts in self.overflow.values())
 
 
-class _IntegerNetwork:
-    """Runs integer layers over a [T, B, in] int64 message tensor."""
+class IntegerNetwork:
+    """Runs a stack of integer layers (:class:`IntegerDenseLayer`, :class:`IntegerEGRULayer`) over a
+    [T, B, in] int64 message tensor; the building block of :class:`IntegerEGRU` and
+    :class:`IntegerEGRULanguageModel`, usable for any other stack of these layers (e.g. an EGRU
+    with a Dense readout: ``integer_layers(rnn, spec) + [integer_dense_layer(...)]``).
+    ``run(messages, state, overflow)`` returns ``(output, (ys, cs), events)``; ``overflow`` is
+    :func:`new_overflow_counters` of ``["input"] + [layer.name ...]``.
+    """
 
     def __init__(self, layers: list, frac_input: int):
         self.layers = layers
@@ -713,7 +741,7 @@ class IntegerEGRU:
         self.frac_output = quantization.output_frac
         self.batch_first = model.batch_first
         self.input_size = model.input_size
-        self._network = _IntegerNetwork(self.layers, self.frac_input)
+        self._network = IntegerNetwork(self.layers, self.frac_input)
 
     def quantize_input(self, x: torch.Tensor, overflow: Optional[dict] = None) -> torch.Tensor:
         """``sat24(round_half_away(x * 2**frac_input))`` as int64."""
@@ -726,7 +754,7 @@ class IntegerEGRU:
     def run_integer(self, x_int: torch.Tensor, state=None) -> IntegerResult:
         if x_int.dtype != torch.int64 or x_int.dim() != 3 or x_int.shape[-1] != self.input_size:
             raise ValueError(f"x_int must be int64 [T, B, {self.input_size}], got {x_int.dtype} {tuple(x_int.shape)}")
-        overflow = _new_overflow(["input"] + [layer.name for layer in self.layers])
+        overflow = new_overflow_counters(["input"] + [layer.name for layer in self.layers])
         return self._finish(x_int, state, overflow)
 
     def _finish(self, x_int, state, overflow, unbatched=False, batch_first=False) -> IntegerResult:
@@ -751,7 +779,7 @@ class IntegerEGRU:
             x = x.transpose(0, 1)
         if x.shape[-1] != self.input_size:
             raise ValueError(f"input has {x.shape[-1]} features, expected {self.input_size}")
-        overflow = _new_overflow(["input"] + [layer.name for layer in self.layers])
+        overflow = new_overflow_counters(["input"] + [layer.name for layer in self.layers])
         x_int = self.quantize_input(x, overflow["input"])
         return self._finish(x_int, state, overflow, unbatched, self.batch_first and not unbatched)
 
@@ -770,14 +798,14 @@ class IntegerEGRULanguageModel:
         self.layers = integer_layers(model, quantization)
         self.frac_output = quantization.output_frac
         self.vocab_size = model.vocab_size
-        self._network = _IntegerNetwork(self.layers, 0)
+        self._network = IntegerNetwork(self.layers, 0)
 
     def __call__(self, tokens: torch.Tensor, state=None) -> IntegerResult:
         if tokens.dtype not in (torch.int64, torch.int32) or tokens.dim() != 2:
             raise ValueError(f"tokens must be integer ids [T, B], got {tokens.dtype} {tuple(tokens.shape)}")
         if tokens.numel() and (int(tokens.min()) < 0 or int(tokens.max()) >= self.vocab_size):
             raise ValueError(f"token ids must be in [0, {self.vocab_size})")
-        overflow = _new_overflow([layer.name for layer in self.layers])
+        overflow = new_overflow_counters([layer.name for layer in self.layers])
         out, state, events = self._network.run(tokens.long(), state, overflow, one_hot=True)
         view = torch.ldexp(out.to(torch.float64), torch.tensor(-float(self.frac_output), dtype=torch.float64))
         return IntegerResult(view.float(), out, self.frac_output, state, overflow, events)
@@ -1056,6 +1084,57 @@ def fake_tanh_q(x: torch.Tensor) -> torch.Tensor:
     return 2 * fake_sigmoid_q(2 * x) - 1
 
 
+def fake_quantize_dense(x: torch.Tensor, weight: torch.Tensor, bias: Optional[torch.Tensor],
+                        q: DenseQuantization) -> torch.Tensor:
+    """Quantisation-aware forward of a Dense layer on messages ``x`` that are already on their grid.
+
+    ``sat(floor_F(x @ W_q^T) + b_q)`` with ``W_q`` = the weights on ``mantissa * 2**s``,
+    ``b_q`` the bias on ``2**-F`` (F = ``q.frac_state``), straight-through rounding and the
+    clamp's gradient, in ``x``'s dtype: with float64 and ``x`` from a :class:`QuantizationAware`
+    forward it equals :func:`integer_dense_layer` run by :class:`IntegerNetwork` (divided by
+    ``2**F``) bit for bit.
+    """
+    wq = _fq_weight(weight.to(x.dtype), q.scale_exp)
+    out = _fq_floor(x @ wq.t(), q.frac_state)
+    if bias is not None:
+        out = out + _fq_param(bias.to(x.dtype), q.frac_state)
+    return _fq_sat(out, q.frac_state)
+
+
+@torch.no_grad()
+def project_dense_(weight: torch.Tensor, bias: Optional[torch.Tensor], q: DenseQuantization) -> None:
+    """Clamp a Dense layer's parameters in place into what ``q`` can represent (after an optimiser step)."""
+    bound = math.ldexp(1.0, q.scale_exp)
+    weight.clamp_(MANTISSA_MIN * bound, MANTISSA_MAX * bound)
+    if bias is not None:
+        limit = math.ldexp(INT24_MAX, -q.frac_state)
+        bias.clamp_(-limit, limit)
+
+
+def calibrate_dense(weight: torch.Tensor, bias: Optional[torch.Tensor], max_abs_output: float, frac_source: int,
+                    *, max_frac: int = DEFAULT_MAX_FRAC, name: str = "dense") -> DenseQuantization:
+    """The format of one Dense layer after a calibrated network (e.g. a readout on EGRU events).
+
+    The rule of :func:`calibrate` for a single edge: ``s = ceil(log2(max|W| / 127))``, F the
+    largest value <= ``max_frac`` with ``max(max_abs_output, max|b|) * 2**F < 2**22``, lowered
+    until ``weight_exp = s - frac_source + F - 1 <= 7``. Raises :class:`QuantizationError` when
+    no F also satisfies ``weight_exp >= -8`` and F >= 0.
+
+    >>> import torch
+    >>> calibrate_dense(torch.tensor([[0.5, -0.25]]), torch.tensor([0.1]), max_abs_output=3.0, frac_source=10)
+    DenseQuantization(frac_state=16, scale_exp=-7)
+    """
+    s = weight_scale_exponent(weight.detach())
+    magnitude = float(max_abs_output)
+    if bias is not None:
+        magnitude = max(magnitude, float(bias.detach().abs().max()))
+    frac = min(_frac_upper(magnitude, max_frac), frac_source - s + WEIGHT_EXP_MAX + 1)
+    if frac < max(0, frac_source - s + WEIGHT_EXP_MIN + 1):
+        raise QuantizationError(f"{name}: no fixed-point format fits (max |output| {magnitude:g}, "
+                                f"input frac {frac_source}, weight scale 2**{s})")
+    return DenseQuantization(frac, s)
+
+
 class QuantizationAware(nn.Module):
     """Quantisation-aware forward pass of an ``EGRU`` or ``EGRULanguageModel`` (shares its parameters).
 
@@ -1112,16 +1191,11 @@ class QuantizationAware(nn.Module):
         egru_k = 0
         for k, ((name, kind, index), lq) in enumerate(zip(self.plan, q.layers)):
             if kind == "dense":
-                weight, bias = (model.embedding.weight.t(), None) if name == "embedding" else \
-                    (model.readout.weight, model.readout.bias)
-                wq = _fq_weight(weight.to(dtype), lq.scale_exp)
                 if name == "embedding":
-                    out = _fq_floor(wq.t()[x], lq.frac_state)
+                    wq = _fq_weight(model.embedding.weight.t().to(dtype), lq.scale_exp)
+                    x = _fq_sat(_fq_floor(wq.t()[x], lq.frac_state), lq.frac_state)
                 else:
-                    out = _fq_floor(x @ wq.t(), lq.frac_state)
-                if bias is not None:
-                    out = out + _fq_param(bias.to(dtype), lq.frac_state)
-                x = _fq_sat(out, lq.frac_state)
+                    x = fake_quantize_dense(x, model.readout.weight, model.readout.bias, lq)
                 if name == "embedding" and model.dropout_embedding and self.training:
                     x = nn.functional.dropout(x, model.dropout_embedding, training=True)
                 continue
@@ -1202,12 +1276,10 @@ class QuantizationAware(nn.Module):
         model, rnn = self.model, self.rnn
         for (name, kind, index), lq in zip(self.plan, self.quantization.layers):
             if kind == "dense":
-                weight = model.embedding.weight if name == "embedding" else model.readout.weight
-                bound = math.ldexp(1.0, lq.scale_exp)
-                weight.clamp_(MANTISSA_MIN * bound, MANTISSA_MAX * bound)
-                if name == "readout":
-                    limit = math.ldexp(INT24_MAX, -lq.frac_state)
-                    model.readout.bias.clamp_(-limit, limit)
+                if name == "embedding":
+                    project_dense_(model.embedding.weight, None, lq)
+                else:
+                    project_dense_(model.readout.weight, model.readout.bias, lq)
                 continue
             for attr, s in (("weight_ih", lq.scale_exp_ih), ("weight_hh", lq.scale_exp_hh)):
                 bound = math.ldexp(1.0, s)

@@ -109,3 +109,21 @@ def test_lm_pipeline_on_penn_treebank(shared_data_dir, tmp_path):
     assert report["vocabulary"] == 10000
     assert report["agreement"]["fixed"]["bit_exact"] is True
     assert report["agreement"]["float"]["max_abs_logit_diff"] <= 1e-4
+
+
+def test_missing_lava_is_a_clear_cli_error(corpus, capsys, monkeypatch):
+    """Without the Lava stack the pipeline stops before training, with one line that says what to do."""
+    import builtins
+    real_import = builtins.__import__
+
+    def no_lava(name, *args, **kwargs):
+        if name == "lava_egru" or name.startswith("lava."):
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_lava)
+    with pytest.raises(SystemExit) as info:
+        cli.main(["pipeline", "--task", "lm", "--quick", "--data", str(corpus)])
+    out, err = capsys.readouterr()
+    assert info.value.code == 2 and "needs the Lava stack" in err and "--no-lava" in err
+    assert "[lm-pipeline] trained" not in out and "Traceback" not in err     # stopped before training
