@@ -231,6 +231,9 @@ def _cmd_pipeline(args) -> int:
         return _cmd_pipeline_lm(args)
     if args.data is not None:
         raise UsageError("--data is for --task lm (the digits task is bundled with scikit-learn)")
+    for option, value in (("--lava-tokens", args.lava_tokens), ("--train-tokens", args.train_tokens)):
+        if value is not None:
+            raise UsageError(f"{option} is for --task lm")
     from .pipeline import PipelineConfig, format_report, run_pipeline
 
     overrides = {k: v for k, v in (("epochs", args.epochs), ("hidden", args.hidden), ("seed", args.seed),
@@ -338,8 +341,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_benchmark)
 
     p = sub.add_parser("pipeline", help="end to end: train, prune, export, quantise, Lava, report",
-                       description="Train an EGRU + readout on sklearn's handwritten digits (8x8 images as 8 rows "
-                                   "of 8 features), prune 80%% of W_ih/W_hh, export, calibrate and fine-tune for "
+                       description="--task digits (default, nothing to download): train an EGRU + readout on "
+                                   "sklearn's handwritten digits (8x8 images as 8 rows of 8 features). --task lm "
+                                   "--data DIR: a word-level language model on a PTB/WikiText-2 directory. Both then "
+                                   "prune 80% of W_ih/W_hh while fine-tuning, export, calibrate and fine-tune for "
                                    "fixed point, run the files in Lava in floating and fixed point, print a report "
                                    "and write report.json, the network files and PNG plots to --output-dir.")
     p.add_argument("--task", choices=("digits", "lm"), default="digits",

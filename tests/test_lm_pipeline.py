@@ -93,6 +93,8 @@ def test_lm_pipeline_bad_corpus_errors(tmp_path, capsys):
         (["pipeline", "--task", "lm", "--data", str(tmp_path)], "no corpus in"),
         (["pipeline", "--task", "lm", "--quick", "--data", str(empty)], "corpus file is empty"),
         (["pipeline", "--data", str(empty)], "--data is for --task lm"),
+        (["pipeline", "--train-tokens", "100"], "--train-tokens is for --task lm"),
+        (["pipeline", "--task", "lm", "--data", str(empty), "--lava-images", "3"], "--lava-images is for --task digits"),
     ):
         with pytest.raises(SystemExit) as info:
             cli.main(argv)
