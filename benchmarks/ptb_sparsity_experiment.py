@@ -65,6 +65,8 @@ from snntorch_egru.pruning import CubicSchedule, Pruner  # noqa: E402
 DEFAULT_RESULTS = ROOT / "benchmarks" / "results" / "ptb_sparsity"
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "ptb"
 PRUNE_TARGETS = ("input", "recurrent")
+#: the last configuration also prunes the (tied) readout: one global threshold over all three groups
+PRUNE_TARGETS_WITH_READOUT = ("input", "recurrent", "readout")
 LEVELS = (0.5, 0.8, 0.9, 0.95)
 
 FULL = dict(
@@ -104,11 +106,12 @@ def build_lm(kind: str, vocab_size: int, model_cfg: dict) -> EGRULanguageModel:
     return cls(vocab_size, model_cfg["embedding_size"], list(model_cfg["hidden_sizes"]), **kwargs)
 
 
-def load_model(path: Path, kind: str, vocab_size: int, model_cfg: dict, pruned: bool) -> EGRULanguageModel:
-    """A finished model from ``model.pt`` (mask buffers registered first when pruned)."""
+def load_model(path: Path, kind: str, vocab_size: int, model_cfg: dict, pruned: bool,
+               targets=PRUNE_TARGETS) -> EGRULanguageModel:
+    """A finished model from ``model.pt`` (mask buffers of ``targets`` registered first when pruned)."""
     model = build_lm(kind, vocab_size, model_cfg)
     if pruned:
-        Pruner(model, targets=list(PRUNE_TARGETS))
+        Pruner(model, targets=list(targets))
     model.load_state_dict(torch.load(path, map_location="cpu"))
     return model
 
@@ -134,7 +137,9 @@ def configurations():
 
     After the pruning chain, a control chain ``egru_ft1`` .. ``egru_ft4``: the unpruned EGRU
     fine-tuned with exactly the same schedule, link for link, so that ``egru_p<level>`` and
-    the control with the same number of fine-tuning links differ only in the pruning.
+    the control with the same number of fine-tuning links differ only in the pruning. Last,
+    ``egru_p90_all``: ``egru_p90`` pruned to 90% over W_ih, W_hh *and* the tied
+    embedding/readout (one global threshold), the readout being most of a small model's MACs.
     """
     yield "gru", "gru", 0.0, None
     yield "egru", "egru", 0.0, None
@@ -148,10 +153,16 @@ def configurations():
         name = f"egru_ft{link}"
         yield name, "egru", 0.0, parent
         parent = name
+    yield "egru_p90_all", "egru", 0.9, "egru_p90"
 
 
 def _sparsity_of(name: str) -> float:
     return next(sparsity for config, _, sparsity, _ in configurations() if config == name)
+
+
+def prune_targets(name: str) -> tuple:
+    """The pruned matrix groups of a configuration (``*_all``: the tied embedding/readout too)."""
+    return PRUNE_TARGETS_WITH_READOUT if name.endswith("_all") else PRUNE_TARGETS
 
 
 def measure(model, tokens: torch.Tensor) -> dict:
@@ -167,6 +178,7 @@ def measure(model, tokens: torch.Tensor) -> dict:
         "test_loss": loss, "test_perplexity": math.exp(loss), "eval_tokens": int(tokens.numel()),
         "activity_sparsity": counts.activity_sparsity,
         "weight_sparsity_rnn": total / size, "weight_sparsity_per_matrix": pruned,
+        "weight_sparsity_readout": float((model.readout.weight == 0).float().mean()),
         "connection_sparsity_overall": counts.connection_sparsity["overall"],
         "macs_per_token": {"dense": counts.dense, "activity": counts.activity, "effective": counts.effective},
         "reduction_vs_dense_gru": counts.reduction_effective,
@@ -211,14 +223,16 @@ def run_protocol(settings: dict, corpus, output_dir: Path, results_dir: Path, lo
             steps = ft["steps"]
             tokens = steps * train_cfg["batch_size"] * train_cfg["bptt"]
 
-            start_model = load_model(parent_model, kind, vocab, model_cfg, pruned=_sparsity_of(parent) > 0)
+            start_model = load_model(parent_model, kind, vocab, model_cfg, pruned=_sparsity_of(parent) > 0,
+                                     targets=prune_targets(parent))
+            targets = prune_targets(name)
             pruner = None
             if sparsity > 0:
                 # one-shot to the level at step 0 (initial = final sparsity), held afterwards;
                 # previously pruned weights are zero, so they go first: the masks are nested.
                 schedule = CubicSchedule(final_sparsity=sparsity, initial_sparsity=sparsity,
                                          begin_step=0, frequency=1, n_updates=1)
-                pruner = Pruner(start_model, targets=list(PRUNE_TARGETS), scope="global", schedule=schedule)
+                pruner = Pruner(start_model, targets=list(targets), scope="global", schedule=schedule)
 
             config = train_lm.LMConfig(hidden_sizes=tuple(model_cfg["hidden_sizes"]),
                                        embedding_size=model_cfg["embedding_size"],
@@ -226,7 +240,7 @@ def run_protocol(settings: dict, corpus, output_dir: Path, results_dir: Path, lo
                                        epochs=1, batch_size=train_cfg["batch_size"], bptt=train_cfg["bptt"],
                                        lr=ft["lr"], weight_decay=train_cfg["weight_decay"], clip=train_cfg["clip"],
                                        cosine_fraction=1.0, prune_sparsity=sparsity,
-                                       prune_targets=PRUNE_TARGETS, max_train_tokens=tokens + 1)
+                                       prune_targets=targets, max_train_tokens=tokens + 1)
             model, history = train_lm.train_language_model(
                 config, corpus.train, vocab, None, log=log, output_dir=work, resume=True,
                 checkpoint_every=settings["checkpoint_every"], progress=True, model=start_model, pruner=pruner)
@@ -236,7 +250,7 @@ def run_protocol(settings: dict, corpus, output_dir: Path, results_dir: Path, lo
         torch.save(model.state_dict(), work / "model.pt")
         train_seconds = sum(r.get("seconds", 0.0) for r in history)
         record = {"name": name, "kind": kind, "target_sparsity": sparsity, "parent": parent,
-                  "description": description, "pruned_matrices": list(PRUNE_TARGETS) if sparsity else [],
+                  "description": description, "pruned_matrices": list(prune_targets(name)) if sparsity else [],
                   "model": {k: list(v) if isinstance(v, tuple) else v for k, v in model_cfg.items()},
                   "train_steps": history[-1]["step"] if history else None,
                   "train_perplexity": history[-1]["train_perplexity"] if history else None}
@@ -263,7 +277,7 @@ def remeasure(settings: dict, corpus, output_dir: Path, results_dir: Path, log=p
         if not model_path.exists():
             raise FileNotFoundError(f"{result_path} exists but {model_path} does not: cannot remeasure {name}")
         record = json.loads(result_path.read_text())
-        model = load_model(model_path, kind, vocab, settings["model"], pruned=sparsity > 0)
+        model = load_model(model_path, kind, vocab, settings["model"], pruned=sparsity > 0, targets=prune_targets(name))
         record.update(measure(model, eval_tokens))
         write_text_atomic(result_path, json.dumps(record, indent=1) + "\n")
         log(f"[{name}] remeasured: test ppl {record['test_perplexity']:.2f}")
@@ -273,11 +287,15 @@ def write_report(results_dir: Path, command: str, log=print) -> Path:
     results_dir = Path(results_dir)
     records = [json.loads((results_dir / f"{name}.json").read_text())
                for name, *_ in configurations() if (results_dir / f"{name}.json").exists()]
+    readout_note = next((f"{r['weight_sparsity_readout']:.3f}" for r in records
+                         if r["name"].endswith("_all") and "weight_sparsity_readout" in r), "n/a")
     lines = [f"# PTB sparsity experiment (CPU protocol)", "",
              f"Produced by `{command}` from the JSON files in this folder "
              f"(benchmarks/ptb_sparsity_experiment.py). Test perplexity at batch size 1 on the first "
              f"{records[0]['eval_tokens'] + 1 if records else '?'} tokens of the PTB test split. Pruned matrices: "
-             f"input and recurrent (weight_ih, weight_hh) of every layer; the tied embedding/readout is dense. "
+             f"input and recurrent (weight_ih, weight_hh) of every layer; the tied embedding/readout is dense "
+             f"except in egru_p90_all (90% over all three, one global threshold; its readout sparsity: "
+             f"{readout_note}). "
              f"MACs per token by snntorch_egru.opcount (embedding lookup = 0 MACs; readout included); "
              f"reduction = dense GRU MACs / effective MACs.", "",
              "A = activity-only reduction and M = measured reduction (activity x weights) of the EGRU "
@@ -310,11 +328,11 @@ def write_report(results_dir: Path, command: str, log=print) -> Path:
             "(pip install -e '.[test]' installs it)")
         return table
     fig, ax = plt.subplots(figsize=(7.5, 4.8))
-    chain = [r for r in records if not r["name"].startswith("egru_ft")]
-    controls = [r for r in records if r["name"].startswith("egru_ft")]
+    chain = [r for r in records if not r["name"].startswith("egru_ft") and not r["name"].endswith("_all")]
+    controls = [r for r in records if r["name"].startswith("egru_ft") or r["name"].endswith("_all")]
     for key, label, marker in (("reduction_vs_dense_gru", "whole model (dense tied readout included)", "o"),
                                ("reduction_rnn_only", "EGRU layers only (W_ih, W_hh)", "s")):
-        for group, style, suffix in ((chain, ":", "pruning chain"), (controls, "", "control, no pruning")):
+        for group, style, suffix in ((chain, ":", "pruning chain"), (controls, "", "controls, readout pruned")):
             if not group:
                 continue
             xs, ys = [r[key] for r in group], [r["test_perplexity"] for r in group]
