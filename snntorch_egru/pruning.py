@@ -96,7 +96,7 @@ import torch
 from torch import nn
 
 __all__ = [
-    "GROUPS", "CubicSchedule", "Pruner", "select_parameters", "magnitude_masks", "prune_and_finetune",
+    "GROUPS", "CubicSchedule", "Pruner", "PrunerGroup", "select_parameters", "magnitude_masks", "prune_and_finetune",
     "weight_sparsity", "load_pruned_state_dict", "MASK_SUFFIX",
 ]
 
@@ -362,6 +362,81 @@ class Pruner:
 
     def load_state_dict(self, state: dict) -> None:
         self.step_count = int(state["step_count"])
+
+
+class PrunerGroup:
+    """Several :class:`Pruner` objects on one model, each with its own targets, scope and
+    schedule, driven as one (what ``train_language_model(pruner=...)`` accepts).
+
+    Example: keep the EGRU matrices' existing masks and prune the (tied) readout to 80%::
+
+        >>> import torch
+        >>> from snntorch_egru import EGRULanguageModel
+        >>> lm = EGRULanguageModel(50, 8, [16, 8], tie_weights=True)
+        >>> rnn = Pruner(lm, targets=["input", "recurrent"])          # no schedule: holds its masks
+        >>> rnn.prune(0.9)
+        >>> readout = Pruner(lm, targets=["readout"], schedule=CubicSchedule(
+        ...     final_sparsity=0.8, initial_sparsity=0.8, begin_step=0, frequency=1, n_updates=1))
+        >>> group = PrunerGroup(rnn, readout)
+        >>> _ = group.step()                                          # the readout's one-shot update
+        >>> s = group.sparsity()
+        >>> round(s["embedding.weight"], 2), round(rnn.sparsity()["total"], 2)
+        (0.8, 0.9)
+    """
+
+    def __init__(self, *pruners: "Pruner"):
+        if not pruners or not all(isinstance(p, Pruner) for p in pruners):
+            raise TypeError("PrunerGroup takes one or more Pruner objects")
+        if len({id(p.model) for p in pruners}) != 1:
+            raise ValueError("the pruners of a PrunerGroup must prune the same model")
+        seen: Dict[str, int] = {}
+        for k, pruner in enumerate(pruners):
+            for name in pruner.parameters:
+                if name in seen:
+                    raise ValueError(f"{name} is chosen by pruner {seen[name]} and pruner {k}: each matrix "
+                                     f"must belong to one pruner")
+                seen[name] = k
+        self.pruners = list(pruners)
+        self.model = pruners[0].model
+
+    def attach(self, optimizer: torch.optim.Optimizer) -> None:
+        for pruner in self.pruners:
+            pruner.attach(optimizer)
+
+    def detach(self) -> None:
+        for pruner in self.pruners:
+            pruner.detach()
+
+    def apply(self) -> None:
+        for pruner in self.pruners:
+            pruner.apply()
+
+    def step(self) -> list:
+        """Advance the schedule of every pruner that has one (the others hold their masks)."""
+        return [pruner.step() if pruner.schedule is not None else None for pruner in self.pruners]
+
+    def masks(self) -> Dict[str, torch.Tensor]:
+        out: Dict[str, torch.Tensor] = {}
+        for pruner in self.pruners:
+            out.update(pruner.masks())
+        return out
+
+    def sparsity(self) -> Dict[str, float]:
+        """Fraction of zero entries per chosen parameter and ``"total"`` over all of them."""
+        chosen: Dict[str, torch.Tensor] = {}
+        for pruner in self.pruners:
+            chosen.update(pruner.parameters)
+        return weight_sparsity(chosen)
+
+    def state_dict(self) -> dict:
+        return {"pruners": [pruner.state_dict() for pruner in self.pruners]}
+
+    def load_state_dict(self, state: dict) -> None:
+        states = state["pruners"]
+        if len(states) != len(self.pruners):
+            raise ValueError(f"state holds {len(states)} pruners, this group has {len(self.pruners)}")
+        for pruner, sub in zip(self.pruners, states):
+            pruner.load_state_dict(sub)
 
 
 def weight_sparsity(weights: Union[nn.Module, Dict[str, torch.Tensor]]) -> Dict[str, float]:

@@ -13,7 +13,7 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 CONFIGS = ["gru", "egru", "egru_p50", "egru_p80", "egru_p90", "egru_p95", "egru_ft1", "egru_ft2", "egru_ft3", "egru_ft4",
-           "egru_p90_all"]
+           "egru_p90_ro80"]
 
 
 def _module():
@@ -44,7 +44,7 @@ def test_json_and_table(quick_run):
         r = records[name]
         assert r["weight_sparsity_rnn"] == pytest.approx(r["target_sparsity"], abs=1e-3)
         assert r["pruned_matrices"] == ["input", "recurrent"]
-    everything = records["egru_p90_all"]           # W_ih, W_hh and the tied readout: 90% together
+    everything = records["egru_p90_ro80"]           # W_ih, W_hh and the tied readout: 90% together
     assert everything["pruned_matrices"] == ["input", "recurrent", "readout"]
     assert everything["weight_sparsity_readout"] > 0.5 and records["egru_p90"]["weight_sparsity_readout"] == 0.0
     readout = lambda r: r["macs_per_layer"]["readout"]   # noqa: E731
