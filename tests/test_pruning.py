@@ -199,3 +199,40 @@ def test_export_sees_the_zeros(tmp_path):
     again = converters.load_snntorch(path)
     for k in range(2):
         assert torch.equal(again.weight_hh_l0 if k == 0 else again.weight_hh_l1, getattr(rnn, f"weight_hh_l{k}"))
+
+
+def test_pruner_group_holds_one_pruner_and_schedules_the_other():
+    from snntorch_egru import EGRULanguageModel
+    from snntorch_egru.pruning import CubicSchedule, Pruner, PrunerGroup
+    torch.manual_seed(0)
+    lm = EGRULanguageModel(40, 6, [10, 6], tie_weights=True)
+    rnn = Pruner(lm, targets=["input", "recurrent"])
+    rnn.prune(0.9)
+    held = {k: v.clone() for k, v in rnn.masks().items()}
+    readout = Pruner(lm, targets=["readout"], schedule=CubicSchedule(final_sparsity=0.5, begin_step=0, frequency=2,
+                                                                     n_updates=2))
+    group = PrunerGroup(rnn, readout)
+    optimizer = torch.optim.SGD(lm.parameters(), lr=0.1)
+    group.attach(optimizer)
+    tokens = torch.randint(0, 40, (12, 3))
+    for _ in range(5):
+        loss = lm(tokens)[0].pow(2).mean()
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        group.step()
+    group.detach()
+    assert all(torch.equal(rnn.masks()[k], held[k]) for k in held)          # no schedule: masks held
+    assert group.sparsity()["embedding.weight"] == pytest.approx(0.5, abs=0.01)
+    assert set(group.masks()) == set(held) | {"embedding.weight"}
+    state = group.state_dict()
+    assert state == {"pruners": [{"step_count": 0}, {"step_count": 5}]}
+    group.load_state_dict(state)
+    with pytest.raises(ValueError, match="same model"):
+        PrunerGroup(rnn, Pruner(EGRULanguageModel(40, 6, [10, 6], tie_weights=True), targets=["readout"]))
+    with pytest.raises(ValueError, match="must belong to one pruner"):
+        PrunerGroup(rnn, Pruner(lm, targets=["recurrent"]))
+    with pytest.raises(TypeError):
+        PrunerGroup()
+    with pytest.raises(ValueError, match="holds 1 pruners"):
+        group.load_state_dict({"pruners": [{"step_count": 0}]})
