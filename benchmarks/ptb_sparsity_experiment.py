@@ -341,7 +341,7 @@ def write_report(results_dir: Path, command: str, log=print) -> Path:
     controls = [r for r in records if r["name"].startswith("egru_ft") or "_ro" in r["name"]]
     for key, label, marker in (("reduction_vs_dense_gru", "whole model (dense tied readout included)", "o"),
                                ("reduction_rnn_only", "EGRU layers only (W_ih, W_hh)", "s")):
-        for group, style, suffix in ((chain, ":", "pruning chain"), (controls, "", "controls, readout pruned")):
+        for group, style, suffix in ((chain, ":", "pruning chain"), (controls, "", "controls egru_ft*, readout pruned egru_p90_ro80")):
             if not group:
                 continue
             xs, ys = [r[key] for r in group], [r["test_perplexity"] for r in group]
