@@ -52,6 +52,7 @@ Example (tiny, synthetic data)::
 from __future__ import annotations
 
 import argparse
+import datetime
 import json
 import math
 import os
@@ -488,11 +489,43 @@ def main(argv=None) -> int:
                 print(f"test loss {result.loss:.4f} perplexity {result.perplexity:.2f} "
                       f"activity {result.activity:.3f}")
         if launched:
-            dist.barrier()  # every rank finished (rank 0 evaluates and saves) before tearing down
-    finally:
-        if launched and dist.is_initialized():
-            dist.destroy_process_group()
+            _finish_launched_rank(dist)          # does not return
+    except BaseException:
+        if not launched:
+            raise
+        import traceback
+        traceback.print_exc()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(1)
     return 0
+
+
+def _finish_launched_rank(dist, timeout_s: float = 120.0) -> None:
+    """End a rank started by ``torchrun``: wait for every rank, then leave the process.
+
+    The wait is a barrier on torchrun's own key-value store (``MASTER_ADDR:MASTER_PORT``,
+    hosted by the launcher, which outlives the ranks), not a gloo collective: with gloo
+    (torch 2.3) a rank whose peer had already passed the final ``dist.barrier()``,
+    destroyed its process group and exited could block for good in its own
+    ``destroy_process_group`` (seen in the 2-rank test). Once every rank has arrived,
+    everything is saved and no collective is pending, so each rank exits at once
+    (``os._exit(0)`` after flushing), leaving the group's teardown to the operating system.
+    """
+    world = dist.get_world_size()
+    store = dist.TCPStore(os.environ["MASTER_ADDR"], int(os.environ["MASTER_PORT"]), world, False,
+                          timeout=datetime.timedelta(seconds=timeout_s))
+    key = "snntorch_egru/train_lm/finished"
+    store.add(key, 1)
+    deadline = time.monotonic() + timeout_s
+    while store.add(key, 0) < world:
+        if time.monotonic() > deadline:
+            print(f"warning: not every rank finished within {timeout_s:.0f} s", file=sys.stderr)
+            break
+        time.sleep(0.05)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
 
 
 if __name__ == "__main__":
