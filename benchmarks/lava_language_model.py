@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import copy
-import math
 import sys
 import tempfile
 import time
@@ -26,15 +25,10 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import converters  # noqa: E402
+from converters.lm_pipeline import perplexity_from_logits as perplexity  # noqa: E402
 import lava_egru  # noqa: E402
 from snntorch_egru.data import load_corpus  # noqa: E402
 from snntorch_egru.train_lm import LMConfig, evaluate, train_language_model  # noqa: E402
-
-
-def perplexity(logits: np.ndarray, targets: np.ndarray) -> float:
-    shifted = logits - logits.max(axis=1, keepdims=True)
-    log_probs = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
-    return math.exp(-log_probs[np.arange(len(targets)), targets].mean())
 
 
 def main(argv=None) -> int:

@@ -60,7 +60,7 @@ from snntorch_egru.data import load_corpus  # noqa: E402
 from snntorch_egru.language_model import EGRULanguageModel  # noqa: E402
 from snntorch_egru.layer import EGRU  # noqa: E402
 from snntorch_egru.opcount import count_operations  # noqa: E402
-from snntorch_egru.pruning import CubicSchedule, Pruner, PrunerGroup  # noqa: E402
+from snntorch_egru.pruning import CubicSchedule, Pruner, PrunerGroup, weight_sparsity  # noqa: E402
 
 DEFAULT_RESULTS = ROOT / "benchmarks" / "results" / "ptb_sparsity"
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "ptb"
@@ -163,24 +163,27 @@ def _sparsity_of(name: str) -> float:
     return next(sparsity for config, _, sparsity, _ in configurations() if config == name)
 
 
+def prunes_readout(name: str) -> bool:
+    """Whether a configuration also prunes the tied embedding/readout (``egru_p90_ro80``)."""
+    return "_ro" in name
+
+
 def prune_targets(name: str) -> tuple:
-    """The pruned matrix groups of a configuration (``*_ro80``: the tied embedding/readout too)."""
-    return PRUNE_TARGETS + ("readout",) if "_ro" in name else PRUNE_TARGETS
+    """The pruned matrix groups of a configuration."""
+    return PRUNE_TARGETS + ("readout",) if prunes_readout(name) else PRUNE_TARGETS
 
 
 def measure(model, tokens: torch.Tensor) -> dict:
     loss = test_loss(model, tokens)
     counts = count_operations(model, tokens)
-    pruned = {n: float((p == 0).float().mean()) for n, p in model.named_parameters()
-              if n.startswith("rnn.weight_")}
-    total = sum(int((p == 0).sum()) for n, p in model.named_parameters() if n.startswith("rnn.weight_"))
-    size = sum(p.numel() for n, p in model.named_parameters() if n.startswith("rnn.weight_"))
+    pruned = weight_sparsity({n: p for n, p in model.named_parameters() if n.startswith("rnn.weight_")})
+    total = pruned.pop("total")
     rnn = {key: sum(m[key] for name, m in counts.layers().items() if name.startswith("layer"))
            for key in ("dense", "activity", "effective")}
     return {
         "test_loss": loss, "test_perplexity": math.exp(loss), "eval_tokens": int(tokens.numel()),
         "activity_sparsity": counts.activity_sparsity,
-        "weight_sparsity_rnn": total / size, "weight_sparsity_per_matrix": pruned,
+        "weight_sparsity_rnn": total, "weight_sparsity_per_matrix": pruned,
         "weight_sparsity_readout": float((model.readout.weight == 0).float().mean()),
         "connection_sparsity_overall": counts.connection_sparsity["overall"],
         "macs_per_token": {"dense": counts.dense, "activity": counts.activity, "effective": counts.effective},
@@ -230,18 +233,16 @@ def run_protocol(settings: dict, corpus, output_dir: Path, results_dir: Path, lo
                                      targets=prune_targets(parent))
             targets = prune_targets(name)
             pruner = None
-            if "_ro" in name:
+            if prunes_readout(name):
                 # the parent's EGRU masks held as they are (no schedule); the readout one-shot to its level
-                readout_schedule = CubicSchedule(final_sparsity=READOUT_LEVEL, initial_sparsity=READOUT_LEVEL,
-                                                 begin_step=0, frequency=1, n_updates=1)
                 pruner = PrunerGroup(Pruner(start_model, targets=list(PRUNE_TARGETS)),
-                                     Pruner(start_model, targets=["readout"], schedule=readout_schedule))
+                                     Pruner(start_model, targets=["readout"],
+                                            schedule=CubicSchedule.one_shot(READOUT_LEVEL)))
             elif sparsity > 0:
-                # one-shot to the level at step 0 (initial = final sparsity), held afterwards;
-                # previously pruned weights are zero, so they go first: the masks are nested.
-                schedule = CubicSchedule(final_sparsity=sparsity, initial_sparsity=sparsity,
-                                         begin_step=0, frequency=1, n_updates=1)
-                pruner = Pruner(start_model, targets=list(targets), scope="global", schedule=schedule)
+                # one-shot to the level at step 0, held afterwards; previously pruned weights
+                # are zero, so they go first: the masks are nested.
+                pruner = Pruner(start_model, targets=list(targets), scope="global",
+                                schedule=CubicSchedule.one_shot(sparsity))
 
             config = train_lm.LMConfig(hidden_sizes=tuple(model_cfg["hidden_sizes"]),
                                        embedding_size=model_cfg["embedding_size"],
@@ -297,7 +298,7 @@ def write_report(results_dir: Path, command: str, log=print) -> Path:
     records = [json.loads((results_dir / f"{name}.json").read_text())
                for name, *_ in configurations() if (results_dir / f"{name}.json").exists()]
     readout_note = next((f"{r['weight_sparsity_readout']:.3f}" for r in records
-                         if "_ro" in r["name"] and "weight_sparsity_readout" in r), "n/a")
+                         if prunes_readout(r["name"]) and "weight_sparsity_readout" in r), "n/a")
     lines = [f"# PTB sparsity experiment (CPU protocol)", "",
              f"Produced by `{command}` from the JSON files in this folder "
              f"(benchmarks/ptb_sparsity_experiment.py). Test perplexity at batch size 1 on the first "
@@ -337,8 +338,8 @@ def write_report(results_dir: Path, command: str, log=print) -> Path:
             "(pip install -e '.[test]' installs it)")
         return table
     fig, ax = plt.subplots(figsize=(7.5, 4.8))
-    chain = [r for r in records if not r["name"].startswith("egru_ft") and "_ro" not in r["name"]]
-    controls = [r for r in records if r["name"].startswith("egru_ft") or "_ro" in r["name"]]
+    chain = [r for r in records if not r["name"].startswith("egru_ft") and not prunes_readout(r["name"])]
+    controls = [r for r in records if r["name"].startswith("egru_ft") or prunes_readout(r["name"])]
     for key, label, marker in (("reduction_vs_dense_gru", "whole model (dense tied readout included)", "o"),
                                ("reduction_rnn_only", "EGRU layers only (W_ih, W_hh)", "s")):
         for group, style, suffix in ((chain, ":", "pruning chain"), (controls, "", "controls egru_ft*, readout pruned egru_p90_ro80")):

@@ -51,10 +51,10 @@ from snntorch_egru import quantization as quant
 from snntorch_egru.data import batchify, load_corpus
 from snntorch_egru.opcount import count_operations
 from snntorch_egru.checkpoint import write_text_atomic
-from snntorch_egru.pruning import CubicSchedule, Pruner
+from snntorch_egru.pruning import CubicSchedule, Pruner, weight_sparsity
 from snntorch_egru.train_lm import LMConfig, bptt_segments, evaluate, train_language_model
 
-__all__ = ["LMPipelineConfig", "run_lm_pipeline", "format_lm_report", "PRUNE_TARGETS"]
+__all__ = ["LMPipelineConfig", "run_lm_pipeline", "format_lm_report", "perplexity_from_logits", "PRUNE_TARGETS"]
 
 PRUNE_TARGETS = ("input", "recurrent")
 
@@ -105,7 +105,8 @@ class LMPipelineConfig:
         return LMConfig(**values)
 
 
-def _perplexity_from_logits(logits: np.ndarray, targets: np.ndarray) -> float:
+def perplexity_from_logits(logits: np.ndarray, targets: np.ndarray) -> float:
+    """exp(mean cross-entropy) of float logits [T, V] against target ids [T], in float64."""
     logits = np.asarray(logits, dtype=np.float64)
     shifted = logits - logits.max(axis=1, keepdims=True)
     log_probs = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
@@ -149,9 +150,10 @@ def _qat_finetune(model: EGRULanguageModel, q, pruner: Pruner, tokens: torch.Ten
 
 
 def _weight_sparsity(model: EGRULanguageModel) -> dict:
-    out = {name: float((p == 0).float().mean()) for name, p in model.named_parameters()
-           if name.startswith("rnn.weight_")}
-    out["readout.weight"] = float((model.readout.weight == 0).float().mean())   # tied: named as embedding
+    rnn = {name: p for name, p in model.named_parameters() if name.startswith("rnn.weight_")}
+    # the readout by its own name (tied, named_parameters lists it as the embedding)
+    out = weight_sparsity({**rnn, "readout.weight": model.readout.weight})
+    del out["total"]
     return out
 
 
@@ -239,9 +241,8 @@ def run_lm_pipeline(config: LMPipelineConfig, data_dir, output_dir, *, lava: boo
         f"({timings['train']} s)")
 
     t0 = time.perf_counter()
-    schedule = CubicSchedule(final_sparsity=config.sparsity, initial_sparsity=config.sparsity, begin_step=0,
-                             frequency=1, n_updates=1)
-    pruner = Pruner(model, targets=list(PRUNE_TARGETS), scope="global", schedule=schedule)
+    pruner = Pruner(model, targets=list(PRUNE_TARGETS), scope="global",
+                    schedule=CubicSchedule.one_shot(config.sparsity))
     if config.sparsity > 0:
         finetune = config.lm_config(lr=config.lr / 3, cosine_fraction=1.0, max_train_tokens=config.finetune_tokens,
                                     prune_sparsity=config.sparsity, prune_targets=PRUNE_TARGETS, seed=config.seed + 1)
@@ -283,8 +284,8 @@ def run_lm_pipeline(config: LMPipelineConfig, data_dir, output_dir, *, lava: boo
             "torch_dense_float": dense_eval.perplexity, "torch_pruned_float": pruned_eval.perplexity,
             "torch_integer": ppl_int,
             "lava_tokens": int(targets.size),
-            "torch_float_on_lava_tokens": _perplexity_from_logits(torch_logits, targets),
-            "torch_integer_on_lava_tokens": _perplexity_from_logits(
+            "torch_float_on_lava_tokens": perplexity_from_logits(torch_logits, targets),
+            "torch_integer_on_lava_tokens": perplexity_from_logits(
                 reference.output[:, 0].double().numpy(), targets),
         },
         "integer_overflow": overflow_eval,
@@ -309,8 +310,8 @@ def run_lm_pipeline(config: LMPipelineConfig, data_dir, output_dir, *, lava: boo
                                    precision="fixed_pt", return_details=True)
         stamp("lava_fixed", t0)
         expected_int = reference.output_int[:, 0].numpy()
-        report["perplexity"]["lava_float"] = _perplexity_from_logits(lava_float, targets)
-        report["perplexity"]["lava_fixed"] = _perplexity_from_logits(fixed.output, targets)
+        report["perplexity"]["lava_float"] = perplexity_from_logits(lava_float, targets)
+        report["perplexity"]["lava_fixed"] = perplexity_from_logits(fixed.output, targets)
         report["agreement"] = {
             "float": {"max_abs_logit_diff": float(np.abs(lava_float - torch_logits).max()),
                       "same_argmax": float((lava_float.argmax(1) == torch_logits.argmax(1)).mean())},

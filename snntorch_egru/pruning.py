@@ -224,6 +224,15 @@ class CubicSchedule:
     frequency: int = 100
     n_updates: int = 10
 
+    @classmethod
+    def one_shot(cls, sparsity: float) -> "CubicSchedule":
+        """Prune to ``sparsity`` at step 0 and hold it (initial = final, one update).
+
+        >>> CubicSchedule.one_shot(0.8).sparsity_at(0), CubicSchedule.one_shot(0.8).sparsity_at(99)
+        (0.8, 0.8)
+        """
+        return cls(final_sparsity=sparsity, initial_sparsity=sparsity, begin_step=0, frequency=1, n_updates=1)
+
     def __post_init__(self):
         for name in ("final_sparsity", "initial_sparsity"):
             if not 0.0 <= getattr(self, name) <= 1.0:
@@ -375,8 +384,7 @@ class PrunerGroup:
         >>> lm = EGRULanguageModel(50, 8, [16, 8], tie_weights=True)
         >>> rnn = Pruner(lm, targets=["input", "recurrent"])          # no schedule: holds its masks
         >>> rnn.prune(0.9)
-        >>> readout = Pruner(lm, targets=["readout"], schedule=CubicSchedule(
-        ...     final_sparsity=0.8, initial_sparsity=0.8, begin_step=0, frequency=1, n_updates=1))
+        >>> readout = Pruner(lm, targets=["readout"], schedule=CubicSchedule.one_shot(0.8))
         >>> group = PrunerGroup(rnn, readout)
         >>> _ = group.step()                                          # the readout's one-shot update
         >>> s = group.sparsity()
