@@ -1,6 +1,6 @@
 """The versioned HDF5 network format and the converters between the snnTorch and Lava EGRU.
 
-The format (:mod:`converters.format`, numpy + h5py only, documented in docs/format.md)
+The format (:mod:`egru_format`, numpy + h5py only, documented in docs/format.md)
 is the hub: a trained snnTorch model is written to it, and the Lava network is built
 from it. This package is the only one that knows both sides; importing it does not
 import torch or Lava: the entry points below import their side lazily.
@@ -30,7 +30,7 @@ Example::
 
 from __future__ import annotations
 
-from .format import (
+from egru_format import (
     FORMAT_NAME,
     FORMAT_VERSION,
     GATE_ORDER,
@@ -86,7 +86,7 @@ def export(model, path, *, sparse=None, quantization=None):
     - anything else: ``TypeError`` naming the supported types.
 
     ``sparse``: ``"auto"`` (CSR for weight matrices that are at least half zeros),
-    ``True`` or ``False``; see :func:`converters.format.write_network`. Default: ``"auto"``
+    ``True`` or ``False``; see :func:`egru_format.write_network`. Default: ``"auto"``
     for torch models, ``"keep"`` for Lava networks (exactly the ``Sparse`` synapses
     become CSR, so torch -> file -> Lava -> file is lossless).
     ``quantization``: a :class:`snntorch_egru.quantization.QuantizationSpec` to store

@@ -73,7 +73,7 @@ def _cmd_train(args) -> int:
         raise UsageError(f"unrecognized arguments for --task digits: {' '.join(args.extra)}")
     import torch
 
-    from .format import write_network
+    from egru_format import write_network
     from .pipeline import DigitsClassifier, PipelineConfig, _accuracy, _train, classifier_spec, load_digits_split
 
     config = PipelineConfig(hidden=args.hidden, epochs=args.epochs, seed=args.seed)
@@ -94,7 +94,7 @@ def _cmd_prune(args) -> int:
     """Magnitude pruning of the EGRU matrices of a network file (no fine-tuning)."""
     import numpy as np
 
-    from .format import read_network, write_network
+    from egru_format import read_network, write_network
 
     spec = read_network(args.network)
     if spec.quantized:
@@ -131,7 +131,7 @@ def _cmd_export(args) -> int:
     from .pipeline import DigitsClassifier, classifier_spec
 
     if isinstance(model, DigitsClassifier):
-        from .format import write_network
+        from egru_format import write_network
 
         out = write_network(classifier_spec(model), args.output)
     else:
@@ -156,7 +156,7 @@ def _cmd_lava(args) -> int:
     import numpy as np
 
     from . import load_lava
-    from .format import FormatError
+    from egru_format import FormatError
 
     x = _load_input(args.input)
     try:
@@ -183,7 +183,7 @@ def _cmd_evaluate(args) -> int:
     import numpy as np
     import torch
 
-    from .format import FormatError, read_network
+    from egru_format import FormatError, read_network
     from .pipeline import _accuracy, classifier_from_spec, load_digits_split, run_lava
 
     try:
@@ -394,7 +394,7 @@ def main(argv=None) -> int:
     except ValueError as exc:
         if type(exc).__name__ == "CorpusError":
             parser.exit(2, f"egru: error: {exc}\n")
-        from .format import FormatError
+        from egru_format import FormatError
 
         if not isinstance(exc, FormatError) and type(exc).__name__ != "QuantizationError":
             raise

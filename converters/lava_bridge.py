@@ -1,6 +1,6 @@
 """The Lava side of the converters: format file <-> :class:`lava_egru.EGRUNetwork`.
 
-- :func:`load_lava` (path): validate the file with :func:`converters.format.read_network`
+- :func:`load_lava` (path): validate the file with :func:`egru_format.read_network`
   (``FormatError`` naming the file and the field on a bad file), then build the Lava
   network it describes.
 - :func:`export_lava` (network, path): write a Lava network's current parameters to
@@ -13,7 +13,7 @@ Example::
 
     >>> import os, tempfile
     >>> import numpy as np
-    >>> from converters.format import EGRULayer, InputLayer, NetworkSpec, write_network
+    >>> from egru_format import EGRULayer, InputLayer, NetworkSpec, write_network
     >>> from converters.lava_bridge import export_lava, load_lava
     >>> rng = np.random.default_rng(0)
     >>> f32 = lambda *shape: rng.standard_normal(shape).astype(np.float32)
@@ -32,7 +32,7 @@ import os
 import typing as ty
 from pathlib import Path
 
-from .format import read_network
+from egru_format import read_network
 
 __all__ = ["load_lava", "export_lava"]
 
@@ -41,7 +41,7 @@ def load_lava(path: ty.Union[str, os.PathLike]):
     """The :class:`lava_egru.EGRUNetwork` stored in ``path`` (validated first).
 
     Raises ``FileNotFoundError`` for a missing file and
-    :class:`~converters.format.FormatError` for an invalid one, before Lava is touched.
+    :class:`~egru_format.FormatError` for an invalid one, before Lava is touched.
     """
     read_network(path)
     from lava_egru import EGRUNetwork
@@ -53,7 +53,7 @@ def export_lava(network, path: ty.Union[str, os.PathLike], *, sparse="keep") -> 
     """Write ``network``'s current weights and thresholds to ``path``; return the path.
 
     ``sparse="keep"`` stores exactly the Lava ``Sparse`` synapses as CSR; ``"auto"``,
-    ``True``, ``False`` as in :func:`converters.format.write_network`.
+    ``True``, ``False`` as in :func:`egru_format.write_network`.
     """
     from lava_egru import export
 

@@ -47,8 +47,8 @@ from snntorch_egru.checkpoint import write_text_atomic
 from snntorch_egru.opcount import count_operations
 from snntorch_egru.pruning import CubicSchedule, Pruner
 
-from .format import (
-    DenseLayer, DenseQuantization, EGRULayer, EGRUQuantization, InputLayer, InputQuantization, NetworkSpec,
+from egru_format import (
+    DenseLayer, EGRULayer, InputLayer, InputQuantization, NetworkSpec,
     read_network, write_network,
 )
 from .snntorch_bridge import _egru_layers, from_spec
@@ -169,15 +169,14 @@ def classifier_spec(model: DigitsClassifier, quantization=None) -> NetworkSpec:
         q_rnn, q_dense = quantization
         layers[0].quantization = InputQuantization(q_rnn.frac_input)
         for layer, q in zip(layers[1:-1], q_rnn.layers):
-            layer.quantization = EGRUQuantization(q.frac_preact, q.frac_state, q.scale_exp_ih, q.scale_exp_hh,
-                                                  q.frac_gate)
-        layers[-1].quantization = DenseQuantization(q_dense.frac_state, q_dense.scale_exp)
+            layer.quantization = q          # the torch side's formats are the format's own classes
+        layers[-1].quantization = q_dense
     return NetworkSpec(layers, {"description": "digits classifier: EGRU + readout (generic stack)"})
 
 
 def classifier_from_spec(spec: NetworkSpec) -> DigitsClassifier:
     """A :class:`DigitsClassifier` with the exact weights of an ``input -> egru... -> dense`` file."""
-    from .format import FormatError
+    from egru_format import FormatError
 
     types = [layer.type for layer in spec.layers]
     if len(types) < 3 or types[0] != "input" or types[-1] != "dense" or set(types[1:-1]) != {"egru"}:

@@ -1,7 +1,7 @@
 """The torch side of the converters: ``snntorch_egru`` models <-> the network format.
 
 - :func:`to_spec` / :func:`export_snntorch`: an :class:`snntorch_egru.EGRU` or
-  :class:`snntorch_egru.EGRULanguageModel` -> :class:`converters.format.NetworkSpec` / file.
+  :class:`snntorch_egru.EGRULanguageModel` -> :class:`egru_format.NetworkSpec` / file.
 - :func:`from_spec` / :func:`load_snntorch`: spec / file -> a new model with identical
   float32 weights, thresholds, reset mechanism, surrogate settings and, for a language
   model, re-tied weights.
@@ -45,8 +45,8 @@ from snntorch_egru import EGRU, EGRULanguageModel
 from snntorch_egru import quantization as quant
 from snntorch_egru.surrogate import TriangleSurrogate, triangle
 
-from .format import (
-    DenseLayer, DenseQuantization, EGRULayer, EGRUQuantization, FormatError, InputLayer, InputQuantization,
+from egru_format import (
+    DenseLayer, EGRULayer, FormatError, InputLayer, InputQuantization,
     NetworkSpec, SurrogateSpec, read_network, validate_spec, write_network,
 )
 
@@ -102,11 +102,7 @@ def _attach_quantization(spec: NetworkSpec, model, quantization) -> NetworkSpec:
     quant.integer_layers(model, quantization)   # QuantizationError naming the layer and value
     spec.layers[0].quantization = InputQuantization(quantization.frac_input)
     for layer, q in zip(spec.layers[1:], quantization.layers):
-        if isinstance(q, quant.DenseQuantization):
-            layer.quantization = DenseQuantization(q.frac_state, q.scale_exp)
-        else:
-            layer.quantization = EGRUQuantization(q.frac_preact, q.frac_state, q.scale_exp_ih, q.scale_exp_hh,
-                                                  q.frac_gate)
+        layer.quantization = q     # the torch side's formats are the format's own classes
     return spec
 
 
@@ -114,15 +110,8 @@ def quantization_from_spec(spec: NetworkSpec):
     """The :class:`snntorch_egru.quantization.QuantizationSpec` stored in ``spec`` (None for a float network)."""
     if not spec.quantized:
         return None
-    layers = []
-    for layer in spec.layers[1:]:
-        q = layer.quantization
-        if isinstance(q, DenseQuantization):
-            layers.append(quant.DenseQuantization(q.frac_state, q.scale_exp))
-        else:
-            layers.append(quant.LayerQuantization(q.frac_preact, q.frac_state, q.scale_exp_ih, q.scale_exp_hh,
-                                                  q.frac_gate))
-    return quant.QuantizationSpec(spec.layers[0].quantization.frac_input, tuple(layers))
+    return quant.QuantizationSpec(spec.layers[0].quantization.frac_input,
+                                  tuple(layer.quantization for layer in spec.layers[1:]))
 
 
 def to_spec(model, quantization=None) -> NetworkSpec:
@@ -258,7 +247,7 @@ def from_spec(spec: NetworkSpec, source="<NetworkSpec>"):
 def export_snntorch(model, path, *, sparse="auto", quantization=None) -> Path:
     """Write an ``EGRU`` or ``EGRULanguageModel`` to ``path`` (atomically); return the path.
 
-    ``sparse`` as in :func:`converters.format.write_network`; ``quantization`` as in
+    ``sparse`` as in :func:`egru_format.write_network`; ``quantization`` as in
     :func:`to_spec`.
     """
     return write_network(to_spec(model, quantization), path, sparse=sparse)

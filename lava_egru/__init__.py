@@ -26,7 +26,7 @@ Example::
 
     >>> import os, tempfile
     >>> import numpy as np
-    >>> from converters.format import DenseLayer, EGRULayer, InputLayer, NetworkSpec, write_network
+    >>> from egru_format import DenseLayer, EGRULayer, InputLayer, NetworkSpec, write_network
     >>> import lava_egru
     >>> rng = np.random.default_rng(0)
     >>> f32 = lambda *shape: rng.standard_normal(shape).astype(np.float32)

@@ -3,8 +3,8 @@
 :func:`network_spec` reads every weight, bias and threshold from the blocks' Vars
 (``Var.get()``: the live values while the network's runtime is started and not
 running, the initial values if it never ran) and returns a
-:class:`converters.format.NetworkSpec`; :func:`export` writes it with
-:func:`converters.format.write_network`. Lava returns float64 from a live runtime:
+:class:`egru_format.NetworkSpec`; :func:`export` writes it with
+:func:`egru_format.write_network`. Lava returns float64 from a live runtime:
 the values are cast back to float32, which is exact for values that came from a
 float32 file. What Lava does not hold (the ``model`` metadata, ``min_threshold``,
 the surrogate, which biases are absent) is taken from the file the network was
@@ -21,7 +21,7 @@ Example::
 
     >>> import os, tempfile
     >>> import numpy as np
-    >>> from converters.format import EGRULayer, InputLayer, NetworkSpec, read_network, write_network
+    >>> from egru_format import EGRULayer, InputLayer, NetworkSpec, read_network, write_network
     >>> from lava_egru import EGRUNetwork, export
     >>> rng = np.random.default_rng(0)
     >>> f32 = lambda *shape: rng.standard_normal(shape).astype(np.float32)
@@ -45,7 +45,7 @@ from pathlib import Path
 
 import numpy as np
 import scipy.sparse
-from converters.format import (
+from egru_format import (
     SPARSE_AUTO_FRACTION,
     DenseLayer,
     EGRULayer,
@@ -62,7 +62,7 @@ SparseOption = ty.Union[str, bool]
 
 
 def network_spec(network: EGRUNetwork) -> NetworkSpec:
-    """The network's current parameters as a :class:`~converters.format.NetworkSpec` (float32)."""
+    """The network's current parameters as a :class:`~egru_format.NetworkSpec` (float32)."""
     if not isinstance(network, EGRUNetwork):
         raise TypeError(f"expected a lava_egru EGRUNetwork, got {type(network).__name__}")
     if getattr(network, "fixed_point", None) is not None:
@@ -91,7 +91,7 @@ def network_spec(network: EGRUNetwork) -> NetworkSpec:
 
 
 def storage_option(network: EGRUNetwork, spec: ty.Optional[NetworkSpec] = None) -> ty.Optional[SparseOption]:
-    """The ``sparse`` option of :func:`~converters.format.write_network` that stores exactly
+    """The ``sparse`` option of :func:`~egru_format.write_network` that stores exactly
     the network's Sparse synapses as CSR (``"auto"``, ``True`` or ``False``), or None if
     no option does (a file with a hand-picked mix)."""
     spec = network_spec(network) if spec is None else spec
@@ -112,7 +112,7 @@ def export(network: EGRUNetwork, path: ty.Union[str, os.PathLike], *, sparse: Sp
     ``sparse="keep"`` (default) stores as CSR exactly the matrices that are Lava
     ``Sparse`` synapses; it raises ``ValueError`` for a mix no ``write_network`` option
     reproduces (then pass ``"auto"``, ``True`` or ``False`` explicitly, as for
-    :func:`~converters.format.write_network`). Returns the path.
+    :func:`~egru_format.write_network`). Returns the path.
     """
     spec = network_spec(network)
     if sparse == "keep":

@@ -24,7 +24,7 @@ bit-accurate ``Dense``/``Sparse`` models (integer weights ``2k``, ``weight_exp``
 8 weight bits, 24-bit graded messages) and this package's ``fixed_pt`` neuron
 models (the source and the Extractor, whose Lava models are float-only, are mapped
 explicitly). It needs a quantised (version 2) network file: a float one raises
-:class:`~converters.format.FormatError` naming ``layer/0/quantization``. The
+:class:`~egru_format.FormatError` naming ``layer/0/quantization``. The
 returned floats are the output layer's integers divided by ``2**frac_state`` of
 that layer (float64; exact). ``return_details=True`` returns a
 :class:`SimulationResult` with the raw integers too and the overflow counters
@@ -41,7 +41,7 @@ Example::
 
     >>> import os, tempfile
     >>> import numpy as np
-    >>> from converters.format import EGRULayer, InputLayer, NetworkSpec, write_network
+    >>> from egru_format import EGRULayer, InputLayer, NetworkSpec, write_network
     >>> from lava_egru import EGRUNetwork, simulate
     >>> rng = np.random.default_rng(0)
     >>> f32 = lambda *shape: rng.standard_normal(shape).astype(np.float32)
@@ -57,7 +57,7 @@ Example::
     >>> simulate(net, x, precision="fixed_pt")  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    converters.format.FormatError: ...layer/0/quantization: missing: the network is not quantised (a float network)
+    egru_format.FormatError: ...layer/0/quantization: missing: the network is not quantised (a float network)
 """
 
 from __future__ import annotations
@@ -67,7 +67,7 @@ import typing as ty
 from pathlib import Path
 
 import numpy as np
-from converters.format import integer_network, write_network
+from egru_format import integer_network, write_network
 from lava.magma.core.run_conditions import RunSteps
 from lava.magma.core.run_configs import Loihi2SimCfg
 from lava.proc.io.extractor import Extractor, PyLoihiExtractorModel
@@ -129,7 +129,7 @@ def simulate(network: EGRUNetwork, x, precision: str = "floating_pt", *, return_
         TypeError: ``network`` is not an EGRUNetwork; ``x`` has a non-numeric dtype,
             or float token ids.
         ValueError: wrong shape, NaN/Inf, token ids out of range, unknown precision.
-        converters.format.FormatError: ``fixed_pt`` on a network without quantization
+        egru_format.FormatError: ``fixed_pt`` on a network without quantization
             (it names the missing field, ``layer/0/quantization``).
     """
     if precision not in PRECISIONS:

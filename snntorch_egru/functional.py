@@ -49,11 +49,12 @@ from typing import Callable, NamedTuple, Optional
 
 import torch
 
+from egru_format import RESET_MECHANISMS
+
 from .surrogate import triangle
 
 __all__ = ["EGRUParameters", "EGRUState", "egru_step", "egru_step_with_events", "RESET_MECHANISMS"]
 
-RESET_MECHANISMS = ("subtract", "zero", "none")
 
 
 class EGRUParameters(NamedTuple):

@@ -51,6 +51,27 @@ from typing import Dict, NamedTuple, Optional, Sequence, Tuple, Union
 import torch
 from torch import nn
 
+from egru_format import (
+    FRAC_GATE,
+    FRAC_LIMIT,
+    GATE_ONE,
+    INT24_MAX,
+    INT24_MIN,
+    INT32_MAX,
+    INT32_MIN,
+    MANTISSA_MAX,
+    MANTISSA_MIN,
+    OVERFLOW_KEYS,
+    WEIGHT_EXP_MAX,
+    WEIGHT_EXP_MIN,
+    DenseQuantization,
+    EGRUQuantization,
+    InputQuantization,
+    QuantizationError,
+)
+from egru_format.spec import checked_int
+from egru_format.integer import INPUT_CLAMP, weight_exp
+
 from .language_model import EGRULanguageModel
 from .layer import EGRU
 
@@ -67,107 +88,17 @@ __all__ = [
     "calibrate_dense",
 ]
 
-#: Fractional bits of the gates r, z and the candidate n: values in [-1, 1] are integers in [-4096, 4096].
-FRAC_GATE = 12
-GATE_ONE = 1 << FRAC_GATE
-#: 24-bit signed range of pre-activations, states and graded messages.
-INT24_MIN = -(1 << 23)
-INT24_MAX = (1 << 23) - 1
-#: Lava's fixed-point Dense sends its output on an int32 port.
-INT32_MIN = -(1 << 31)
-INT32_MAX = (1 << 31) - 1
 #: Calibration keeps every observed magnitude below this (one bit of headroom under 2**23).
 HEADROOM = 1 << 22
-#: Weight mantissas are 8-bit signed, symmetric (-128 is excluded: Lava clips an all-non-positive
-#: matrix to [-255, 0], which would change 2 * -128); the Lava integer weight is 2 * mantissa
-#: (even, in [-254, 254]).
-MANTISSA_MIN, MANTISSA_MAX = -127, 127
-#: Loihi's range of the Dense ``weight_exp``.
-WEIGHT_EXP_MIN, WEIGHT_EXP_MAX = -8, 7
 #: Calibration's cap on fractional bits.
 DEFAULT_MAX_FRAC = 16
-#: Largest fractional-bit count a spec may hold.
-FRAC_LIMIT = 23
-#: Overflow counter names: network input quantisation, Dense output wrapped to int32,
-#: gate pre-activations, candidate state c~, state after reset, dense-layer output.
-OVERFLOW_KEYS = ("input", "dense", "preact", "candidate", "state", "output")
-_EXP_LIMIT = 64  # sanity bound on weight scale exponents
-
-
-class QuantizationError(ValueError):
-    """A model, spec or value that the fixed-point arithmetic cannot represent (names layer and value)."""
-
 
 # --------------------------------------------------------------------------- formats
 
 
-def _check_int(name: str, value, low: int, high: int) -> int:
-    if isinstance(value, bool):
-        raise QuantizationError(f"{name} must be an int, got {value!r}")
-    try:
-        value = operator.index(value)   # accepts numpy integers
-    except TypeError:
-        raise QuantizationError(f"{name} must be an int, got {value!r}") from None
-    if not low <= value <= high:
-        raise QuantizationError(f"{name} must be in [{low}, {high}], got {value}")
-    return value
-
-
-@dataclass(frozen=True)
-class LayerQuantization:
-    """Fixed-point formats of one EGRU layer.
-
-    Attributes:
-        frac_preact: F_a, fractional bits of the gate pre-activations and biases (>= 1).
-        frac_state: F_c, fractional bits of the state c, the thresholds and this layer's
-            graded output messages y.
-        scale_exp_ih: s of W_ih: weights are ``mantissa * 2**s`` with 8-bit mantissas.
-        scale_exp_hh: s of W_hh.
-        frac_gate: F_g, fractional bits of r, z, n: always 12.
-    """
-
-    frac_preact: int
-    frac_state: int
-    scale_exp_ih: int
-    scale_exp_hh: int
-    frac_gate: int = FRAC_GATE
-
-    def __post_init__(self):
-        object.__setattr__(self, "frac_preact", _check_int("frac_preact", self.frac_preact, 1, FRAC_LIMIT))
-        object.__setattr__(self, "frac_state", _check_int("frac_state", self.frac_state, 0, FRAC_LIMIT))
-        for name in ("scale_exp_ih", "scale_exp_hh"):
-            object.__setattr__(self, name, _check_int(name, getattr(self, name), -_EXP_LIMIT, _EXP_LIMIT))
-        if self.frac_gate != FRAC_GATE:
-            raise QuantizationError(f"frac_gate must be {FRAC_GATE}, got {self.frac_gate!r}")
-
-    def weight_exp_ih(self, frac_source: int) -> int:
-        """The Dense ``weight_exp`` of W_ih for messages with ``frac_source`` fractional bits."""
-        return weight_exp(self.scale_exp_ih, frac_source, self.frac_preact)
-
-    @property
-    def weight_exp_hh(self) -> int:
-        """The Dense ``weight_exp`` of W_hh (messages y in F_c, result in F_a)."""
-        return weight_exp(self.scale_exp_hh, self.frac_state, self.frac_preact)
-
-
-@dataclass(frozen=True)
-class DenseQuantization:
-    """Fixed-point format of a dense identity layer (token embedding or readout).
-
-    Attributes:
-        frac_state: fractional bits of the layer's output (and bias).
-        scale_exp: s of the weight matrix.
-    """
-
-    frac_state: int
-    scale_exp: int
-
-    def __post_init__(self):
-        object.__setattr__(self, "frac_state", _check_int("frac_state", self.frac_state, 0, FRAC_LIMIT))
-        object.__setattr__(self, "scale_exp", _check_int("scale_exp", self.scale_exp, -_EXP_LIMIT, _EXP_LIMIT))
-
-    def weight_exp(self, frac_source: int) -> int:
-        return weight_exp(self.scale_exp, frac_source, self.frac_state)
+#: The fixed-point formats of one EGRU layer: the format's :class:`egru_format.EGRUQuantization`
+#: under the name the torch side has always used (one class: a spec's layers go to the file as they are).
+LayerQuantization = EGRUQuantization
 
 
 @dataclass(frozen=True)
@@ -187,7 +118,7 @@ class QuantizationSpec:
     layers: Tuple[Union[LayerQuantization, DenseQuantization], ...] = field(default_factory=tuple)
 
     def __post_init__(self):
-        object.__setattr__(self, "frac_input", _check_int("frac_input", self.frac_input, 0, FRAC_LIMIT))
+        object.__setattr__(self, "frac_input", InputQuantization(self.frac_input).frac_input)
         layers = tuple(self.layers)
         for k, layer in enumerate(layers):
             if not isinstance(layer, (LayerQuantization, DenseQuantization)):
@@ -285,11 +216,6 @@ def quantize_weights(weight: torch.Tensor, scale_exp: Optional[int] = None, *, n
                 f"scale 2**{scale_exp}, outside the 8-bit range [{MANTISSA_MIN}, {MANTISSA_MAX}] "
                 f"(max |W| may be at most {MANTISSA_MAX + 0.5} * 2**{scale_exp}; recalibrate or clip)")
     return QuantizedWeights(k.to(torch.int64), int(scale_exp))
-
-
-def weight_exp(scale_exp: int, frac_source: int, frac_dest: int) -> int:
-    """Lava Dense ``weight_exp = s - F_src + F_dst - 1`` (the -1 undoes the factor 2 of the Lava weight 2k)."""
-    return int(scale_exp) - int(frac_source) + int(frac_dest) - 1
 
 
 def _count(overflow: Optional[dict], key: str, changed: torch.Tensor) -> None:
@@ -748,7 +674,7 @@ class IntegerEGRU:
         scaled = torch.ldexp(x.detach().to(torch.float64), torch.tensor(float(self.frac_input), dtype=torch.float64))
         if not bool(torch.isfinite(scaled).all()):
             raise ValueError("input contains NaN/Inf")
-        q = round_half_away(scaled.clamp(-2.0**40, 2.0**40)).to(torch.int64)
+        q = round_half_away(scaled.clamp(-INPUT_CLAMP, INPUT_CLAMP)).to(torch.int64)
         return sat24(q, overflow, "input")
 
     def run_integer(self, x_int: torch.Tensor, state=None) -> IntegerResult:
@@ -902,7 +828,7 @@ def calibrate(model, calibration_inputs, *, max_frac: int = DEFAULT_MAX_FRAC) ->
 
     Raises :class:`QuantizationError` naming the layer and the value when no format fits.
     """
-    max_frac = _check_int("max_frac", max_frac, 1, FRAC_LIMIT)
+    max_frac = checked_int("max_frac", max_frac, 1, FRAC_LIMIT)
     plan = _layer_plan(model)
     rnn = _rnn(model)
     names = [name for name, _, _ in plan]

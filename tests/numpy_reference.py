@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-from converters.format import DenseLayer, EGRULayer, InputLayer, NetworkSpec
+from egru_format import DenseLayer, EGRULayer, InputLayer, NetworkSpec
 
 
 def sigmoid(v: np.ndarray) -> np.ndarray:

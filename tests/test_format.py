@@ -1,4 +1,4 @@
-"""The HDF5 network format (converters.format): round trips, atomic writes, validation errors.
+"""The HDF5 network format (egru_format): round trips, atomic writes, validation errors.
 
 Everything here uses numpy and h5py only (no torch): the format is shared by both sides.
 """
@@ -19,8 +19,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import converters
-from converters import format as fmt
-from converters.format import (
+import egru_format
+import egru_format as fmt
+import converters.format
+from egru_format import (
     DenseLayer, EGRULayer, FormatError, InputLayer, NetworkSpec, SurrogateSpec, read_network, write_network,
 )
 
@@ -239,7 +241,7 @@ def test_write_rejects_bad_sparse_argument(tmp_path):
 
 
 def _interrupt_after_first_layer(monkeypatch):
-    real = fmt._write_layer
+    real = egru_format.io._write_layer
     calls = []
 
     def failing(group, layer, sparse):
@@ -248,7 +250,7 @@ def _interrupt_after_first_layer(monkeypatch):
             raise RuntimeError("simulated crash mid-write")
         real(group, layer, sparse)
 
-    monkeypatch.setattr(fmt, "_write_layer", failing)
+    monkeypatch.setattr(egru_format.io, "_write_layer", failing)
 
 
 @pytest.mark.parametrize("exc", [RuntimeError, KeyboardInterrupt])
@@ -261,7 +263,7 @@ def test_interrupted_write_keeps_previous_file(tmp_path, monkeypatch, exc):
     def crash(*args, **kwargs):
         raise exc("simulated interruption")
 
-    monkeypatch.setattr(fmt, "_write_matrix", crash)
+    monkeypatch.setattr(egru_format.io, "_write_matrix", crash)
     with pytest.raises(exc):
         write_network(egru_spec(seed=2), path)
     assert sorted(os.listdir(tmp_path)) == ["net.h5"]  # no temporary file left
@@ -286,9 +288,9 @@ def test_failure_at_fsync_or_rename(tmp_path, monkeypatch, step):
         raise OSError("disk gone")
 
     if step == "replace":
-        monkeypatch.setattr(fmt.os, "replace", fail)
+        monkeypatch.setattr(egru_format.io.os, "replace", fail)
     else:
-        monkeypatch.setattr(fmt, step, fail)
+        monkeypatch.setattr(egru_format.io, step, fail)
     with pytest.raises(OSError, match="disk gone"):
         write_network(egru_spec(seed=2), path)
     monkeypatch.undo()
@@ -598,9 +600,11 @@ def test_writer_validation(tmp_path, mutate, field):
 
 
 def test_format_imports_only_numpy_h5py_and_stdlib():
-    tree = ast.parse((REPO_ROOT / "converters" / "format.py").read_text())
     tops = set()
-    for node in ast.walk(tree):
+    nodes = [node for path in sorted((REPO_ROOT / "egru_format").glob("*.py"))
+             for node in ast.walk(ast.parse(path.read_text()))]
+    assert nodes
+    for node in nodes:
         if isinstance(node, ast.Import):
             tops.update(alias.name.split(".")[0] for alias in node.names)
         elif isinstance(node, ast.ImportFrom) and node.level == 0:
@@ -610,13 +614,13 @@ def test_format_imports_only_numpy_h5py_and_stdlib():
 
 
 def test_importing_converters_does_not_import_torch_or_lava():
-    code = ("import sys, converters, converters.format; "
+    code = ("import sys, converters, egru_format; "
             "bad = [m for m in ('torch', 'lava', 'lava_egru', 'snntorch', 'snntorch_egru') if m in sys.modules]; "
             "assert not bad, bad")
     subprocess.run([sys.executable, "-c", code], check=True, cwd=REPO_ROOT)
 
 
-@pytest.mark.parametrize("module", [fmt])
+@pytest.mark.parametrize("module", [fmt, egru_format.constants, egru_format.errors, egru_format.csr, egru_format.integer, egru_format.spec, egru_format.fixed_point, egru_format.validation, egru_format.io, converters.format], ids=lambda m: m.__name__)
 def test_doctests(module):
     result = doctest.testmod(module, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
     assert result.failed == 0 and result.attempted > 0

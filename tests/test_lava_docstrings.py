@@ -22,7 +22,7 @@ MODULES = [
     "lava_egru.proc.identity.models",
     "lava_egru.proc.one_hot.process",
     "lava_egru.proc.one_hot.models",
-    "lava_egru.proc.integer",
+    "egru_format.integer",
     "lava_egru.proc.blocks.process",
     "lava_egru.proc.blocks.models",
     "lava_egru.proc.network.process",

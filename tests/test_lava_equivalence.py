@@ -17,7 +17,7 @@ import importlib
 
 import numpy as np
 import pytest
-from converters.format import write_network
+from egru_format import write_network
 from numpy_reference import random_language_model, random_vector_network, rollout
 
 pytestmark = pytest.mark.lava

@@ -19,7 +19,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 import converters  # noqa: E402
-from converters.format import FormatError, read_network, write_network  # noqa: E402
+from egru_format import FormatError, read_network, write_network  # noqa: E402
 from snntorch_egru import EGRU, EGRULanguageModel  # noqa: E402
 from snntorch_egru.quantization import calibrate, to_integer  # noqa: E402
 

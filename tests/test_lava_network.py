@@ -15,7 +15,7 @@ import importlib
 import h5py
 import numpy as np
 import pytest
-from converters.format import FormatError, read_network, write_network
+from egru_format import FormatError, read_network, write_network
 from numpy_reference import random_language_model, random_vector_network
 
 pytestmark = pytest.mark.lava

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from converters.format import write_network
+from egru_format import write_network
 from numpy_reference import random_language_model, random_vector_network
 
 pytestmark = pytest.mark.lava
@@ -130,7 +130,7 @@ def test_bad_arguments(lava_egru, vector_net):
 
 
 def test_fixed_point_needs_a_quantized_file(lava_egru, vector_net):
-    from converters.format import FormatError
+    from egru_format import FormatError
 
     with pytest.raises(FormatError, match="layer/0/quantization"):
         lava_egru.simulate(vector_net, np.zeros((2, 3)), precision="fixed_pt")

@@ -10,8 +10,8 @@ import pytest
 import torch
 
 import converters
-from converters import format as fmt
-from converters.format import FormatError, integer_network, read_network, write_network
+import egru_format as fmt
+from egru_format import FormatError, integer_network, read_network, write_network
 from snntorch_egru import EGRU, EGRULanguageModel
 from snntorch_egru.quantization import QuantizationError, calibrate, integer_layers, to_integer
 

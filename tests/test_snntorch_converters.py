@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 import converters
 from converters import snntorch_bridge
-from converters.format import FormatError, read_network, write_network
+from egru_format import FormatError, read_network, write_network
 from snntorch_egru import EGRU, EGRUCell, EGRULanguageModel
 from snntorch_egru.surrogate import triangle
 

@@ -142,7 +142,7 @@ def test_ptb_language_model_runs_identically_in_lava(tmp_path, small_ptb_languag
 
 
 def test_torch_to_file_to_lava_to_file_is_lossless(tmp_path):
-    from converters.format import read_network
+    from egru_format import read_network
 
     model, _ = egru_case(2, 0.85, seed=0)
     first = converters.export(model, tmp_path / "from_torch.h5")
@@ -166,7 +166,7 @@ def test_torch_to_file_to_lava_to_file_is_lossless(tmp_path):
 )
 def test_round_trip_through_lava_is_lossless_property(tmp_path, sizes, input_size, sparsity, bias, language_model,
                                                       seed):
-    from converters.format import read_network
+    from egru_format import read_network
     from snntorch_egru import EGRULanguageModel
 
     torch.manual_seed(seed)

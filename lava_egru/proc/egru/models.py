@@ -20,7 +20,7 @@ from lava.magma.core.sync.protocols.loihi_protocol import LoihiProtocol
 from scipy.special import expit
 
 from lava_egru.proc.egru.process import EGRUNeuron
-from lava_egru.proc.integer import FRAC_GATE, rshift_round, sat24, sigmoid_q, tanh_q
+from egru_format.integer import FRAC_GATE, rshift_round, sat24, sigmoid_q, tanh_q
 
 
 @implements(proc=EGRUNeuron, protocol=LoihiProtocol)

@@ -71,7 +71,8 @@ from lava.magma.core.process.ports.ports import InPort, OutPort
 from lava.magma.core.process.process import AbstractProcess, LogConfig
 from lava.magma.core.process.variable import Var
 
-RESET_MECHANISMS = ("subtract", "zero", "none")
+from egru_format import RESET_MECHANISMS
+
 #: Entries of the ``overflow`` Var (docs/fixed-point.md, section 8).
 OVERFLOW_COUNTERS = ("preact", "candidate", "state")
 

@@ -13,7 +13,7 @@ from lava.magma.core.resources import CPU
 from lava.magma.core.sync.protocols.loihi_protocol import LoihiProtocol
 
 from lava_egru.proc.identity.process import Identity
-from lava_egru.proc.integer import quantize_input, sat24
+from egru_format.integer import quantize_input, sat24
 
 
 @implements(proc=Identity, protocol=LoihiProtocol)

@@ -14,7 +14,7 @@ none of netx's own block builders fits a floating-point EGRU network:
 - netx has no ``egru`` layer, no token input, and SKIPS unknown layer types silently.
 
 The override builds the blocks of :mod:`lava_egru.proc.blocks` by layer type
-string, from the arrays :func:`converters.format.read_network` validated (float32,
+string, from the arrays :func:`egru_format.read_network` validated (float32,
 exact): ``input`` -> :class:`InputBlock` (``vector`` or ``tokens``), ``dense`` ->
 :class:`DenseBlock` (identity neuron), ``egru`` -> :class:`EGRUBlock`. A matrix
 stored as CSR in the file becomes a Lava ``Sparse`` synapse with exactly the
@@ -24,10 +24,10 @@ layer that did not become a block raises ``RuntimeError``.
 
 Precision: ``EGRUNetwork(path, precision=None)``. ``"floating_pt"`` builds the
 float blocks from the float parameters; ``"fixed_pt"`` builds the blocks from the
-file's integer view (:func:`converters.format.integer_network`: Lava integer
+file's integer view (:func:`egru_format.integer_network`: Lava integer
 weights ``2k``, ``weight_exp``, integer biases and thresholds, the formats), to be
 run with ``select_tag="fixed_pt"``; it needs a quantised (version 2) file and
-raises :class:`~converters.format.FormatError` naming the missing
+raises :class:`~egru_format.FormatError` naming the missing
 ``layer/0/quantization`` otherwise. ``None`` (default): ``"fixed_pt"`` for a
 quantised file, ``"floating_pt"`` for a float one. :attr:`EGRUNetwork.precision`
 tells which.
@@ -46,7 +46,7 @@ Example (a network file, built as a Lava process and run with a source and a sin
 
     >>> import os, tempfile
     >>> import numpy as np
-    >>> from converters.format import EGRULayer, InputLayer, NetworkSpec, write_network
+    >>> from egru_format import EGRULayer, InputLayer, NetworkSpec, write_network
     >>> from lava.magma.core.run_conditions import RunSteps
     >>> from lava.magma.core.run_configs import Loihi2SimCfg
     >>> from lava.proc.io.sink import RingBuffer as Sink
@@ -80,7 +80,7 @@ import typing as ty
 import h5py
 import numpy as np
 import scipy.sparse
-from converters.format import DenseLayer, EGRULayer, InputLayer, integer_network, read_network, to_scipy_csr
+from egru_format import DenseLayer, EGRULayer, InputLayer, integer_network, read_network, to_scipy_csr
 from lava.lib.dl.netx import hdf5
 from lava.magma.core.process.process import AbstractProcess
 
@@ -97,7 +97,7 @@ class EGRUNetwork(hdf5.Network):
     Parameters
     ----------
     net_config : str or os.PathLike
-        The network file. It is validated by :func:`converters.format.read_network`
+        The network file. It is validated by :func:`egru_format.read_network`
         (``FormatError`` on a bad file) and closed after construction.
     precision : str, optional
         ``"floating_pt"``, ``"fixed_pt"`` or None (default: ``"fixed_pt"`` if the file
@@ -105,7 +105,7 @@ class EGRUNetwork(hdf5.Network):
 
     Attributes
     ----------
-    spec : converters.format.NetworkSpec
+    spec : egru_format.NetworkSpec
         The file's contents as read (metadata for export; the live parameters are
         the blocks' Vars).
     layers : list
@@ -119,7 +119,7 @@ class EGRUNetwork(hdf5.Network):
     precision : str
         ``"floating_pt"`` or ``"fixed_pt"``: which parameters the blocks hold.
     fixed_point : list or None
-        The file's integer view (:func:`converters.format.integer_network`) for a
+        The file's integer view (:func:`egru_format.integer_network`) for a
         ``fixed_pt`` network, else None.
     latency : int
         Steps between an input element entering ``inp`` and its output leaving ``out``
