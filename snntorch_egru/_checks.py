@@ -28,9 +28,14 @@ def check_shape(name: str, tensor: torch.Tensor, expected: tuple, meaning: str) 
         raise ValueError(f"{name} must have shape {tuple(expected)} ({meaning}), got {tuple(tensor.shape)}")
 
 
-def threshold_tensor(threshold, hidden_size: int, name: str = "threshold") -> torch.Tensor:
-    """A per-unit threshold vector [H] from a float or tensor, validated finite and > 0."""
-    value = torch.as_tensor(threshold, dtype=torch.get_default_dtype()).detach().clone()
+def threshold_tensor(threshold, hidden_size: int, name: str = "threshold", *, dtype=None) -> torch.Tensor:
+    """A per-unit threshold vector [H] from a float or tensor, validated finite and > 0.
+
+    ``dtype``: the layer's dtype (None: the default dtype). A float converts straight to
+    it: a float64 layer keeps ``0.1`` as the float64 nearest to 0.1, not float32's.
+    """
+    dtype = torch.get_default_dtype() if dtype is None else dtype
+    value = torch.as_tensor(threshold, dtype=dtype).detach().clone()
     if value.dim() == 0:
         value = value.expand(hidden_size).clone()
     if value.shape != (hidden_size,):

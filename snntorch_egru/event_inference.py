@@ -31,7 +31,8 @@ used when every input entry is nonzero (a dense input: the same MACs, a faster l
 when it has no zero weight at all (unpruned), dense: then a dense input is multiplied with
 torch's BLAS matrix-vector product, which performs exactly the counted MACs.
 
-Backends: ``"c"``, a small C kernel (the whole network step in one call) compiled on first
+Backends: ``"c"``, a small C kernel (the whole network step in one call; the package file
+``snntorch_egru/event_step.c``, read through :mod:`importlib.resources`) compiled on first
 use with the system C compiler (``$CC`` or ``cc``) into a cache directory
 (``$SNNTORCH_EGRU_CACHE`` or ``~/.cache/snntorch_egru``), loaded with ``ctypes``;
 ``"numpy"``, the same algorithm with vectorised gathers (slower: each step costs a few
@@ -76,6 +77,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+from importlib import resources
 from pathlib import Path
 from typing import Dict, List, Optional
 
@@ -93,151 +95,33 @@ _GX_READY = 16  # mode flag: gx already holds b_ih + W_ih u (computed with BLAS)
 
 # --------------------------------------------------------------------------- C kernel
 
-_C_TEMPLATE = r"""
-#include <math.h>
-#include <stdint.h>
-#include <string.h>
+#: The kernel's instantiations: (REAL, IDX, SUFFIX, EXP, TANH_OF(A)). float32:
+#: tanh(a) = 2 / (1 + exp(-2a)) - 1 with expf (absolute error ~1e-7, several times cheaper
+#: than tanhf); float64: libm's tanh. Index arrays are uint16 when every dimension fits
+#: (less memory traffic), else int32.
+_KERNEL_INSTANCES = (
+    ("float", "int32_t", "f32_i32", "expf", "(2.0f / (1.0f + expf(-2.0f * (A))) - 1.0f)"),
+    ("float", "uint16_t", "f32_u16", "expf", "(2.0f / (1.0f + expf(-2.0f * (A))) - 1.0f)"),
+    ("double", "int32_t", "f64_i32", "exp", "tanh(A)"),
+    ("double", "uint16_t", "f64_u16", "exp", "tanh(A)"),
+)
+#: The kernel source, a file of this package (shipped as package data).
+KERNEL_FILE = "event_step.c"
 
-#ifndef GX_READY
-#define GX_READY 16
-#endif
 
-/* out[rows[p]] += vals[p] * u[a] for every column a with u[a] != 0; returns the MACs. */
-static int64_t spmv_SUF(const int64_t *restrict ptr, const IDX *restrict rows, const REAL *restrict vals,
-                        const REAL *restrict u, int64_t ncols, REAL *restrict out) {
-    int64_t macs = 0;
-    for (int64_t a = 0; a < ncols; ++a) {
-        const REAL v = u[a];
-        if (v != 0) {
-            const int64_t p1 = ptr[a + 1];
-            macs += p1 - ptr[a];
-            for (int64_t p = ptr[a]; p < p1; ++p) out[rows[p]] += vals[p] * v;
-        }
-    }
-    return macs;
-}
-
-/* out[r] += sum_p vals[p] * u[cols[p]] over every stored entry (CSR): used when every input is nonzero. */
-static int64_t csr_spmv_SUF(int64_t nrows, const int64_t *restrict ptr, const IDX *restrict cols,
-                            const REAL *restrict vals, const REAL *restrict u, REAL *restrict out) {
-    for (int64_t r = 0; r < nrows; ++r) {
-        /* four partial sums: the additions of one row do not wait on each other */
-        REAL a0 = 0, a1 = 0, a2 = 0, a3 = 0;
-        int64_t p = ptr[r];
-        const int64_t p1 = ptr[r + 1];
-        for (; p + 4 <= p1; p += 4) {
-            a0 += vals[p] * u[cols[p]];
-            a1 += vals[p + 1] * u[cols[p + 1]];
-            a2 += vals[p + 2] * u[cols[p + 2]];
-            a3 += vals[p + 3] * u[cols[p + 3]];
-        }
-        for (; p < p1; ++p) a0 += vals[p] * u[cols[p]];
-        out[r] += (a0 + a1) + (a2 + a3);
-    }
-    return ptr[nrows];
-}
-
-/* One EGRU layer step in place: y, c (H) are the state, u (I) the input; gx, gh (3H) scratch.
-   mode: 0 subtract, 1 zero, 2 none, 3 plain GRU (no events); plus GX_READY when the caller
-   has already put b_ih + W_ih u into gx (a dense W_ih without zeros on an input without
-   zeros: every stored weight is used, ih_ptr[I] MACs). W_ih may also come as CSR
-   (csr_ptr non-NULL): used when every entry of u is nonzero (same MACs, faster).
-   totals[0], totals[1] accumulate the W_ih, W_hh MACs; returns this step's MACs. */
-int64_t egru_layer_step_SUF(int64_t H, int64_t I,
-        const int64_t *ih_ptr, const IDX *ih_rows, const REAL *ih_vals,
-        const int64_t *csr_ptr, const IDX *csr_cols, const REAL *csr_vals,
-        const int64_t *hh_ptr, const IDX *hh_rows, const REAL *hh_vals,
-        const REAL *b_ih, const REAL *b_hh, const REAL *theta,
-        const REAL *u, REAL *y, REAL *c, REAL *gx, REAL *gh, int32_t mode, int64_t *totals) {
-    const int64_t G = 3 * H;
-    int64_t m_ih, m_hh;
-    const int gx_ready = (mode & GX_READY) != 0;
-    mode &= ~GX_READY;
-    memcpy(gh, b_hh, (size_t)G * sizeof(REAL));
-    if (gx_ready) {
-        m_ih = ih_ptr[I];
-    } else {
-        memcpy(gx, b_ih, (size_t)G * sizeof(REAL));
-        int dense_input = csr_ptr != 0;
-        if (dense_input) {
-            for (int64_t a = 0; a < I; ++a) if (u[a] == 0) { dense_input = 0; break; }
-        }
-        m_ih = dense_input ? csr_spmv_SUF(G, csr_ptr, csr_cols, csr_vals, u, gx)
-                           : spmv_SUF(ih_ptr, ih_rows, ih_vals, u, I, gx);
-    }
-    m_hh = spmv_SUF(hh_ptr, hh_rows, hh_vals, y, H, gh);
-    totals[0] += m_ih;
-    totals[1] += m_hh;
-    for (int64_t j = 0; j < H; ++j) {
-        const REAL r = (REAL)1 / ((REAL)1 + EXP(-(gx[j] + gh[j])));
-        const REAL z = (REAL)1 / ((REAL)1 + EXP(-(gx[H + j] + gh[H + j])));
-        const REAL n = TANH_OF(gx[2 * H + j] + r * gh[2 * H + j]);
-        const REAL ct = z * c[j] + ((REAL)1 - z) * n;
-        if (mode == 3) { y[j] = ct; c[j] = ct; continue; }
-        const int fire = (ct - theta[j]) > 0;
-        y[j] = fire ? ct : (REAL)0;
-        if (mode == 0) c[j] = fire ? ct - theta[j] : ct;
-        else if (mode == 1) c[j] = fire ? (REAL)0 : ct;
-        else c[j] = ct;
-    }
-    return m_ih + m_hh;
-}
-
-/* out = bias + W u over the nonzero columns of u; totals[0] accumulates; returns the MACs. */
-int64_t sparse_linear_SUF(int64_t R, int64_t C, const int64_t *ptr, const IDX *rows, const REAL *vals,
-                          const REAL *bias, const REAL *u, REAL *out, int64_t *totals) {
-    if (bias) memcpy(out, bias, (size_t)R * sizeof(REAL));
-    else memset(out, 0, (size_t)R * sizeof(REAL));
-    const int64_t macs = spmv_SUF(ptr, rows, vals, u, C, out);
-    totals[0] += macs;
-    return macs;
-}
-
-/* The arguments of egru_layer_step / sparse_linear as structs (every field 8 bytes), so
-   that one call from Python runs a whole network step. */
-typedef struct {
-    int64_t H, I;
-    const int64_t *ih_ptr; const IDX *ih_rows; const REAL *ih_vals;
-    const int64_t *csr_ptr; const IDX *csr_cols; const REAL *csr_vals;
-    const int64_t *hh_ptr; const IDX *hh_rows; const REAL *hh_vals;
-    const REAL *b_ih; const REAL *b_hh; const REAL *theta;
-    const REAL *u; REAL *y; REAL *c; REAL *gx; REAL *gh; int64_t mode; int64_t *totals;
-} layer_args_SUF;
-
-typedef struct {
-    int64_t R, C; const int64_t *ptr; const IDX *rows; const REAL *vals;
-    const REAL *bias; const REAL *u; REAL *out; int64_t *totals;
-} linear_args_SUF;
-
-int64_t network_step_SUF(const layer_args_SUF *layers, int64_t n_layers, const linear_args_SUF *readout) {
-    int64_t macs = 0;
-    for (int64_t k = 0; k < n_layers; ++k) {
-        const layer_args_SUF *a = layers + k;
-        macs += egru_layer_step_SUF(a->H, a->I, a->ih_ptr, a->ih_rows, a->ih_vals, a->csr_ptr, a->csr_cols,
-                                    a->csr_vals, a->hh_ptr, a->hh_rows, a->hh_vals, a->b_ih, a->b_hh, a->theta,
-                                    a->u, a->y, a->c, a->gx, a->gh, (int32_t)a->mode, a->totals);
-    }
-    if (readout)
-        macs += sparse_linear_SUF(readout->R, readout->C, readout->ptr, readout->rows, readout->vals,
-                                  readout->bias, readout->u, readout->out, readout->totals);
-    return macs;
-}
-"""
+def kernel_source_text() -> str:
+    """The text of the C kernel file ``event_step.c``, read through :mod:`importlib.resources`."""
+    return resources.files(__package__).joinpath(KERNEL_FILE).read_text(encoding="utf-8")
 
 
 def _c_source() -> str:
-    # float32: tanh(a) = 2 / (1 + exp(-2a)) - 1 with expf (absolute error ~1e-7, several times
-    # cheaper than tanhf); float64: libm's tanh.
-    # Index arrays are uint16 when every dimension fits (less memory traffic), else int32.
+    kernel = kernel_source_text()
     parts = []
-    for real, suffix, exp, tanh in (("float", "f32", "expf", "(2.0f / (1.0f + expf(-2.0f * (A))) - 1.0f)"),
-                                    ("double", "f64", "exp", "tanh(A)")):
-        for index, index_suffix in (("int32_t", "i32"), ("uint16_t", "u16")):
-            text = (_C_TEMPLATE.replace("REAL", real).replace("SUF", f"{suffix}_{index_suffix}")
-                    .replace("IDX", index).replace("EXP(", exp + "("))
-            text = text.replace("#include <string.h>", "#include <string.h>\n#define TANH_OF(A) " + tanh, 1)
-            parts.append(text)
-    return "\n".join(parts).replace("#define TANH_OF", "#undef TANH_OF\n#define TANH_OF")
+    for real, index, suffix, exp, tanh in _KERNEL_INSTANCES:
+        defines = (f"#define REAL {real}\n#define IDX {index}\n#define SUFFIX {suffix}\n#define EXP {exp}\n"
+                   f"#define TANH_OF(A) {tanh}\n")
+        parts.append(defines + kernel)
+    return "\n".join(parts)
 
 
 _LIB = None

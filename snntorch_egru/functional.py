@@ -53,9 +53,8 @@ from egru_format import RESET_MECHANISMS
 
 from .surrogate import triangle
 
-__all__ = ["EGRUParameters", "EGRUState", "egru_step", "egru_step_with_events", "RESET_MECHANISMS"]
-
-
+__all__ = ["EGRUParameters", "EGRUState", "EGRUGates", "egru_gates", "egru_reset", "egru_step",
+           "egru_step_with_events", "RESET_MECHANISMS"]
 
 class EGRUParameters(NamedTuple):
     """Parameters of one EGRU layer, in ``torch.nn.GRU``'s layout (gate order r, z, n).
@@ -85,6 +84,65 @@ class EGRUState(NamedTuple):
     def zeros(cls, batch_size: int, hidden_size: int, *, dtype=None, device=None) -> "EGRUState":
         y = torch.zeros(batch_size, hidden_size, dtype=dtype, device=device)
         return cls(y, torch.zeros_like(y))
+
+
+class EGRUGates(NamedTuple):
+    """The gates of one step and their pre-activations, each [B, H] (see the module docstring).
+
+    Attributes:
+        a_r, a_z: pre-activations of r and z, :math:`W x + b_W + U y + b_U` (gate parts r, z).
+        h_n: the recurrent part of the candidate, :math:`U_n y_{t-1} + b_{Un}`.
+        a_n: pre-activation of n, :math:`W_n x + b_{Wn} + r \\odot h_n`.
+        r, z, n: the gates.
+        c_tilde: the candidate state :math:`z \\odot c_{t-1} + (1 - z) \\odot n`.
+    """
+
+    a_r: torch.Tensor
+    a_z: torch.Tensor
+    h_n: torch.Tensor
+    a_n: torch.Tensor
+    r: torch.Tensor
+    z: torch.Tensor
+    n: torch.Tensor
+    c_tilde: torch.Tensor
+
+
+def egru_gates(gates_x: torch.Tensor, gates_h: torch.Tensor, c_prev: torch.Tensor) -> EGRUGates:
+    """The gates and candidate state of one step from the two matmul outputs.
+
+    Args:
+        gates_x: :math:`W x_t + b_W` [B, 3H] (gate order r, z, n).
+        gates_h: :math:`U y_{t-1} + b_U` [B, 3H].
+        c_prev: :math:`c_{t-1}` [B, H].
+
+    Callers that compute the matmuls themselves (a hooked ``nn.Linear``, a float64
+    observer) get exactly the reference's gates from here.
+
+    >>> import torch
+    >>> g = egru_gates(torch.zeros(1, 3), torch.zeros(1, 3), torch.ones(1, 1))
+    >>> g.r.item(), g.n.item(), g.c_tilde.item()       # z = 1/2: c~ = (c + n) / 2
+    (0.5, 0.0, 0.5)
+    """
+    hidden_size = gates_h.shape[-1] // 3
+    x_r, x_z, x_n = gates_x.split(hidden_size, dim=-1)
+    h_r, h_z, h_n = gates_h.split(hidden_size, dim=-1)
+    a_r = x_r + h_r
+    a_z = x_z + h_z
+    r = torch.sigmoid(a_r)
+    z = torch.sigmoid(a_z)
+    a_n = x_n + r * h_n
+    n = torch.tanh(a_n)
+    c_tilde = z * c_prev + (1.0 - z) * n
+    return EGRUGates(a_r, a_z, h_n, a_n, r, z, n, c_tilde)
+
+
+def egru_reset(c_tilde: torch.Tensor, e: torch.Tensor, threshold: torch.Tensor, reset_mechanism: str) -> torch.Tensor:
+    """The state after the events ``e`` (0/1, in ``c_tilde``'s dtype): ``c_t`` of the module docstring."""
+    if reset_mechanism == "subtract":
+        return c_tilde - e * threshold
+    if reset_mechanism == "zero":
+        return c_tilde * (1.0 - e)
+    return c_tilde
 
 
 def egru_step(
@@ -132,29 +190,17 @@ def egru_step_with_events(
     """
     if reset_mechanism not in RESET_MECHANISMS:
         raise ValueError(f"reset_mechanism must be one of {RESET_MECHANISMS}, got {reset_mechanism!r}")
-    hidden_size = params.weight_hh.shape[1]
     gates_x = x_t @ params.weight_ih.t()
     gates_h = state.y @ params.weight_hh.t()
     if params.bias_ih is not None:
         gates_x = gates_x + params.bias_ih
     if params.bias_hh is not None:
         gates_h = gates_h + params.bias_hh
-    x_r, x_z, x_n = gates_x.split(hidden_size, dim=-1)
-    h_r, h_z, h_n = gates_h.split(hidden_size, dim=-1)
-    r = torch.sigmoid(x_r + h_r)
-    z = torch.sigmoid(x_z + h_z)
-    n = torch.tanh(x_n + r * h_n)
-    c_tilde = z * state.c + (1.0 - z) * n
+    c_tilde = egru_gates(gates_x, gates_h, state.c).c_tilde
     if not events:
         return c_tilde, EGRUState(c_tilde, c_tilde), None
     if spike_fn is None:
         spike_fn = triangle()
     e = spike_fn(c_tilde - params.threshold)
     y = c_tilde * e
-    if reset_mechanism == "subtract":
-        c = c_tilde - e * params.threshold
-    elif reset_mechanism == "zero":
-        c = c_tilde * (1.0 - e)
-    else:
-        c = c_tilde
-    return y, EGRUState(y, c), e
+    return y, EGRUState(y, egru_reset(c_tilde, e, params.threshold, reset_mechanism)), e

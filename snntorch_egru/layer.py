@@ -127,7 +127,7 @@ class EGRU(nn.Module):
         self.reset_mechanism = reset_mechanism
         self.min_threshold = float(min_threshold)
         self.last_events: list = []
-        thresholds = self._per_layer_thresholds(threshold)
+        thresholds = self._per_layer_thresholds(threshold, dtype)
         factory = {"device": device, "dtype": dtype}
         layer_input = self.input_size
         for k, hidden in enumerate(hidden_sizes):
@@ -147,13 +147,14 @@ class EGRU(nn.Module):
             layer_input = hidden
         self.reset_parameters()
 
-    def _per_layer_thresholds(self, threshold) -> list:
+    def _per_layer_thresholds(self, threshold, dtype) -> list:
         if isinstance(threshold, (list, tuple)):
             if len(threshold) != len(self.hidden_sizes):
                 raise ValueError(f"got {len(threshold)} thresholds for {len(self.hidden_sizes)} layers")
-            return [threshold_tensor(t, h, f"threshold of layer {k}")
+            return [threshold_tensor(t, h, f"threshold of layer {k}", dtype=dtype)
                     for k, (t, h) in enumerate(zip(threshold, self.hidden_sizes))]
-        return [threshold_tensor(threshold, h, f"threshold of layer {k}") for k, h in enumerate(self.hidden_sizes)]
+        return [threshold_tensor(threshold, h, f"threshold of layer {k}", dtype=dtype)
+                for k, h in enumerate(self.hidden_sizes)]
 
     def reset_parameters(self) -> None:
         """``torch.nn.GRU``'s initialisation: every weight and bias ~ U(-1/sqrt(H), 1/sqrt(H)). Thresholds are kept."""

@@ -90,6 +90,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from .functional import egru_gates, egru_reset
 from .language_model import EGRULanguageModel
 from .layer import EGRU
 
@@ -420,8 +421,9 @@ class NeuroBenchView(nn.Module):
     inputs through forward pre-hooks. The native ``EGRU`` holds its weights as plain
     parameters, so NeuroBench sees none of its matmuls (only a language model's
     ``readout``), and ``nn.GRUCell`` cannot stand in (its state update uses h, the EGRU's
-    uses c while the matmul reads y). This view runs the same equations step by step with
-    one ``nn.Linear`` per matmul (``ih_l{k}``: ``weight_ih_l{k}`` + ``bias_ih_l{k}``,
+    uses c while the matmul reads y). This view runs the reference step's equations
+    (:func:`~snntorch_egru.functional.egru_gates`, :func:`~snntorch_egru.functional.egru_reset`)
+    step by step with one ``nn.Linear`` per matmul (``ih_l{k}``: ``weight_ih_l{k}`` + ``bias_ih_l{k}``,
     ``hh_l{k}``: ``weight_hh_l{k}`` + ``bias_hh_l{k}``, ``readout``), sharing the model's
     parameters, and one :class:`EGRUEventOutput` per layer (register it with
     ``TorchModel.add_activation_module(EGRUEventOutput)``). Thresholds are copied when
@@ -489,26 +491,16 @@ class NeuroBenchView(nn.Module):
                 if ys[k] is None:
                     ys[k] = u.new_zeros(batch, hidden)
                     cs[k] = u.new_zeros(batch, hidden)
-                gx = getattr(self, f"ih_l{k}")(u)
-                gh = getattr(self, f"hh_l{k}")(ys[k])
-                x_r, x_z, x_n = gx.split(hidden, dim=-1)
-                h_r, h_z, h_n = gh.split(hidden, dim=-1)
-                r = torch.sigmoid(x_r + h_r)
-                z = torch.sigmoid(x_z + h_z)
-                n = torch.tanh(x_n + r * h_n)
-                c_tilde = z * cs[k] + (1.0 - z) * n
+                gates_x = getattr(self, f"ih_l{k}")(u)
+                gates_h = getattr(self, f"hh_l{k}")(ys[k])
+                c_tilde = egru_gates(gates_x, gates_h, cs[k]).c_tilde
                 if not self.events:
                     ys[k] = cs[k] = c_tilde
                 else:
                     layer = getattr(self, f"events_l{k}")
                     y = layer(c_tilde)
                     fired = (y != 0).to(c_tilde.dtype)
-                    if self.reset_mechanism == "subtract":
-                        cs[k] = c_tilde - fired * layer.threshold
-                    elif self.reset_mechanism == "zero":
-                        cs[k] = c_tilde * (1.0 - fired)
-                    else:
-                        cs[k] = c_tilde
+                    cs[k] = egru_reset(c_tilde, fired, layer.threshold, self.reset_mechanism)
                     ys[k] = y
                 u = ys[k]
             outputs.append(self.readout(u) if self.is_lm else u)

@@ -178,3 +178,29 @@ def test_benchmark_script_runs(tmp_path):
                        "--steps", "5", "--repeats", "1", "--json", str(out)]) == 0
     rows = json.loads(out.read_text())
     assert len(rows) == 2 and all(r["event_ms"] > 0 and r["op_reduction"] >= 1 for r in rows)
+
+
+def test_kernel_is_a_package_file_read_through_importlib_resources():
+    """The C kernel ships as snntorch_egru/event_step.c (package data) and is what gets compiled."""
+    from importlib import resources
+
+    from snntorch_egru import event_inference
+
+    kernel = resources.files("snntorch_egru").joinpath("event_step.c")
+    assert kernel.is_file()
+    text = kernel.read_text(encoding="utf-8")
+    assert "NAME(egru_layer_step)" in text and "NAME(network_step)" in text
+    assert event_inference.kernel_source_text() == text
+    assert event_inference._c_source().count(text) == 4   # float/double x int32/uint16 index instantiations
+
+
+def test_pyproject_declares_the_kernel_as_package_data():
+    """A wheel carries event_step.c: pyproject.toml lists it as package data of snntorch_egru."""
+    import ast
+    import re
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[1] / "pyproject.toml").read_text()
+    section = text.split("[tool.setuptools.package-data]", 1)[1].split("\n[", 1)[0]
+    patterns = ast.literal_eval(re.search(r"^snntorch_egru\s*=\s*(\[.*?\])", section, re.M | re.S).group(1))
+    assert any(Path("event_step.c").match(p) for p in patterns)

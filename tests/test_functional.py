@@ -105,3 +105,29 @@ def test_triangle_is_usable_as_snntorch_spike_grad():
     spk, mem = lif(x, mem)
     spk.sum().backward()
     assert x.grad is not None and x.grad.abs().sum() > 0
+
+
+def test_egru_gates_are_the_steps_gates():
+    """egru_gates (used by the calibration observer and the NeuroBench view) is the step's own arithmetic."""
+    from snntorch_egru.functional import egru_gates, egru_reset
+
+    torch.manual_seed(3)
+    cell = nn.GRUCell(5, 7)
+    params = gru_cell_parameters(cell, threshold=0.05)
+    state = EGRUState(torch.randn(3, 7).clamp(min=0), torch.randn(3, 7))
+    x = torch.randn(3, 5)
+    gates = egru_gates(x @ params.weight_ih.t() + params.bias_ih, state.y @ params.weight_hh.t() + params.bias_hh,
+                       state.c)
+    for mechanism in ("subtract", "zero", "none"):
+        y, new_state, e = egru_step_with_events(x, state, params, reset_mechanism=mechanism)
+        assert torch.equal(y, gates.c_tilde * e)
+        assert torch.equal(new_state.c, egru_reset(gates.c_tilde, e, params.threshold, mechanism))
+    c_gru, _ = egru_step(x, state, params, events=False)
+    assert torch.equal(c_gru, gates.c_tilde)
+    hidden = 7
+    w_ih, w_hh, b_ih, b_hh = params.weight_ih, params.weight_hh, params.bias_ih, params.bias_hh
+    torch.testing.assert_close(gates.a_z, x @ w_ih[hidden:2 * hidden].t() + b_ih[hidden:2 * hidden]
+                               + state.y @ w_hh[hidden:2 * hidden].t() + b_hh[hidden:2 * hidden])
+    torch.testing.assert_close(gates.h_n, state.y @ w_hh[2 * hidden:].t() + b_hh[2 * hidden:])
+    torch.testing.assert_close(gates.n, torch.tanh(gates.a_n))
+    torch.testing.assert_close(gates.r, torch.sigmoid(gates.a_r))
