@@ -50,7 +50,8 @@ from egru_format import (
     NetworkSpec, SurrogateSpec, read_network, validate_spec, write_network,
 )
 
-__all__ = ["SUPPORTED_TYPES", "to_spec", "from_spec", "export_snntorch", "load_snntorch", "quantization_from_spec"]
+__all__ = ["SUPPORTED_TYPES", "to_spec", "from_spec", "export_snntorch", "load_snntorch", "quantization_from_spec",
+           "egru_layers"]
 
 SUPPORTED_TYPES = (EGRU, EGRULanguageModel)
 _SUPPORTED_NAMES = "snntorch_egru.EGRU or snntorch_egru.EGRULanguageModel"
@@ -69,7 +70,14 @@ def _optional_array(tensor, name: str):
     return None if tensor is None else _array(tensor, name)
 
 
-def _egru_layers(rnn: EGRU, prefix: str) -> list:
+def egru_layers(rnn: EGRU, prefix: str = "") -> list:
+    """One :class:`egru_format.EGRULayer` per layer of ``rnn`` (float32 copies, forward-pass thresholds).
+
+    The building block of :func:`to_spec`, public for stacks of other shapes (e.g. an EGRU
+    followed by a readout, as a generic ``input -> egru -> dense`` file). ``prefix`` is
+    the EGRU's name inside its model (``"rnn."``), for the error messages. Raises
+    ``TypeError`` as :func:`to_spec` does.
+    """
     spike_grad = rnn.spike_grad
     if not isinstance(spike_grad, TriangleSurrogate):
         raise TypeError(
@@ -132,7 +140,7 @@ def _to_float_spec(model) -> NetworkSpec:
     if isinstance(model, EGRULanguageModel):
         layers = [InputLayer(model.vocab_size, "tokens"),
                   DenseLayer(np.ascontiguousarray(_array(model.embedding.weight, "embedding.weight").T))]
-        layers += _egru_layers(model.rnn, "rnn.")
+        layers += egru_layers(model.rnn, "rnn.")
         layers.append(DenseLayer(_array(model.readout.weight, "readout.weight"),
                                  _array(model.readout.bias, "readout.bias")))
         model_attrs = {
@@ -147,7 +155,7 @@ def _to_float_spec(model) -> NetworkSpec:
         }
         return NetworkSpec(layers, model_attrs)
     if isinstance(model, EGRU):
-        layers = [InputLayer(model.input_size, "vector"), *_egru_layers(model, "")]
+        layers = [InputLayer(model.input_size, "vector"), *egru_layers(model)]
         model_attrs = {
             "class": "EGRU",
             "batch_first": bool(model.batch_first),

@@ -1,9 +1,10 @@
 """The ``egru`` command line: train, prune, export, run in Lava, evaluate, benchmark, pipeline.
 
-Run it as ``python -m converters.cli <command> --help`` (a console script
-``egru = "converters.cli:main"`` gives the short name). It lives in :mod:`converters`,
-the only package allowed to import both the snnTorch and the Lava side; each command
-imports what it needs when it runs.
+Run it as ``egru <command> --help`` (the console script ``egru = "egru.cli:main"``) or
+``python -m egru <command> --help``. It is the application: it uses the public
+functions of :mod:`converters`, :mod:`snntorch_egru`, :mod:`lava_egru`,
+:mod:`egru_format` and the pipelines (:mod:`egru.pipelines`); each command imports what
+it needs when it runs.
 
 Errors in arguments or paths print one line ``egru: error: ...`` and exit with code 2
 (no traceback).
@@ -12,15 +13,14 @@ Errors in arguments or paths print one line ``egru: error: ...`` and exit with c
 from __future__ import annotations
 
 import argparse
-import json
 import runpy
 import sys
 from pathlib import Path
 
-__all__ = ["main", "build_parser"]
+__all__ = ["main", "build_parser", "benchmark_names"]
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-BENCHMARKS = REPO_ROOT / "benchmarks"
+#: the benchmarks are scripts of the source checkout (next to this package), not part of an installed egru
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 DEFAULT_PIPELINE_DIR = "outputs/pipeline"
 
 
@@ -35,13 +35,6 @@ def _existing_file(value: str) -> Path:
     return path
 
 
-def _existing_dir(value: str) -> Path:
-    path = Path(value)
-    if not path.is_dir():
-        raise argparse.ArgumentTypeError(f"no such directory: {value}")
-    return path
-
-
 def _fraction(value: str) -> float:
     try:
         x = float(value)
@@ -52,7 +45,8 @@ def _fraction(value: str) -> float:
     return x
 
 
-def _benchmarks() -> list:
+def benchmark_names() -> list:
+    """The scripts of the checkout's ``benchmarks/`` folder (empty when there is none, e.g. an installed wheel)."""
     return sorted(p.stem for p in BENCHMARKS.glob("*.py")) if BENCHMARKS.is_dir() else []
 
 
@@ -65,24 +59,19 @@ def _cmd_train(args) -> int:
             raise UsageError("train --task lm needs --data DIR (a corpus directory, e.g. ../shared/data/ptb)")
         if not Path(args.data).is_dir():
             raise UsageError(f"no such directory: {args.data}")
-        from snntorch_egru import train_lm
+        from . import train_lm
 
         argv = ["--data", str(args.data)] + (["--output-dir", str(args.output_dir)] if args.output_dir else [])
         return train_lm.main(argv + list(args.extra))
     if args.extra:
         raise UsageError(f"unrecognized arguments for --task digits: {' '.join(args.extra)}")
-    import torch
-
     from egru_format import write_network
-    from .pipeline import DigitsClassifier, PipelineConfig, _accuracy, _train, classifier_spec, load_digits_split
+    from .pipelines.digits import PipelineConfig, classifier_accuracy, classifier_spec, load_digits_split, train_digits
 
     config = PipelineConfig(hidden=args.hidden, epochs=args.epochs, seed=args.seed)
-    torch.manual_seed(config.seed)
     x_tr, y_tr, x_te, y_te = load_digits_split(config.seed)
-    model = DigitsClassifier(config.hidden, config.threshold)
-    _train(model, model, x_tr, y_tr, config.epochs, config.lr, config.batch_size, config.seed)
-    with torch.no_grad():
-        acc = _accuracy(model.decide(model(x_te)), y_te)
+    model = train_digits(config, x_tr, y_tr)
+    acc = classifier_accuracy(model, x_te, y_te)
     out = Path(args.output_dir or "outputs/train") / "digits_float.h5"
     out.parent.mkdir(parents=True, exist_ok=True)
     write_network(classifier_spec(model), out)
@@ -91,27 +80,35 @@ def _cmd_train(args) -> int:
 
 
 def _cmd_prune(args) -> int:
-    """Magnitude pruning of the EGRU matrices of a network file (no fine-tuning)."""
+    """Magnitude pruning of the EGRU matrices of a network file (no fine-tuning).
+
+    The rule of :class:`snntorch_egru.pruning.Pruner` with ``targets=("input",
+    "recurrent")`` and ``scope="global"`` (:func:`~snntorch_egru.pruning.magnitude_masks`):
+    exactly ``round(sparsity * N)`` entries of all W_ih, then all W_hh, ties broken by
+    position, so a file pruned here equals the model pruned in torch.
+    """
     import numpy as np
+    import torch
 
     from egru_format import read_network, write_network
+    from snntorch_egru.pruning import magnitude_masks
 
     spec = read_network(args.network)
     if spec.quantized:
         raise UsageError(f"{args.network} is quantised: prune the float network, then quantise again")
-    mats = [(layer, name) for layer in spec.egru_layers for name in ("weight_ih", "weight_hh")]
-    if not mats:
+    layers = spec.egru_layers
+    if not layers:
         raise UsageError(f"{args.network} has no egru layer")
-    values = np.concatenate([np.abs(getattr(layer, name)).ravel() for layer, name in mats])
-    k = int(round(args.sparsity * values.size))
-    cut = np.partition(values, k - 1)[k - 1] if k > 0 else -1.0
-    for layer, name in mats:
-        w = getattr(layer, name).copy()
-        w[np.abs(w) <= cut] = 0.0
-        setattr(layer, name, w)
+    matrices = {(k, name): getattr(layer, name)
+                for name in ("weight_ih", "weight_hh") for k, layer in enumerate(layers)}
+    keep = magnitude_masks({f"{name}_l{k}": torch.from_numpy(w) for (k, name), w in matrices.items()},
+                           args.sparsity, scope="global")
+    for ((k, name), w), mask in zip(matrices.items(), keep.values()):
+        setattr(layers[k], name, np.where(mask.numpy(), w, np.float32(0.0)))
     out = write_network(spec, args.output)
-    zeros = sum(int((getattr(layer, name) == 0).sum()) for layer, name in mats)
-    print(f"pruned W_ih/W_hh to {zeros / values.size:.3f} zeros (global magnitude); written to {out}")
+    zeros = sum(int((getattr(layers[k], name) == 0).sum()) for k, name in matrices)
+    total = sum(w.size for w in matrices.values())
+    print(f"pruned W_ih/W_hh to {zeros / total:.3f} zeros (global magnitude); written to {out}")
     return 0
 
 
@@ -119,7 +116,7 @@ def _cmd_export(args) -> int:
     """A torch checkpoint (``torch.save`` of a model) -> network file."""
     import torch
 
-    from . import export
+    from converters import export
 
     try:
         model = torch.load(args.checkpoint, map_location="cpu", weights_only=False)
@@ -128,7 +125,7 @@ def _cmd_export(args) -> int:
     if isinstance(model, dict):
         raise UsageError(f"{args.checkpoint} holds a state_dict, not a model: save the module itself "
                          f"(torch.save(model, path)), or use `egru train` which writes network files")
-    from .pipeline import DigitsClassifier, classifier_spec
+    from .pipelines.digits import DigitsClassifier, classifier_spec
 
     if isinstance(model, DigitsClassifier):
         from egru_format import write_network
@@ -155,7 +152,7 @@ def _load_input(path: Path):
 def _cmd_lava(args) -> int:
     import numpy as np
 
-    from . import load_lava
+    from converters import load_lava
     from egru_format import FormatError
 
     x = _load_input(args.input)
@@ -181,10 +178,9 @@ def _cmd_lava(args) -> int:
 
 def _cmd_evaluate(args) -> int:
     import numpy as np
-    import torch
 
     from egru_format import FormatError, read_network
-    from .pipeline import _accuracy, classifier_from_spec, load_digits_split, run_lava
+    from .pipelines.digits import accuracy, classifier_accuracy, classifier_from_spec, load_digits_split, run_lava
 
     try:
         spec = read_network(args.network)
@@ -196,20 +192,23 @@ def _cmd_evaluate(args) -> int:
     if args.limit:
         x_te, y_te = x_te[:args.limit], y_te[:args.limit]
     if args.backend == "torch":
-        with torch.no_grad():
-            acc = _accuracy(model.decide(model(x_te)), y_te)
+        acc = classifier_accuracy(model, x_te, y_te)
     else:
         if args.precision == "fixed_pt" and not spec.quantized:
             raise UsageError(f"{args.network} is a float network: fixed_pt needs a quantised file")
         logits = run_lava(args.network, x_te.numpy().astype(np.float64), args.precision)
-        acc = _accuracy(logits.mean(axis=1).argmax(axis=1), y_te)
+        acc = accuracy(logits.mean(axis=1).argmax(axis=1), y_te)
     where = "torch float" if args.backend == "torch" else f"Lava {args.precision}"
     print(f"{args.network}: digits test accuracy ({where}, {len(y_te)} images) {acc:.4f}")
     return 0
 
 
 def _cmd_benchmark(args) -> int:
-    names = _benchmarks()
+    names = benchmark_names()
+    if not names:
+        raise UsageError(f"benchmark needs a source checkout: the benchmarks are the scripts of the repository's "
+                         f"benchmarks/ folder, and there is none at {BENCHMARKS} (an installed egru does not ship "
+                         f"them)")
     if args.list or args.name is None:
         print("benchmarks:", ", ".join(names))
         return 0
@@ -234,16 +233,15 @@ def _cmd_pipeline(args) -> int:
     for option, value in (("--lava-tokens", args.lava_tokens), ("--train-tokens", args.train_tokens)):
         if value is not None:
             raise UsageError(f"{option} is for --task lm")
-    from .pipeline import PipelineConfig, format_report, run_pipeline
+    from .pipelines.digits import PipelineConfig, format_report, run_pipeline
+    from .pipelines.run import print_report
 
     overrides = {k: v for k, v in (("epochs", args.epochs), ("hidden", args.hidden), ("seed", args.seed),
                                    ("sparsity", args.sparsity), ("lava_images", args.lava_images), ("lr", args.lr))
                  if v is not None}
     config = PipelineConfig.quick(**overrides) if args.quick else PipelineConfig(**overrides)
     report = run_pipeline(config, args.output_dir, lava=not args.no_lava)
-    print(format_report(report))
-    if args.json:
-        print(json.dumps(report, indent=2))
+    print_report(report, format_report(report), as_json=args.json)
     return 0
 
 
@@ -255,7 +253,8 @@ def _cmd_pipeline_lm(args) -> int:
     data = Path(args.data)
     if args.lava_images is not None:
         raise UsageError("--lava-images is for --task digits; use --lava-tokens with --task lm")
-    from .lm_pipeline import LMPipelineConfig, format_lm_report, run_lm_pipeline
+    from .pipelines.lm import LMPipelineConfig, format_lm_report, run_lm_pipeline
+    from .pipelines.run import print_report
 
     overrides = {k: v for k, v in (("epochs", args.epochs), ("seed", args.seed), ("sparsity", args.sparsity),
                                    ("lava_tokens", args.lava_tokens), ("train_tokens", args.train_tokens),
@@ -266,9 +265,7 @@ def _cmd_pipeline_lm(args) -> int:
     config = LMPipelineConfig.quick(**overrides) if args.quick else LMPipelineConfig(**overrides)
     output_dir = args.output_dir if args.output_dir != DEFAULT_PIPELINE_DIR else "outputs/pipeline_lm"
     report = run_lm_pipeline(config, data, output_dir, lava=not args.no_lava)
-    print(format_lm_report(report))
-    if args.json:
-        print(json.dumps(report, indent=2))
+    print_report(report, format_lm_report(report), as_json=args.json)
     return 0
 
 
@@ -286,7 +283,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("train", help="train a model (digits classifier, or a language model)",
                        description="Train an EGRU. --task digits: sequence classifier on sklearn's digits, writes "
-                                   "OUTPUT_DIR/digits_float.h5. --task lm: runs snntorch_egru.train_lm "
+                                   "OUTPUT_DIR/digits_float.h5. --task lm: runs the trainer of python -m egru.train_lm "
                                    "(arguments after -- go to it, e.g. -- --epochs 1).")
     p.add_argument("--task", choices=("digits", "lm"), default="digits", help="what to train (default digits)")
     p.add_argument("--data", help="corpus directory for --task lm (e.g. ../shared/data/ptb)")
@@ -294,7 +291,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--epochs", type=int, default=40, help="digits: training epochs (default 40)")
     p.add_argument("--hidden", type=int, default=64, help="digits: EGRU units (default 64)")
     p.add_argument("--seed", type=int, default=0, help="digits: seed of the split and training (default 0)")
-    p.add_argument("extra", nargs=argparse.REMAINDER, help="--task lm: options for snntorch_egru.train_lm")
+    p.add_argument("extra", nargs=argparse.REMAINDER, help="--task lm: options for python -m egru.train_lm")
     p.set_defaults(func=_cmd_train)
 
     p = sub.add_parser("prune", help="magnitude-prune the EGRU weights of a network file",
@@ -332,9 +329,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="seed of the train/test split (default 0)")
     p.set_defaults(func=_cmd_evaluate)
 
-    p = sub.add_parser("benchmark", help="run a script of benchmarks/ by name",
-                       description="Run benchmarks/NAME.py (arguments after the name go to it). "
-                                   "Available: " + ", ".join(_benchmarks()))
+    names = benchmark_names()
+    p = sub.add_parser("benchmark", help="run a script of benchmarks/ by name (source checkout only)",
+                       description="Run benchmarks/NAME.py of the source checkout (arguments after the name go to "
+                                   "it). Available: " + (", ".join(names) if names else "none here: the benchmarks "
+                                                         "are scripts of the repository, not of an installed egru"))
     p.add_argument("name", nargs="?", help="benchmark name, e.g. bench_layer")
     p.add_argument("--list", action="store_true", help="list the benchmarks")
     p.add_argument("extra", nargs=argparse.REMAINDER, help="arguments for the benchmark script")
@@ -392,11 +391,10 @@ def main(argv=None) -> int:
     except (FileNotFoundError, IsADirectoryError, PermissionError) as exc:
         parser.exit(2, f"egru: error: {exc}\n")
     except ValueError as exc:
-        if type(exc).__name__ == "CorpusError":
-            parser.exit(2, f"egru: error: {exc}\n")
-        from egru_format import FormatError
+        from egru_format import FormatError, QuantizationError
 
-        if not isinstance(exc, FormatError) and type(exc).__name__ != "QuantizationError":
+        # CorpusError by name: snntorch_egru.data imports torch, which a failing command may not have loaded
+        if not isinstance(exc, (FormatError, QuantizationError)) and type(exc).__name__ != "CorpusError":
             raise
         parser.exit(2, f"egru: error: {exc}\n")
 

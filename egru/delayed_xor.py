@@ -1,4 +1,4 @@
-r"""End-to-end example: an EGRU learns the delayed-XOR task while staying activity sparse.
+r"""The delayed-XOR task: an EGRU learns it while staying activity sparse.
 
 Task: two bits arrive as +-1 pulses on an input channel at random times in the first
 half of a noisy sequence; a cue channel switches on for the last ``cue_steps`` steps,
@@ -7,10 +7,14 @@ sum of the last layer's graded events during the cue, so the answer has to trave
 events (silent units carry nothing). Loss: cross-entropy plus the activity regulariser
 :math:`\sum_l (\bar e_l - a^\ast)^2`.
 
+Public helpers: :class:`DelayedXorConfig` (the task and training settings),
+:func:`delayed_xor_batch` (a seeded batch), :class:`DelayedXorNet` (EGRU + readout on
+the cue steps), :func:`train_delayed_xor` (train and evaluate, fully seeded).
+
 Run::
 
-    python -m snntorch_egru.examples.sequence_demo            # full setting, prints a report
-    python -m snntorch_egru.examples.sequence_demo --steps 300 --seed 1
+    python -m egru.delayed_xor            # full setting, prints a report
+    python -m egru.delayed_xor --steps 300 --seed 1
 """
 
 from __future__ import annotations
@@ -24,9 +28,13 @@ from torch import nn
 
 from snntorch_egru import EGRU, activity_regularizer
 
+__all__ = ["DelayedXorConfig", "delayed_xor_batch", "DelayedXorNet", "train_delayed_xor", "main"]
+
 
 @dataclass
 class DelayedXorConfig:
+    """Sequence length, cue length, model size and training budget of the task (defaults: the full setting)."""
+
     seq_len: int = 16
     cue_steps: int = 4
     hidden_size: int = 64
@@ -57,6 +65,8 @@ def delayed_xor_batch(config: DelayedXorConfig, batch_size: int, generator: torc
 
 
 class DelayedXorNet(nn.Module):
+    """EGRU layers and a linear readout of the last layer's events summed over the cue steps."""
+
     def __init__(self, config: DelayedXorConfig):
         super().__init__()
         self.cue_steps = config.cue_steps

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The project's main job: the end-to-end pipeline on scikit-learn's bundled
-# handwritten digits (`egru pipeline "$@"`, i.e. python -m converters.cli pipeline):
+# handwritten digits (`egru pipeline "$@"`, i.e. python -m egru pipeline):
 # train an EGRU in snnTorch, prune it, export it, quantise it, run it in Lava in
 # floating and fixed point, print a report, write plots to outputs/pipeline.
 # Runs in the full-stack env .venv/lava (Python 3.10 + Lava); if no Python 3.10
@@ -29,4 +29,4 @@ if [ "$leg" = modern ]; then
     extra=(--no-lava)
 fi
 echo "[main] running egru pipeline ${extra[*]} $* in .venv/$leg" >&2
-exec "$(egru_venv_python "$leg")" -m converters.cli pipeline "${extra[@]}" "$@"
+exec "$(egru_venv_python "$leg")" -m egru pipeline "${extra[@]}" "$@"

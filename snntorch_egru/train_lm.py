@@ -30,12 +30,13 @@ Training follows the reference recipe at any scale:
 Evaluation runs at batch size 1, as the EGRU papers report activity, and returns the
 per-token cross-entropy, perplexity and activity.
 
-Run::
+The command line (every :class:`LMConfig` field a ``--flag``, ``torchrun`` for DDP) is the
+application's :mod:`egru.train_lm`::
 
-    python -m snntorch_egru.train_lm --data ../shared/data/ptb --epochs 1 --max-train-tokens 100000 \
+    python -m egru.train_lm --data ../shared/data/ptb --epochs 1 --max-train-tokens 100000 \
         --output-dir runs/ptb --checkpoint-every 200
-    python -m snntorch_egru.train_lm ... --output-dir runs/ptb --resume          # continue
-    torchrun --nproc_per_node 2 -m snntorch_egru.train_lm --data ../shared/data/ptb ...  # DDP (gloo on CPU)
+    python -m egru.train_lm ... --output-dir runs/ptb --resume          # continue
+    torchrun --nproc_per_node 2 -m egru.train_lm --data ../shared/data/ptb ...  # DDP (gloo on CPU)
 
 Example (tiny, synthetic data)::
 
@@ -51,15 +52,12 @@ Example (tiny, synthetic data)::
 
 from __future__ import annotations
 
-import argparse
-import datetime
 import json
 import math
-import os
 import random
 import sys
 import time
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable, List, NamedTuple, Optional, Sequence
 
@@ -67,7 +65,7 @@ import torch
 from torch import nn
 
 from .checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
-from .data import batchify, load_corpus
+from .data import batchify
 from .language_model import EGRULanguageModel
 from .pruning import CubicSchedule, Pruner
 from .regularization import RegularizedLM
@@ -78,7 +76,7 @@ except ImportError:  # pragma: no cover
     _np = None
 
 __all__ = ["LMConfig", "EvalResult", "CosineTailSchedule", "train_language_model", "evaluate",
-           "bptt_segments", "main", "CHECKPOINT_NAME", "LOG_NAME"]
+           "bptt_segments", "build_model", "build_pruner", "CHECKPOINT_NAME", "LOG_NAME"]
 
 CHECKPOINT_NAME = "checkpoint.pt"
 LOG_NAME = "log.jsonl"
@@ -268,16 +266,27 @@ def train_language_model(config: LMConfig, train_tokens: torch.Tensor, vocab_siz
     ``DistributedDataParallel`` and each rank trains on its slice of the global batch;
     rank 0 alone evaluates, logs and writes checkpoints.
     """
-    rank, world = _distributed()
-    if config.batch_size % world:
-        raise ValueError(f"batch_size {config.batch_size} is not divisible by the {world} ranks")
-    _set_seeds(config.seed)
-    generator = torch.Generator().manual_seed(config.seed)
+    run = _TrainingRun(config, train_tokens, vocab_size, valid_tokens, log, output_dir, model, pruner)
+    if resume:
+        run.resume()
+    while run.epoch <= config.epochs:
+        if not run.train_epoch(checkpoint_every, max_steps, progress):
+            break                                   # max_steps reached: no checkpoint at the stop
+        run.end_epoch(valid_tokens)
+    return run.model, run.history
+
+
+def _local_batches(config: LMConfig, tokens: torch.Tensor, rank: int, world: int) -> torch.Tensor:
+    """This rank's columns ``[T, B/R]`` of the batchified training stream."""
     if config.max_train_tokens is not None:
-        train_tokens = train_tokens[: config.max_train_tokens]
-    data = batchify(train_tokens, config.batch_size)
+        tokens = tokens[: config.max_train_tokens]
+    data = batchify(tokens, config.batch_size)
     local = config.batch_size // world
-    data = data[:, rank * local: (rank + 1) * local]
+    return data[:, rank * local: (rank + 1) * local]
+
+
+def _model_and_pruner(config: LMConfig, vocab_size: int, model, pruner):
+    """The model to train and its pruner: the ones given (checked), else built from ``config``."""
     if model is None:
         if pruner is not None:
             raise ValueError("pruner= needs the model= it prunes")
@@ -288,132 +297,185 @@ def train_language_model(config: LMConfig, train_tokens: torch.Tensor, vocab_siz
         pruner = build_pruner(config, model)
     elif pruner.model is not model:
         raise ValueError("pruner= prunes a different module than model=")
-    wrapper = RegularizedLM(model, dropout_words=config.dropout_words, dropconnect=config.dropconnect,
-                            locked=config.locked_dropout)
-    net = wrapper
-    if world > 1:
-        from torch.nn.parallel import DistributedDataParallel
-        net = DistributedDataParallel(wrapper)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, betas=tuple(config.betas),
-                                  weight_decay=config.weight_decay)
-    if pruner is not None:
-        pruner.attach(optimizer)
-    scheduler = CosineTailSchedule(config.lr, config.cosine_fraction, config.min_lr)
-    out = Path(output_dir) if output_dir is not None else None
-    checkpoint_path = out / CHECKPOINT_NAME if out is not None else None
-    if out is not None and rank == 0:
-        out.mkdir(parents=True, exist_ok=True)
+    return model, pruner
 
-    history: list = []
-    epoch, segment_index, global_step = 1, 0, 0
-    segments, state, totals = None, None, [0.0, 0, 0.0, 0]
-    if world > 1:  # different dropout masks per rank
-        torch.manual_seed(config.seed + 1_000_003 * rank)
-    if resume and checkpoint_path is not None and checkpoint_path.exists():
-        checkpoint = load_checkpoint(checkpoint_path)
+
+class _TrainingRun:
+    """One run of :func:`train_language_model`: set-up, steps, epoch ends, checkpoints.
+
+    The position (``epoch``, ``segment_index`` into this epoch's ``segments``,
+    ``global_step``), the carried ``state`` and the epoch's running ``totals`` (loss sum,
+    targets, activity sum, targets) are all a checkpoint holds besides the modules and
+    the RNG states, so that a resumed run continues bit for bit.
+    """
+
+    def __init__(self, config: LMConfig, train_tokens, vocab_size: int, valid_tokens, log, output_dir, model,
+                 pruner):
+        self.rank, self.world = _distributed()
+        if config.batch_size % self.world:
+            raise ValueError(f"batch_size {config.batch_size} is not divisible by the {self.world} ranks")
+        self.config, self.vocab_size, self.log = config, vocab_size, log
+        _set_seeds(config.seed)
+        self.generator = torch.Generator().manual_seed(config.seed)
+        self.data = _local_batches(config, train_tokens, self.rank, self.world)
+        self.model, self.pruner = _model_and_pruner(config, vocab_size, model, pruner)
+        wrapper = RegularizedLM(self.model, dropout_words=config.dropout_words, dropconnect=config.dropconnect,
+                                locked=config.locked_dropout)
+        self.net = wrapper
+        if self.world > 1:
+            from torch.nn.parallel import DistributedDataParallel
+            self.net = DistributedDataParallel(wrapper)
+        self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=config.lr, betas=tuple(config.betas),
+                                           weight_decay=config.weight_decay)
+        if self.pruner is not None:
+            self.pruner.attach(self.optimizer)
+        self.scheduler = CosineTailSchedule(config.lr, config.cosine_fraction, config.min_lr)
+        self.out = Path(output_dir) if output_dir is not None else None
+        self.checkpoint_path = self.out / CHECKPOINT_NAME if self.out is not None else None
+        if self.out is not None and self.rank == 0:
+            self.out.mkdir(parents=True, exist_ok=True)
+        self.history: list = []
+        self.epoch, self.segment_index, self.global_step = 1, 0, 0
+        self.segments, self.state, self.totals = None, None, [0.0, 0, 0.0, 0]
+        self.epoch_start = time.perf_counter()
+        if self.world > 1:  # different dropout masks per rank
+            torch.manual_seed(config.seed + 1_000_003 * self.rank)
+
+    # ------------------------------------------------------------------ checkpoints
+
+    def resume(self) -> None:
+        """Continue from the checkpoint in the output folder, if there is one (same settings and ranks)."""
+        path = self.checkpoint_path
+        if path is None or not path.exists():
+            return
+        checkpoint = load_checkpoint(path)
         saved = {k: list(v) if isinstance(v, (tuple, list)) else v for k, v in checkpoint["config"].items()}
-        current = {k: list(v) if isinstance(v, (tuple, list)) else v for k, v in asdict(config).items()}
+        current = {k: list(v) if isinstance(v, (tuple, list)) else v for k, v in asdict(self.config).items()}
         if saved != current:
             changed = sorted(k for k in current if saved.get(k) != current[k])
-            raise ValueError(f"cannot resume {checkpoint_path}: settings differ from the checkpoint's: {changed}")
-        if checkpoint.get("world_size", 1) != world:
-            raise ValueError(f"checkpoint was written by {checkpoint.get('world_size', 1)} ranks, resuming with {world}")
-        model.load_state_dict(checkpoint["model"])
-        optimizer.load_state_dict(checkpoint["optimizer"])
-        scheduler.load_state_dict(checkpoint["scheduler"])
-        if pruner is not None:
-            pruner.load_state_dict(checkpoint["pruner"])
-        set_rng_state(checkpoint["rng"][rank], generator)
+            raise ValueError(f"cannot resume {path}: settings differ from the checkpoint's: {changed}")
+        if checkpoint.get("world_size", 1) != self.world:
+            raise ValueError(f"checkpoint was written by {checkpoint.get('world_size', 1)} ranks, "
+                             f"resuming with {self.world}")
+        self.model.load_state_dict(checkpoint["model"])
+        self.optimizer.load_state_dict(checkpoint["optimizer"])
+        self.scheduler.load_state_dict(checkpoint["scheduler"])
+        if self.pruner is not None:
+            self.pruner.load_state_dict(checkpoint["pruner"])
+        set_rng_state(checkpoint["rng"][self.rank], self.generator)
         position = checkpoint["position"]
-        epoch, segment_index, global_step = position["epoch"], position["segment"], position["global_step"]
-        segments = None if position["segments"] is None else [slice(a, b) for a, b in position["segments"]]
-        state = position["state"][rank] if position["state"] is not None else None
-        totals = list(position["totals"])
-        history = list(checkpoint["history"])
-        if log and rank == 0:
-            log(f"resumed from {checkpoint_path} at epoch {epoch} segment {segment_index} step {global_step}")
+        self.epoch, self.segment_index = position["epoch"], position["segment"]
+        self.global_step = position["global_step"]
+        self.segments = None if position["segments"] is None else [slice(a, b) for a, b in position["segments"]]
+        self.state = position["state"][self.rank] if position["state"] is not None else None
+        self.totals = list(position["totals"])
+        self.history = list(checkpoint["history"])
+        if self.log and self.rank == 0:
+            self.log(f"resumed from {path} at epoch {self.epoch} segment {self.segment_index} "
+                     f"step {self.global_step}")
 
-    def write_checkpoint():
-        rngs = [rng_state(generator)]
-        states = [state]
-        if world > 1:
+    def write_checkpoint(self) -> None:
+        """Rank 0 writes the checkpoint (atomically); every rank contributes its RNG states and carried state."""
+        rngs, states = [rng_state(self.generator)], [self.state]
+        if self.world > 1:
             import torch.distributed as dist
-            rngs, states = [None] * world, [None] * world
-            dist.all_gather_object(rngs, rng_state(generator))
-            dist.all_gather_object(states, state)
-        if checkpoint_path is None or rank != 0:
+            rngs, states = [None] * self.world, [None] * self.world
+            dist.all_gather_object(rngs, rng_state(self.generator))
+            dist.all_gather_object(states, self.state)
+        if self.checkpoint_path is None or self.rank != 0:
             return
-        save_checkpoint(checkpoint_path, {
-            "version": 1, "config": asdict(config), "vocab_size": vocab_size, "world_size": world,
-            "model": model.state_dict(), "optimizer": optimizer.state_dict(),
-            "scheduler": scheduler.state_dict(), "pruner": pruner.state_dict() if pruner else None,
-            "rng": rngs, "history": history,
-            "position": {"epoch": epoch, "segment": segment_index, "global_step": global_step,
-                         "segments": None if segments is None else [(s.start, s.stop) for s in segments],
-                         "state": None if state is None else states, "totals": list(totals)},
+        segments = None if self.segments is None else [(s.start, s.stop) for s in self.segments]
+        save_checkpoint(self.checkpoint_path, {
+            "version": 1, "config": asdict(self.config), "vocab_size": self.vocab_size, "world_size": self.world,
+            "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(), "pruner": self.pruner.state_dict() if self.pruner else None,
+            "rng": rngs, "history": self.history,
+            "position": {"epoch": self.epoch, "segment": self.segment_index, "global_step": self.global_step,
+                         "segments": segments, "state": None if self.state is None else states,
+                         "totals": list(self.totals)},
         })
 
-    epoch_start = time.perf_counter()
-    while epoch <= config.epochs:
-        if segments is None:
-            segments = bptt_segments(data.shape[0] - 1, config.bptt, generator if config.random_bptt else None)
-            segment_index, state, totals = 0, None, [0.0, 0, 0.0, 0]
-            epoch_start = time.perf_counter()
-        net.train()
-        bar = _Progress(len(segments), epoch, segment_index, progress and rank == 0, log)
-        while segment_index < len(segments):
-            if max_steps is not None and global_step >= max_steps:
-                bar.close()
-                return model, history
-            segment = segments[segment_index]
-            lr = scheduler.apply(optimizer, (epoch - 1 + segment_index / len(segments)) / config.epochs)
-            inputs = data[segment]
-            targets = data[segment.start + 1: segment.stop + 1]
-            logits, state = net(inputs, state)
-            loss = nn.functional.cross_entropy(logits.reshape(-1, vocab_size), targets.reshape(-1))
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            if config.clip:
-                nn.utils.clip_grad_norm_(model.parameters(), config.clip)
-            optimizer.step()
-            if pruner is not None:
-                pruner.step()
-            state = _detach(state)
-            totals[0] += loss.item() * targets.numel()
-            totals[1] += targets.numel()
-            totals[2] += model.activity().pooled * targets.numel()
-            totals[3] += targets.numel()
-            segment_index += 1
-            global_step += 1
-            bar.update(segment_index, loss.item(), lr)
-            if checkpoint_every and global_step % checkpoint_every == 0 and segment_index < len(segments):
-                write_checkpoint()
-        bar.close()
-        summed = torch.tensor([totals[0], totals[1], totals[2], totals[3]], dtype=torch.float64)
-        if world > 1:
+    # ------------------------------------------------------------------ training
+
+    def train_epoch(self, checkpoint_every: int, max_steps: Optional[int], progress: bool) -> bool:
+        """Run the rest of the current epoch; False when ``max_steps`` stopped it first."""
+        if self.segments is None:
+            self.segments = bptt_segments(self.data.shape[0] - 1, self.config.bptt,
+                                          self.generator if self.config.random_bptt else None)
+            self.segment_index, self.state, self.totals = 0, None, [0.0, 0, 0.0, 0]
+            self.epoch_start = time.perf_counter()
+        self.net.train()
+        n = len(self.segments)
+        bar = _Progress(n, self.epoch, self.segment_index, progress and self.rank == 0, self.log)
+        try:
+            while self.segment_index < n:
+                if max_steps is not None and self.global_step >= max_steps:
+                    return False
+                loss, lr = self._step(self.segments[self.segment_index], n)
+                bar.update(self.segment_index, loss, lr)
+                if checkpoint_every and self.global_step % checkpoint_every == 0 and self.segment_index < n:
+                    self.write_checkpoint()
+        finally:
+            bar.close()
+        return True
+
+    def _step(self, segment: slice, n_segments: int) -> tuple:
+        """One optimizer step on one BPTT segment; returns its loss and learning rate."""
+        config = self.config
+        progress = (self.epoch - 1 + self.segment_index / n_segments) / config.epochs
+        lr = self.scheduler.apply(self.optimizer, progress)
+        inputs = self.data[segment]
+        targets = self.data[segment.start + 1: segment.stop + 1]
+        logits, self.state = self.net(inputs, self.state)
+        loss = nn.functional.cross_entropy(logits.reshape(-1, self.vocab_size), targets.reshape(-1))
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if config.clip:
+            nn.utils.clip_grad_norm_(self.model.parameters(), config.clip)
+        self.optimizer.step()
+        if self.pruner is not None:
+            self.pruner.step()
+        self.state = _detach(self.state)
+        count = targets.numel()
+        self.totals[0] += loss.item() * count
+        self.totals[1] += count
+        self.totals[2] += self.model.activity().pooled * count
+        self.totals[3] += count
+        self.segment_index += 1
+        self.global_step += 1
+        return loss.item(), lr
+
+    # ------------------------------------------------------------------ epoch end
+
+    def end_epoch(self, valid_tokens: Optional[torch.Tensor]) -> None:
+        """The epoch's record (summed over ranks; validation on rank 0), logged; next epoch; checkpoint."""
+        summed = torch.tensor(self.totals, dtype=torch.float64)
+        if self.world > 1:
             import torch.distributed as dist
             dist.all_reduce(summed)
         mean = float(summed[0] / summed[1])
-        record = {"epoch": epoch, "step": global_step, "lr": scheduler.last_lr, "train_loss": mean,
+        record = {"epoch": self.epoch, "step": self.global_step, "lr": self.scheduler.last_lr, "train_loss": mean,
                   "train_perplexity": math.exp(mean), "train_activity": float(summed[2] / summed[3]),
-                  "seconds": time.perf_counter() - epoch_start}
-        if pruner is not None:
-            record["weight_sparsity"] = pruner.sparsity()["total"]
-        if valid_tokens is not None and rank == 0:
-            result = evaluate(model, valid_tokens)
+                  "seconds": time.perf_counter() - self.epoch_start}
+        if self.pruner is not None:
+            record["weight_sparsity"] = self.pruner.sparsity()["total"]
+        if valid_tokens is not None and self.rank == 0:
+            result = evaluate(self.model, valid_tokens)
             record.update(valid_loss=result.loss, valid_perplexity=result.perplexity,
                           valid_activity=result.activity)
-        history.append(record)
-        if rank == 0:
-            if log:
-                log(" ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in record.items()))
-            if out is not None:
-                with open(out / LOG_NAME, "a", encoding="utf-8") as handle:
-                    handle.write(json.dumps(record) + "\n")
-        epoch, segments, segment_index, state = epoch + 1, None, 0, None
-        totals = [0.0, 0, 0.0, 0]
-        write_checkpoint()
-    return model, history
+        self.history.append(record)
+        if self.rank == 0:
+            self._log_record(record)
+        self.epoch, self.segments, self.segment_index, self.state = self.epoch + 1, None, 0, None
+        self.totals = [0.0, 0, 0.0, 0]
+        self.write_checkpoint()
+
+    def _log_record(self, record: dict) -> None:
+        if self.log:
+            self.log(" ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in record.items()))
+        if self.out is not None:
+            with open(self.out / LOG_NAME, "a", encoding="utf-8") as handle:
+                handle.write(json.dumps(record) + "\n")
 
 
 @torch.no_grad()
@@ -438,95 +500,3 @@ def evaluate(model: EGRULanguageModel, tokens: torch.Tensor, segment_length: int
     count = stream.shape[0] - 1
     mean = total_loss / count
     return EvalResult(mean, math.exp(mean), nonzero / entries, count)
-
-
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description="Train an EGRU language model on PTB or WikiText-2.")
-    parser.add_argument("--data", required=True, help="corpus directory (e.g. ../shared/data/ptb)")
-    parser.add_argument("--output-dir", default=None, help="directory for checkpoint.pt, log.jsonl, model.pt")
-    parser.add_argument("--resume", action="store_true", help="continue from OUTPUT_DIR/checkpoint.pt")
-    parser.add_argument("--checkpoint-every", type=int, default=0, help="checkpoint every N optimizer steps")
-    parser.add_argument("--max-steps", type=int, default=None, help=argparse.SUPPRESS)  # tests: stop early
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar / progress lines")
-    parser.add_argument("--no-test", action="store_true", help="skip the final test-set evaluation")
-    parser.add_argument("--backend", default=None, help="torch.distributed backend under torchrun (default gloo)")
-    for field in fields(LMConfig):
-        value = field.default
-        flag = "--" + field.name.replace("_", "-")
-        if isinstance(value, bool):
-            parser.add_argument(flag, type=lambda s: s.lower() in ("1", "true", "yes"), default=value)
-        elif isinstance(value, (tuple, list)):
-            parser.add_argument(flag, type=type(value[0]), nargs="+", default=list(value))
-        elif value is None:
-            parser.add_argument(flag, type=int, default=None)
-        else:
-            parser.add_argument(flag, type=type(value), default=value)
-    return parser
-
-
-def main(argv=None) -> int:
-    args = vars(_parser().parse_args(argv))
-    data_dir, output_dir = args.pop("data"), args.pop("output_dir")
-    resume, checkpoint_every = args.pop("resume"), args.pop("checkpoint_every")
-    max_steps, show_progress = args.pop("max_steps"), not args.pop("no_progress")
-    no_test, backend = args.pop("no_test"), args.pop("backend")
-    config = LMConfig(**args)
-    import torch.distributed as dist
-    launched = int(os.environ.get("WORLD_SIZE", "1")) > 1 and "RANK" in os.environ
-    if launched and not dist.is_initialized():
-        dist.init_process_group(backend or "gloo")
-    try:
-        rank, _ = _distributed()
-        corpus = load_corpus(data_dir)
-        model, _ = train_language_model(
-            config, corpus.train, len(corpus.vocabulary), corpus.valid, log=print, output_dir=output_dir,
-            resume=resume, checkpoint_every=checkpoint_every, max_steps=max_steps, progress=show_progress)
-        if rank == 0:
-            if output_dir is not None:
-                torch.save(model.state_dict(), Path(output_dir) / "model.pt")
-            if not no_test:
-                result = evaluate(model, corpus.test)
-                print(f"test loss {result.loss:.4f} perplexity {result.perplexity:.2f} "
-                      f"activity {result.activity:.3f}")
-        if launched:
-            _finish_launched_rank(dist)          # does not return
-    except BaseException:
-        if not launched:
-            raise
-        import traceback
-        traceback.print_exc()
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(1)
-    return 0
-
-
-def _finish_launched_rank(dist, timeout_s: float = 120.0) -> None:
-    """End a rank started by ``torchrun``: wait for every rank, then leave the process.
-
-    The wait is a barrier on torchrun's own key-value store (``MASTER_ADDR:MASTER_PORT``,
-    hosted by the launcher, which outlives the ranks), not a gloo collective: with gloo
-    (torch 2.3) a rank whose peer had already passed the final ``dist.barrier()``,
-    destroyed its process group and exited could block for good in its own
-    ``destroy_process_group`` (seen in the 2-rank test). Once every rank has arrived,
-    everything is saved and no collective is pending, so each rank exits at once
-    (``os._exit(0)`` after flushing), leaving the group's teardown to the operating system.
-    """
-    world = dist.get_world_size()
-    store = dist.TCPStore(os.environ["MASTER_ADDR"], int(os.environ["MASTER_PORT"]), world, False,
-                          timeout=datetime.timedelta(seconds=timeout_s))
-    key = "snntorch_egru/train_lm/finished"
-    store.add(key, 1)
-    deadline = time.monotonic() + timeout_s
-    while store.add(key, 0) < world:
-        if time.monotonic() > deadline:
-            print(f"warning: not every rank finished within {timeout_s:.0f} s", file=sys.stderr)
-            break
-        time.sleep(0.05)
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(0)
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

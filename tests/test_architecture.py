@@ -1,14 +1,28 @@
-"""Static checks of the import rules between the three packages.
+"""Static checks of the architecture: one hub, two spokes, one bridge, one application.
 
-* ``snntorch_egru`` never imports ``lava_egru`` or ``lava``;
-* ``lava_egru`` never imports ``snntorch_egru``, ``torch`` or ``snntorch``;
-* so only ``converters`` (the format is the hub) may import both sides.
+The dependency chain, from the leaf up::
 
-The sources are parsed with ``ast``; nothing is imported or executed. Every
-``.py`` file under each package is read, and every import counts: at module
-level, inside functions, under ``try`` or ``if TYPE_CHECKING``, relative
-imports, and ``importlib.import_module("...")`` / ``__import__("...")`` calls
-with a literal name.
+    egru_format            the format (numpy + h5py): imports no sibling package
+      ^          ^
+    snntorch_egru  lava_egru     the two sides: never import each other,
+      ^          ^               nor the bridge, nor the application
+    converters             the only package that knows both sides
+      ^
+    egru                   the application (command line, pipelines)
+
+Rules checked here, on the sources parsed with ``ast`` (nothing is imported or run):
+
+* each package imports only the packages below it in the chain (table ``RULES``);
+* the Lava side never imports torch or snntorch (Lava's model discovery executes
+  its modules in worker processes), the snnTorch side never imports Lava;
+* no module imports a private name (``_name``, or a module ``_mod``) of another
+  package;
+* every top-level package of the repository has a row in ``RULES``, so a new
+  package cannot escape the checks.
+
+Every import counts: at module level, inside functions, under ``try`` or ``if
+TYPE_CHECKING``, relative imports, and ``importlib.import_module("...")`` /
+``__import__("...")`` calls with a literal name.
 """
 
 from __future__ import annotations
@@ -20,17 +34,36 @@ import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
+#: The repository's own top-level packages, from the leaf up.
+PACKAGES = ("egru_format", "snntorch_egru", "lava_egru", "converters", "egru")
+
+_HUB = "the format is the hub: it imports no sibling package"
+_SIDE = "the {side} side never imports {what}"
 # package -> {forbidden top-level module: why}
 RULES: dict[str, dict[str, str]] = {
+    "egru_format": {
+        **{name: _HUB for name in PACKAGES if name != "egru_format"},
+        "torch": "the format imports numpy and h5py only",
+        "snntorch": "the format imports numpy and h5py only",
+        "lava": "the format imports numpy and h5py only",
+    },
     "snntorch_egru": {
-        "lava_egru": "the snnTorch side never imports the Lava side",
-        "lava": "the snnTorch side never imports Lava",
+        "lava_egru": _SIDE.format(side="snnTorch", what="the Lava side"),
+        "lava": _SIDE.format(side="snnTorch", what="Lava"),
+        "converters": _SIDE.format(side="snnTorch", what="the converters (the bridge sits above it)"),
+        "egru": _SIDE.format(side="snnTorch", what="the application"),
     },
     "lava_egru": {
-        "snntorch_egru": "the Lava side never imports the snnTorch side",
+        "snntorch_egru": _SIDE.format(side="Lava", what="the snnTorch side"),
         "torch": "Lava modules never import torch",
         "snntorch": "Lava modules never import snntorch",
+        "converters": _SIDE.format(side="Lava", what="the converters (the bridge sits above it)"),
+        "egru": _SIDE.format(side="Lava", what="the application"),
     },
+    "converters": {
+        "egru": "the bridge never imports the application",
+    },
+    "egru": {},
 }
 
 
@@ -46,7 +79,10 @@ def _module_name(root: Path, path: Path) -> tuple[str, bool]:
 def imported_names(
     source: str, module: str, is_package: bool, filename: str = "<src>"
 ) -> list[tuple[int, str]]:
-    """(line, absolute dotted name) of everything ``source`` imports."""
+    """(line, absolute dotted name) of everything ``source`` imports.
+
+    ``from a.b import c`` gives both ``a.b`` and ``a.b.c`` (c may be a module or a name).
+    """
     tree = ast.parse(source, filename=filename)
     package_parts = module.split(".") if is_package else module.split(".")[:-1]
     found: list[tuple[int, str]] = []
@@ -87,12 +123,14 @@ def imported_names(
     return found
 
 
+def _python_files(root: Path, package: str) -> list[Path]:
+    return sorted(p for p in (root / package).rglob("*.py") if "__pycache__" not in p.parts)
+
+
 def find_violations(root: Path, package: str) -> tuple[list[str], int]:
     """Messages for every forbidden import under ``root/package``, and the number of files read."""
     rules = RULES[package]
-    files = sorted(
-        p for p in (root / package).rglob("*.py") if "__pycache__" not in p.parts
-    )
+    files = _python_files(root, package)
     violations = []
     for path in files:
         module, is_package = _module_name(root, path)
@@ -100,19 +138,63 @@ def find_violations(root: Path, package: str) -> tuple[list[str], int]:
         for line, name in imported_names(
             path.read_text(encoding="utf-8"), module, is_package, str(rel)
         ):
-            top = name.split(".")[0]
+            parts = name.split(".")
+            top = parts[0]
             if top in rules:
                 violations.append(f"{rel}:{line}: imports {name} ({rules[top]})")
+            elif top in PACKAGES and top != package and any(
+                part.startswith("_") and not part.startswith("__") for part in parts[1:]
+            ):
+                violations.append(f"{rel}:{line}: imports {name} (a private name of another package)")
     return sorted(set(violations)), len(files)
 
 
-@pytest.mark.parametrize("package", sorted(RULES))
+def import_graph(root: Path = REPO_ROOT) -> dict[tuple[str, str], int]:
+    """``{(package, imported package): number of import statements}`` between the repository's packages."""
+    counts: dict[tuple[str, str], int] = {}
+    for package in PACKAGES:
+        if not (root / package).is_dir():
+            continue
+        for path in _python_files(root, package):
+            module, is_package = _module_name(root, path)
+            seen_lines = set()
+            for line, name in imported_names(path.read_text(encoding="utf-8"), module, is_package):
+                top = name.split(".")[0]
+                if top in PACKAGES and top != package and (line, top) not in seen_lines:
+                    seen_lines.add((line, top))
+                    counts[(package, top)] = counts.get((package, top), 0) + 1
+    return counts
+
+
+def test_every_package_has_rules() -> None:
+    found = {
+        p.name for p in REPO_ROOT.iterdir()
+        if p.is_dir() and (p / "__init__.py").is_file() and p.name not in ("tests", "benchmarks")
+    }
+    assert found == set(PACKAGES), f"packages without a row in RULES: {sorted(found - set(PACKAGES))}"
+    assert set(RULES) == set(PACKAGES)
+
+
+@pytest.mark.parametrize("package", PACKAGES)
 def test_package_respects_import_rules(package: str) -> None:
-    if not (REPO_ROOT / package).is_dir():
-        pytest.skip(f"{package}/ does not exist yet")
+    assert (REPO_ROOT / package).is_dir(), f"{package}/ is missing"
     violations, n_files = find_violations(REPO_ROOT, package)
     assert n_files > 0, f"no .py file found under {package}/"
     assert not violations, "forbidden imports:\n" + "\n".join(violations)
+
+
+def test_import_graph_follows_the_chain() -> None:
+    graph = import_graph()
+    rank = {name: k for k, name in enumerate(PACKAGES)}
+    # Each edge points down the chain; the two sides sit on the same level and never meet.
+    for (source, target), count in graph.items():
+        assert count > 0
+        assert rank[target] < rank[source], f"{source} -> {target} points up the chain"
+        assert {source, target} != {"snntorch_egru", "lava_egru"}
+    # And the chain is really used: both sides read the hub, the bridge reads both sides.
+    for edge in [("snntorch_egru", "egru_format"), ("lava_egru", "egru_format"),
+                 ("converters", "snntorch_egru"), ("converters", "lava_egru"), ("egru", "converters")]:
+        assert graph.get(edge, 0) > 0, f"expected an import {edge[0]} -> {edge[1]}"
 
 
 # The checker itself must catch violations; these run it on a throw-away tree.
@@ -135,6 +217,12 @@ def test_package_respects_import_rules(package: str) -> None:
             "import importlib\nm = importlib.import_module('lava_egru.process')\n",
             True,
         ),
+        ("snntorch_egru", "import converters\n", True),
+        ("snntorch_egru", "from egru.cli import main\n", True),
+        ("snntorch_egru", "from egru_format import read_network\n", False),
+        ("snntorch_egru", "from egru_format.io import _Reader\n", True),
+        ("snntorch_egru", "from egru_format._private import x\n", True),
+        ("snntorch_egru", "from ._checks import check\nfrom .layer import _helper\n", False),
         ("lava_egru", "import torch\n", True),
         ("lava_egru", "import numpy as np, torch.nn as nn\n", True),
         (
@@ -149,18 +237,29 @@ def test_package_respects_import_rules(package: str) -> None:
             True,
         ),
         ("lava_egru", "torch = __import__('torch')\n", True),
+        ("lava_egru", "from converters.format import read_network\n", True),
+        ("lava_egru", "from egru_format import integer_network\n", False),
         (
             "snntorch_egru",
             "import torch\nimport snntorch\nfrom . import layer\nfrom .layer import EGRU\n",
             False,
         ),
-        ("snntorch_egru", "import lavalamp\nimport converters\n", False),
+        ("snntorch_egru", "import lavalamp\nimport converters_x\n", False),
         (
             "lava_egru",
             "import numpy as np\nfrom lava.magma.core.process.process import AbstractProcess\n",
             False,
         ),
         ("lava_egru", "import torchlike\nfrom . import models\n", False),
+        ("egru_format", "import numpy, h5py\nfrom . import spec\n", False),
+        ("egru_format", "import snntorch_egru\n", True),
+        ("egru_format", "def f():\n    from converters import export\n", True),
+        ("egru_format", "import torch\n", True),
+        ("converters", "from snntorch_egru import EGRU\nimport lava_egru\n", False),
+        ("converters", "from egru.pipelines import run\n", True),
+        ("converters", "from snntorch_egru.pruning import _global_threshold\n", True),
+        ("egru", "import converters, snntorch_egru, lava_egru, egru_format\n", False),
+        ("egru", "from converters.snntorch_bridge import _egru_layers\n", True),
     ],
 )
 def test_checker_catches_violations(

@@ -1,4 +1,4 @@
-"""The ``egru`` command line (converters.cli): help texts, clear errors, and the pipeline end to end."""
+"""The ``egru`` command line (egru.cli): help texts, clear errors, and the pipeline end to end."""
 
 import json
 import os
@@ -8,7 +8,7 @@ import sys
 import numpy as np
 import pytest
 
-from converters import cli
+from egru import cli
 from conftest import REPO_ROOT
 
 COMMANDS = ("train", "prune", "export", "lava", "evaluate", "benchmark", "pipeline")
@@ -26,6 +26,12 @@ def test_top_level_help_lists_every_command(capsys):
     assert code == 0
     for command in COMMANDS:
         assert command in out
+
+
+def test_python_m_egru_is_the_command_line():
+    proc = subprocess.run([sys.executable, "-m", "egru", "--help"], cwd=REPO_ROOT, capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 0 and proc.stdout.startswith("usage: egru"), proc.stderr
 
 
 def test_no_command_prints_help_and_exits_2(capsys):
@@ -80,10 +86,22 @@ def test_benchmark_list(capsys):
     assert "bench_layer" in capsys.readouterr().out
 
 
+def test_benchmark_without_a_source_checkout_is_one_error_line(tmp_path, monkeypatch, capsys):
+    """An installed egru has no benchmarks/ folder: the command says it needs a checkout (exit 2)."""
+    monkeypatch.setattr(cli, "BENCHMARKS", tmp_path / "benchmarks")          # missing
+    for argv in (["benchmark", "--list"], ["benchmark", "bench_layer"]):
+        code, _, err = _exit_code(argv, capsys)
+        assert code == 2 and err.startswith("egru: error: benchmark needs a source checkout")
+        assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    (tmp_path / "benchmarks").mkdir()                                        # present but empty
+    code, _, err = _exit_code(["benchmark", "--list"], capsys)
+    assert code == 2 and "needs a source checkout" in err
+
+
 def test_module_entry_point_reports_errors_without_traceback(tmp_path):
     bad = tmp_path / "bad.h5"
     bad.write_text("not hdf5")
-    proc = subprocess.run([sys.executable, "-m", "converters.cli", "prune", str(bad), str(tmp_path / "o.h5")],
+    proc = subprocess.run([sys.executable, "-m", "egru", "prune", str(bad), str(tmp_path / "o.h5")],
                           cwd=REPO_ROOT, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2, proc.stderr
     assert proc.stderr.startswith("egru: error:")
@@ -100,6 +118,33 @@ def test_prune_a_network_file(tmp_path, capsys):
     w = np.concatenate([spec.layers[1].weight_ih.ravel(), spec.layers[1].weight_hh.ravel()])
     assert abs((w == 0).mean() - 0.75) < 0.01
     assert "written to" in capsys.readouterr().out
+
+
+def test_prune_equals_the_pruning_library(tmp_path, capsys):
+    """``egru prune`` on a file == snntorch_egru.pruning's global magnitude Pruner on the model, bit for bit
+    (two layers, and weights on a coarse grid so that many magnitudes tie at the threshold)."""
+    import torch
+
+    import converters
+    from snntorch_egru import EGRU
+    from snntorch_egru.pruning import Pruner
+
+    torch.manual_seed(0)
+    rnn = EGRU(4, [16, 8])
+    with torch.no_grad():
+        for name, p in rnn.named_parameters():
+            if name.startswith("weight_"):
+                p.copy_(torch.round(p * 20) / 20)
+    src = converters.export(rnn, tmp_path / "net.h5", sparse=False)
+    for sparsity in (0.0, 0.5, 0.83):
+        out = tmp_path / f"pruned{sparsity}.h5"
+        assert cli.main(["prune", str(src), str(out), "--sparsity", str(sparsity)]) == 0
+        expected = converters.load_snntorch(src)
+        Pruner(expected, targets=("input", "recurrent"), scope="global").prune(sparsity)
+        got = converters.load_snntorch(out)
+        for name, value in expected.named_parameters():
+            assert torch.equal(dict(got.named_parameters())[name], value), (sparsity, name)
+    capsys.readouterr()
 
 
 def test_export_a_saved_model(tmp_path, capsys):
@@ -166,7 +211,7 @@ def test_evaluate_and_lava_commands_on_pipeline_files(quick_pipeline, tmp_path, 
 def test_replicate_spec_is_block_diagonal_without_negative_zeros():
     import torch
 
-    from converters.pipeline import DigitsClassifier, classifier_spec, replicate_spec
+    from egru.pipelines.digits import DigitsClassifier, classifier_spec, replicate_spec
     torch.manual_seed(0)
     spec = classifier_spec(DigitsClassifier(hidden=5))
     copies = replicate_spec(spec, 3)

@@ -1,6 +1,6 @@
 """A small EGRU learns delayed XOR on CPU in well under a minute while activity sparse."""
 
-from snntorch_egru.examples.sequence_demo import DelayedXorConfig, train_delayed_xor
+from egru.delayed_xor import DelayedXorConfig, train_delayed_xor
 
 
 def test_egru_learns_delayed_xor_while_activity_sparse():

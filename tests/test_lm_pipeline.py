@@ -1,4 +1,4 @@
-"""``egru pipeline --task lm``: the language-model path end to end (converters.lm_pipeline).
+"""``egru pipeline --task lm``: the language-model path end to end (egru.pipelines.lm).
 
 A synthetic corpus (a small vocabulary in PTB's file layout) keeps it to seconds; the
 real PTB runs once in the lava leg when ../shared/data is present. Tolerances: Lava's
@@ -11,8 +11,8 @@ import math
 
 import pytest
 
-from converters import cli
-from converters.lm_pipeline import LMPipelineConfig, format_lm_report, run_lm_pipeline
+from egru import cli
+from egru.pipelines.lm import LMPipelineConfig, format_lm_report, run_lm_pipeline
 
 
 def _write_corpus(directory, seed=3, vocab=30, lines=(400, 40, 40)):

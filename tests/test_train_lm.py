@@ -15,7 +15,8 @@ import torch
 from snntorch_egru import EGRULanguageModel
 from snntorch_egru.checkpoint import load_checkpoint
 from snntorch_egru.regularization import RegularizedLM, drop_connect, embedding_dropout, locked_dropout
-from snntorch_egru.train_lm import CHECKPOINT_NAME, LOG_NAME, CosineTailSchedule, LMConfig, main, train_language_model
+from egru.train_lm import main
+from snntorch_egru.train_lm import CHECKPOINT_NAME, LOG_NAME, CosineTailSchedule, LMConfig, train_language_model
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -178,7 +179,7 @@ def test_ddp_two_ranks_equal_single_process_on_the_global_batch(tmp_path):
     env.pop("WORLD_SIZE", None)
     command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--nnodes", "1",
                "--master_addr", "127.0.0.1", "--master_port", str(_free_port()),
-               "-m", "snntorch_egru.train_lm", *args, "--output-dir", str(tmp_path / "ddp")]
+               "-m", "egru.train_lm", *args, "--output-dir", str(tmp_path / "ddp")]
     result = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=240)
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[:6000]
     assert main([*args, "--output-dir", str(tmp_path / "single")]) == 0

@@ -11,11 +11,14 @@ last step alone sees only the units that fire at that step). The network file ho
 whole classifier as a generic layer stack ``input -> egru -> dense`` (no ``class``
 attribute, docs/format.md), so Lava runs the readout too.
 
-Steps of :func:`run_pipeline`: train (float) -> magnitude-prune W_ih/W_hh gradually during
-fine-tuning (:func:`gradual_pruner`, cubic schedule, default 80%) -> export the
-float file -> calibrate (:func:`snntorch_egru.quantization.calibrate` for the EGRU, the
-same rule for the readout) -> quantisation-aware fine-tuning -> export the quantised
-(version 2) file -> run the file in Lava in ``floating_pt`` and ``fixed_pt`` -> report.
+Phases of :func:`run_pipeline` (:class:`DigitsPipeline` on the shared skeleton
+:class:`egru.pipelines.run.Pipeline`): ``train`` (float) -> ``prune``: magnitude-prune
+W_ih/W_hh gradually during fine-tuning (:func:`gradual_pruner`, cubic schedule, default
+80%), export the float file -> ``quantize``: calibrate
+(:func:`snntorch_egru.quantization.calibrate` for the EGRU, the same rule for the
+readout), quantisation-aware fine-tuning, export the quantised (version 2) file ->
+``lava_float`` / ``lava_fixed``: run the files in Lava in ``floating_pt`` and
+``fixed_pt`` -> report.
 
 Lava and sequence boundaries: Lava carries its state from one step to the next and
 :func:`lava_egru.simulate` always starts from zero, at about a second per call. The
@@ -25,15 +28,13 @@ output 10N; the matrices are stored as CSR). Every image starts from the zero st
 exactly as in torch, and the whole test set takes a few calls.
 
 This module imports torch, scikit-learn and (for plots) matplotlib; Lava only inside
-:func:`run_lava`.
+:func:`run_lava` (and the skeleton's check that it is there).
 """
 
 from __future__ import annotations
 
-import json
 import math
 import tempfile
-import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -41,20 +42,24 @@ import numpy as np
 import torch
 from torch import nn
 
-from snntorch_egru import EGRU
-from snntorch_egru import quantization as quant
-from snntorch_egru.checkpoint import write_text_atomic
-from snntorch_egru.opcount import count_operations
-from snntorch_egru.pruning import CubicSchedule, Pruner
-
+import converters
+from converters.snntorch_bridge import egru_layers, from_spec
 from egru_format import (
     DenseLayer, EGRULayer, InputLayer, InputQuantization, NetworkSpec,
     read_network, write_network,
 )
-from .snntorch_bridge import _egru_layers, from_spec
+from snntorch_egru import EGRU
+from snntorch_egru import quantization as quant
+from snntorch_egru.opcount import count_operations
+from snntorch_egru.progress import progress_bar
+from snntorch_egru.pruning import CubicSchedule, Pruner
 
-__all__ = ["PipelineConfig", "DigitsClassifier", "load_digits_split", "classifier_spec", "classifier_from_spec",
-           "replicate_spec", "run_lava", "run_pipeline", "format_report"]
+from .run import Phase, Pipeline
+
+__all__ = ["PipelineConfig", "DigitsClassifier", "load_digits_split", "train_classifier", "train_digits",
+           "accuracy", "classifier_accuracy", "gradual_pruner", "classifier_spec", "classifier_from_spec",
+           "replicate_spec", "run_lava", "calibrate_classifier", "integer_logits", "DigitsPipeline",
+           "run_pipeline", "format_report"]
 
 SEQ_LEN, N_FEATURES, N_CLASSES = 8, 8, 10
 
@@ -130,9 +135,15 @@ def gradual_pruner(model: "DigitsClassifier", config: PipelineConfig, n_train: i
     return Pruner(model.rnn, targets=("input", "recurrent"), schedule=schedule)
 
 
-def _train(model, forward, x, y, epochs, lr, batch_size, seed, pruner=None, project=None, desc="train"):
-    from snntorch_egru.progress import progress_bar
+def train_classifier(model: nn.Module, forward, x: torch.Tensor, y: torch.Tensor, epochs: int, lr: float,
+                     batch_size: int, seed: int, *, pruner: Pruner = None, project=None, desc: str = "train") -> None:
+    """Adam on the cross-entropy of ``forward(x_batch)`` averaged over the steps; leaves ``model`` in eval mode.
 
+    ``forward``: ``model`` itself, or another forward pass of it (the QAT forward).
+    Batches in a random order drawn from ``seed``. ``pruner``: attached to the optimizer
+    for the run (masks held after every step). ``project``: called after every optimizer
+    step (a pruning schedule's ``pruner.step``, the fixed-point projection).
+    """
     gen = torch.Generator().manual_seed(seed)
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.Adam(params, lr=lr)
@@ -157,13 +168,32 @@ def _train(model, forward, x, y, epochs, lr, batch_size, seed, pruner=None, proj
     model.eval()
 
 
+def train_digits(config: PipelineConfig, x_train: torch.Tensor, y_train: torch.Tensor) -> DigitsClassifier:
+    """A new :class:`DigitsClassifier` (seeded by ``config.seed``) trained dense for ``config.epochs``."""
+    torch.manual_seed(config.seed)
+    model = DigitsClassifier(config.hidden, config.threshold)
+    train_classifier(model, model, x_train, y_train, config.epochs, config.lr, config.batch_size, config.seed)
+    return model
+
+
+def accuracy(pred, labels) -> float:
+    """The fraction of predicted classes ``pred`` (tensor or array) equal to ``labels``."""
+    return float((torch.as_tensor(pred) == labels).float().mean())
+
+
+def classifier_accuracy(model: DigitsClassifier, x: torch.Tensor, y: torch.Tensor) -> float:
+    """Accuracy of the torch float ``model`` on images ``x`` [N, T, I] (the rule of :meth:`DigitsClassifier.decide`)."""
+    with torch.no_grad():
+        return accuracy(model.decide(model(x)), y)
+
+
 # --------------------------------------------------------------------------- network file <-> classifier
 
 
 def classifier_spec(model: DigitsClassifier, quantization=None) -> NetworkSpec:
     """The generic stack ``input -> egru -> dense`` of ``model`` (``quantization``: ``(q_rnn, DenseQuantization)``)."""
     rnn = model.rnn
-    layers = [InputLayer(rnn.input_size, "vector"), *_egru_layers(rnn, "rnn."),
+    layers = [InputLayer(rnn.input_size, "vector"), *egru_layers(rnn, "rnn."),
               DenseLayer(model.readout.weight.detach().numpy().copy(), model.readout.bias.detach().numpy().copy())]
     if quantization is not None:
         q_rnn, q_dense = quantization
@@ -226,9 +256,6 @@ def run_lava(path, images: np.ndarray, precision: str, batch: int = 120):
     of the network (:func:`replicate_spec`). ``fixed_pt`` returns the output integers.
     """
     from lava_egru import simulate
-    from snntorch_egru.progress import progress_bar
-
-    from . import load_lava
 
     spec = read_network(path)
     n_img, steps, width = images.shape
@@ -239,7 +266,7 @@ def run_lava(path, images: np.ndarray, precision: str, batch: int = 120):
             k = len(chunk)
             file = write_network(replicate_spec(spec, k), Path(folder) / f"batch{start}.h5", sparse=True)
             x = np.transpose(chunk, (1, 0, 2)).reshape(steps, k * width)      # [T, k*I]
-            result = simulate(load_lava(file), x, precision=precision, return_details=True)
+            result = simulate(converters.load_lava(file), x, precision=precision, return_details=True)
             values = result.output_int if precision == "fixed_pt" else result.output
             out.append(np.transpose(values.reshape(steps, k, -1), (1, 0, 2)))
     return np.concatenate(out, axis=0)
@@ -280,10 +307,6 @@ def integer_logits(model: DigitsClassifier, q_rnn, q_dense, x: torch.Tensor):
 
 
 # --------------------------------------------------------------------------- the pipeline
-
-
-def _accuracy(pred, y) -> float:
-    return float((torch.as_tensor(pred) == y).float().mean())
 
 
 def _weight_sparsity(model) -> dict:
@@ -340,135 +363,147 @@ def _plots(model, x_test, y_test, output_dir: Path) -> list:
     return paths
 
 
-def run_pipeline(config: PipelineConfig, output_dir, *, lava: bool = True, log=print) -> dict:
-    """Run every step; write the network files, ``report.json`` and the PNGs to ``output_dir``; return the report."""
-    if lava:
-        import lava_egru   # noqa: F401  fail before training, not after, when the Lava stack is missing
-    t_start = time.perf_counter()
-    output_dir = Path(output_dir)
-    output_dir.mkdir(parents=True, exist_ok=True)
-    torch.manual_seed(config.seed)
-    x_tr, y_tr, x_te, y_te = load_digits_split(config.seed)
-    log(f"[pipeline] digits: {len(x_tr)} train / {len(x_te)} test sequences of {SEQ_LEN} rows x {N_FEATURES}")
-    model = DigitsClassifier(config.hidden, config.threshold)
-    timings = {}
+class DigitsPipeline(Pipeline):
+    """The digits pipeline's phases on the shared skeleton; :func:`run_pipeline` runs it."""
 
-    def stamp(name, t0):
-        timings[name] = round(time.perf_counter() - t0, 2)
+    def __init__(self, config: PipelineConfig, output_dir, *, lava: bool = True, log=print):
+        super().__init__(output_dir, lava=lava, log=log)
+        self.config = config
 
-    t0 = time.perf_counter()
-    _train(model, model, x_tr, y_tr, config.epochs, config.lr, config.batch_size, config.seed)
-    stamp("train", t0)
-    with torch.no_grad():
-        acc_dense = _accuracy(model.decide(model(x_te)), y_te)
-    log(f"[pipeline] trained: test accuracy {acc_dense:.4f} ({timings['train']} s)")
+    def prepare(self) -> None:
+        self.x_tr, self.y_tr, self.x_te, self.y_te = load_digits_split(self.config.seed)
+        self.log(f"[pipeline] digits: {len(self.x_tr)} train / {len(self.x_te)} test sequences of {SEQ_LEN} rows x "
+                 f"{N_FEATURES}")
 
-    t0 = time.perf_counter()
-    pruner = gradual_pruner(model, config, len(x_tr))
-    _train(model, model, x_tr, y_tr, config.finetune_epochs, config.lr, config.batch_size, config.seed + 1,
-           pruner=pruner, project=pruner.step, desc="prune + fine-tune")
-    pruner.prune(config.sparsity)          # exactly the target (the schedule's last update reached it)
-    stamp("prune", t0)
-    with torch.no_grad():
-        logits_float = model(x_te)
-    acc_float = _accuracy(model.decide(logits_float), y_te)
-    log(f"[pipeline] pruned gradually to {config.sparsity:.0%} of W_ih/W_hh in {config.finetune_epochs} epochs: "
-        f"test accuracy {acc_float:.4f}")
-    float_path = write_network(classifier_spec(model), output_dir / "digits_float.h5")
-    float_state = {k: v.clone() for k, v in model.state_dict().items()}
+    def phases(self):
+        return [Phase("train", self.train), Phase("prune", self.prune), Phase("quantize", self.quantize),
+                Phase("lava_float", self.lava_float, lava=True), Phase("lava_fixed", self.lava_fixed, lava=True)]
 
-    # operation counts and activity of the float model
-    ops = count_operations(model.rnn, x_te)
-    with torch.no_grad():
-        model(x_te)
-    active = model.last_y != 0                                       # [B, T, H]
-    w_ro = model.readout.weight
-    ro_dense = float(w_ro.numel())
-    ro_eff = float((active.float() @ (w_ro != 0).float().sum(0)).mean())
-    macs_dense, macs_eff = ops.dense + ro_dense, ops.effective + ro_eff
+    def train(self) -> None:
+        self.model = train_digits(self.config, self.x_tr, self.y_tr)
+        seconds = self.phase_seconds()
+        self.acc_dense = classifier_accuracy(self.model, self.x_te, self.y_te)
+        self.log(f"[pipeline] trained: test accuracy {self.acc_dense:.4f} ({seconds} s)")
 
-    # quantisation
-    t0 = time.perf_counter()
-    q_rnn, q_dense = calibrate_classifier(model, x_tr)
-    qat = quant.quantization_aware(model.rnn, q_rnn)
-    pruner_q = Pruner(model.rnn, targets=("input", "recurrent"))   # reuses the existing masks
+    def prune(self) -> None:
+        """Gradual pruning during fine-tuning; the float file and the float model's operation counts."""
+        config, model = self.config, self.model
+        self.pruner = gradual_pruner(model, config, len(self.x_tr))
+        train_classifier(model, model, self.x_tr, self.y_tr, config.finetune_epochs, config.lr, config.batch_size,
+                         config.seed + 1, pruner=self.pruner, project=self.pruner.step, desc="prune + fine-tune")
+        self.pruner.prune(config.sparsity)     # exactly the target (the schedule's last update reached it)
+        with torch.no_grad():
+            self.logits_float = model(self.x_te)
+        self.acc_float = accuracy(model.decide(self.logits_float), self.y_te)
+        self.log(f"[pipeline] pruned gradually to {config.sparsity:.0%} of W_ih/W_hh in {config.finetune_epochs} "
+                 f"epochs: test accuracy {self.acc_float:.4f}")
+        self.float_path = write_network(classifier_spec(model), self.output_dir / "digits_float.h5")
+        self.float_state = {k: v.clone() for k, v in model.state_dict().items()}
+        self.ops = count_operations(model.rnn, self.x_te)
+        with torch.no_grad():
+            model(self.x_te)
+        active = model.last_y != 0                                       # [B, T, H]
+        w_ro = model.readout.weight
+        self.macs_readout = (float(w_ro.numel()), float((active.float() @ (w_ro != 0).float().sum(0)).mean()))
 
-    def project():
-        qat.project_()
-        _project_readout(model, q_dense)
+    def quantize(self) -> None:
+        """Calibration and QAT (masks held), the integer model's accuracy, the fixed-point file."""
+        config, model = self.config, self.model
+        q_rnn, q_dense = calibrate_classifier(model, self.x_tr)
+        qat = quant.quantization_aware(model.rnn, q_rnn)
+        pruner_q = Pruner(model.rnn, targets=("input", "recurrent"))   # reuses the existing masks
 
-    project()
-    pruner_q.apply()
-    _train(model, lambda xb: _qat_forward(qat, model, q_dense, xb), x_tr, y_tr, config.qat_epochs, config.lr / 5,
-           config.batch_size, config.seed + 2, pruner=pruner_q, project=project, desc="QAT")
-    pruner_q.apply()
-    project()
-    stamp("quantize", t0)
-    logits_int, overflow = integer_logits(model, q_rnn, q_dense, x_te)
-    acc_int = _accuracy(model.decide(logits_int.double()), y_te)
-    with torch.no_grad():
-        qat_logits = _qat_forward(qat, model, q_dense, x_te)
-    qat_exact = bool(torch.equal(torch.ldexp(logits_int.double(), torch.tensor(-float(q_dense.frac_state),
-                                                                           dtype=torch.float64)), qat_logits))
-    log(f"[pipeline] calibrated + {config.qat_epochs} QAT epochs: integer test accuracy {acc_int:.4f} "
-        f"(QAT forward == integer mode: {qat_exact})")
-    fixed_path = write_network(classifier_spec(model, (q_rnn, q_dense)), output_dir / "digits_fixed.h5")
+        def project():
+            qat.project_()
+            _project_readout(model, q_dense)
 
-    report = {
-        "task": "digits",
-        "config": asdict(config),
-        "decision": "argmax of the readout logits averaged over the 8 steps",
-        "n_train": len(x_tr), "n_test": len(x_te),
-        "files": {"float": str(float_path), "fixed": str(fixed_path)},
-        "accuracy": {"torch_dense_float": acc_dense, "torch_float": acc_float, "torch_integer": acc_int},
-        "integer_overflow": sum(sum(v.values()) for v in overflow.values()),
-        "qat_forward_equals_integer": qat_exact,
-        "activity_sparsity": {"egru_l0": ops.activity_sparsity["layer0"], "readout": 0.0},
-        "weight_sparsity": None,
-        "macs_per_step": {"dense_gru": macs_dense, "egru_effective": macs_eff,
-                          "reduction": macs_dense / macs_eff if macs_eff else math.inf},
-        "quantization": {"frac_input": q_rnn.frac_input, "egru": asdict(q_rnn.layers[0]),
-                         "readout": asdict(q_dense)},
-    }
+        project()
+        pruner_q.apply()
+        train_classifier(model, lambda xb: _qat_forward(qat, model, q_dense, xb), self.x_tr, self.y_tr,
+                         config.qat_epochs, config.lr / 5, config.batch_size, config.seed + 2, pruner=pruner_q,
+                         project=project, desc="QAT")
+        pruner_q.apply()
+        project()
+        self.logits_int, self.overflow = integer_logits(model, q_rnn, q_dense, self.x_te)
+        self.acc_int = accuracy(model.decide(self.logits_int.double()), self.y_te)
+        with torch.no_grad():
+            qat_logits = _qat_forward(qat, model, q_dense, self.x_te)
+        scale = torch.tensor(-float(q_dense.frac_state), dtype=torch.float64)
+        self.qat_exact = bool(torch.equal(torch.ldexp(self.logits_int.double(), scale), qat_logits))
+        self.log(f"[pipeline] calibrated + {config.qat_epochs} QAT epochs: integer test accuracy {self.acc_int:.4f} "
+                 f"(QAT forward == integer mode: {self.qat_exact})")
+        self.fixed_path = write_network(classifier_spec(model, (q_rnn, q_dense)), self.output_dir / "digits_fixed.h5")
+        self.q_rnn, self.q_dense = q_rnn, q_dense
 
-    if lava:
-        t0 = time.perf_counter()
-        n = len(x_te) if config.lava_images <= 0 else min(config.lava_images, len(x_te))
-        images, labels = x_te[:n].numpy().astype(np.float64), y_te[:n]
-        lava_float = run_lava(float_path, images, "floating_pt", config.lava_batch)
-        stamp("lava_float", t0)
-        t0 = time.perf_counter()
-        lava_fixed = run_lava(fixed_path, images, "fixed_pt", config.lava_batch)
-        stamp("lava_fixed", t0)
+    def _lava_images(self):
+        n = len(self.x_te) if self.config.lava_images <= 0 else min(self.config.lava_images, len(self.x_te))
+        return self.x_te[:n].numpy().astype(np.float64), self.y_te[:n]
+
+    def lava_float(self) -> None:
+        self.lava_logits_float = run_lava(self.float_path, self._lava_images()[0], "floating_pt",
+                                          self.config.lava_batch)
+
+    def lava_fixed(self) -> None:
+        self.lava_logits_fixed = run_lava(self.fixed_path, self._lava_images()[0], "fixed_pt", self.config.lava_batch)
+
+    def results(self) -> dict:
+        config, ops = self.config, self.ops
+        macs_dense, macs_eff = ops.dense + self.macs_readout[0], ops.effective + self.macs_readout[1]
+        report = {
+            "task": "digits",
+            "config": asdict(config),
+            "decision": "argmax of the readout logits averaged over the 8 steps",
+            "n_train": len(self.x_tr), "n_test": len(self.x_te),
+            "files": {"float": str(self.float_path), "fixed": str(self.fixed_path)},
+            "accuracy": {"torch_dense_float": self.acc_dense, "torch_float": self.acc_float,
+                         "torch_integer": self.acc_int},
+            "integer_overflow": sum(sum(v.values()) for v in self.overflow.values()),
+            "qat_forward_equals_integer": self.qat_exact,
+            "activity_sparsity": {"egru_l0": ops.activity_sparsity["layer0"], "readout": 0.0},
+            "weight_sparsity": _weight_sparsity(self.model),
+            "macs_per_step": {"dense_gru": macs_dense, "egru_effective": macs_eff,
+                              "reduction": macs_dense / macs_eff if macs_eff else math.inf},
+            "quantization": {"frac_input": self.q_rnn.frac_input, "egru": asdict(self.q_rnn.layers[0]),
+                             "readout": asdict(self.q_dense)},
+        }
+        if self.lava:
+            report.update(self._lava_results(report["accuracy"]))
+        return report
+
+    def _lava_results(self, acc: dict) -> dict:
+        """The Lava accuracies (added to ``acc``) and the torch/Lava agreement on the Lava images."""
+        images, labels = self._lava_images()
+        n = len(images)
+        lava_float, lava_fixed = self.lava_logits_float, self.lava_logits_fixed
         pred_lf = lava_float.mean(axis=1).argmax(axis=1)
         pred_lx = lava_fixed.mean(axis=1).argmax(axis=1)
-        tf = logits_float[:n].numpy()
-        ti = logits_int[:n].numpy()
-        report["lava"] = {
-            "images": n,
-            "how": f"{n} test images, {config.lava_batch} per Lava call as independent block-diagonal replicas "
-                   f"(each image from the zero state)",
+        tf = self.logits_float[:n].numpy()
+        ti = self.logits_int[:n].numpy()
+        acc["lava_float"] = accuracy(pred_lf, labels)
+        acc["lava_fixed"] = accuracy(pred_lx, labels)
+        acc["torch_float_on_lava_subset"] = accuracy(tf.mean(axis=1).argmax(axis=1), labels)
+        acc["torch_integer_on_lava_subset"] = accuracy(ti.mean(axis=1).argmax(axis=1), labels)
+        return {
+            "lava": {"images": n,
+                     "how": f"{n} test images, {self.config.lava_batch} per Lava call as independent block-diagonal "
+                            f"replicas (each image from the zero state)"},
+            "agreement": {
+                "float": {"identical_predictions": float((pred_lf == tf.mean(axis=1).argmax(axis=1)).mean()),
+                          "max_abs_logit_diff": float(np.abs(lava_float - tf).max())},
+                "fixed": {"identical_predictions": float((pred_lx == ti.mean(axis=1).argmax(axis=1)).mean()),
+                          "max_abs_logit_diff_int": int(np.abs(lava_fixed - ti).max()),
+                          "bit_exact": bool(np.array_equal(lava_fixed, ti))},
+            },
         }
-        report["accuracy"]["lava_float"] = _accuracy(pred_lf, labels)
-        report["accuracy"]["lava_fixed"] = _accuracy(pred_lx, labels)
-        report["accuracy"]["torch_float_on_lava_subset"] = _accuracy(tf.mean(axis=1).argmax(axis=1), labels)
-        report["accuracy"]["torch_integer_on_lava_subset"] = _accuracy(ti.mean(axis=1).argmax(axis=1), labels)
-        report["agreement"] = {
-            "float": {"identical_predictions": float((pred_lf == tf.mean(axis=1).argmax(axis=1)).mean()),
-                      "max_abs_logit_diff": float(np.abs(lava_float - tf).max())},
-            "fixed": {"identical_predictions": float((pred_lx == ti.mean(axis=1).argmax(axis=1)).mean()),
-                      "max_abs_logit_diff_int": int(np.abs(lava_fixed - ti).max()),
-                      "bit_exact": bool(np.array_equal(lava_fixed, ti))},
-        }
-    report["weight_sparsity"] = _weight_sparsity(model)
-    t0 = time.perf_counter()
-    model.load_state_dict(float_state)
-    report["plots"] = [str(p) for p in _plots(model, x_te, y_te, output_dir)]
-    stamp("plots", t0)
-    report["timings_s"] = timings
-    report["wall_time_s"] = round(time.perf_counter() - t_start, 1)
-    write_text_atomic(output_dir / "report.json", json.dumps(report, indent=2))
-    return report
+
+    def plots(self) -> list:
+        self.model.load_state_dict(self.float_state)
+        return _plots(self.model, self.x_te, self.y_te, self.output_dir)
+
+
+def run_pipeline(config: PipelineConfig, output_dir, *, lava: bool = True, log=print) -> dict:
+    """Run every phase; write the network files, ``report.json`` and the PNGs to ``output_dir``; return the report."""
+    return DigitsPipeline(config, output_dir, lava=lava, log=log).run()
 
 
 def format_report(report: dict) -> str:

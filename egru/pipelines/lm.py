@@ -1,8 +1,9 @@
 """The end-to-end language-model pipeline (``egru pipeline --task lm --data DIR``).
 
-The same path as the digits pipeline (:mod:`converters.pipeline`), for a word-level
-language model on a corpus directory (Penn Treebank: ``ptb.{train,valid,test}.txt``;
-WikiText-2: ``wiki.*.tokens``; see :func:`snntorch_egru.data.load_corpus`):
+The same path as the digits pipeline (:mod:`egru.pipelines.digits`), on the same run
+skeleton (:class:`egru.pipelines.run.Pipeline`), for a word-level language model on a
+corpus directory (Penn Treebank: ``ptb.{train,valid,test}.txt``; WikiText-2:
+``wiki.*.tokens``; see :func:`snntorch_egru.data.load_corpus`):
 
 1. **train** an :class:`snntorch_egru.EGRULanguageModel` (embedding -> EGRU stack -> tied
    readout) with :func:`snntorch_egru.train_lm.train_language_model` on the first
@@ -23,38 +24,39 @@ WikiText-2: ``wiki.*.tokens``; see :func:`snntorch_egru.data.load_corpus`):
    per layer) and ``report.json`` in the output folder.
 
 Every sequence starts from the zero state (torch and Lava alike), so the Lava numbers
-compare with torch on exactly the same computation. Lava is imported only inside
-:func:`run_lm_pipeline`'s Lava step (``lava=False`` skips it).
+compare with torch on exactly the same computation. Lava is imported only by the
+skeleton's check and the Lava phases (``lava=False`` skips both).
 
 Example (a tiny setting; the default is ``LMPipelineConfig()``)::
 
-    from converters.lm_pipeline import LMPipelineConfig, run_lm_pipeline, format_lm_report
+    from egru.pipelines.lm import LMPipelineConfig, run_lm_pipeline, format_lm_report
     report = run_lm_pipeline(LMPipelineConfig.quick(), "../shared/data/ptb", "outputs/lm", lava=False)
     print(format_lm_report(report))
 """
 
 from __future__ import annotations
 
-import json
 import math
-import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 from torch import nn
-from snntorch_egru.progress import progress_bar
 
+import converters
 from snntorch_egru import EGRULanguageModel
 from snntorch_egru import quantization as quant
-from snntorch_egru.data import batchify, load_corpus
+from snntorch_egru.data import Corpus, batchify, load_corpus
 from snntorch_egru.opcount import count_operations
-from snntorch_egru.checkpoint import write_text_atomic
+from snntorch_egru.progress import progress_bar
 from snntorch_egru.pruning import CubicSchedule, Pruner, weight_sparsity
 from snntorch_egru.train_lm import LMConfig, bptt_segments, evaluate, train_language_model
 
-__all__ = ["LMPipelineConfig", "run_lm_pipeline", "format_lm_report", "perplexity_from_logits", "PRUNE_TARGETS"]
+from .run import Phase, Pipeline
+
+__all__ = ["LMPipelineConfig", "LMPipeline", "run_lm_pipeline", "format_lm_report", "perplexity_from_logits",
+           "PRUNE_TARGETS"]
 
 PRUNE_TARGETS = ("input", "recurrent")
 
@@ -203,135 +205,148 @@ def _plots(model: EGRULanguageModel, tokens: torch.Tensor, counts, output_dir: P
     return paths
 
 
-def run_lm_pipeline(config: LMPipelineConfig, data_dir, output_dir, *, lava: bool = True, log=print) -> dict:
-    """Run every step; write the two network files, ``report.json`` and the PNGs to ``output_dir``.
+class LMPipeline(Pipeline):
+    """The language-model pipeline's phases on the shared skeleton; :func:`run_lm_pipeline` runs it."""
 
-    Raises:
-        FileNotFoundError / ValueError: from :func:`snntorch_egru.data.load_corpus` for a
-            missing directory or an empty/missing split file.
-    """
-    import converters   # the package's export/load functions (this module is part of it)
+    def __init__(self, config: LMPipelineConfig, corpus: Corpus, data_dir, output_dir, *, lava: bool = True,
+                 log=print):
+        super().__init__(output_dir, lava=lava, log=log)
+        self.config, self.corpus, self.data_dir = config, corpus, data_dir
 
-    t_start = time.perf_counter()
-    output_dir = Path(output_dir)
-    corpus = load_corpus(data_dir)
-    if lava:
-        import lava_egru   # noqa: F401  fail before training, not after, when the Lava stack is missing
-    output_dir.mkdir(parents=True, exist_ok=True)
-    vocab = len(corpus.vocabulary)
-    timings = {}
+    def prepare(self) -> None:
+        config, corpus = self.config, self.corpus
+        self.vocab = len(corpus.vocabulary)
+        self.log(f"[lm-pipeline] corpus {self.data_dir}: vocabulary {self.vocab}, train {corpus.train.numel()} "
+                 f"tokens (using {min(config.train_tokens, corpus.train.numel())}), test {corpus.test.numel()}")
+        self.eval_tokens = corpus.test[: config.eval_tokens + 1]
+        self.lava_tokens = corpus.test[: config.lava_tokens + 1]
 
-    def stamp(name, t0):
-        timings[name] = round(time.perf_counter() - t0, 2)
+    def phases(self):
+        return [Phase("train", self.train), Phase("prune", self.prune), Phase("quantize", self.quantize),
+                Phase("lava_float", self.lava_float, lava=True), Phase("lava_fixed", self.lava_fixed, lava=True)]
 
-    log(f"[lm-pipeline] corpus {data_dir}: vocabulary {vocab}, train {corpus.train.numel()} tokens "
-        f"(using {min(config.train_tokens, corpus.train.numel())}), test {corpus.test.numel()}")
-    eval_tokens = corpus.test[: config.eval_tokens + 1]
-    lava_tokens = corpus.test[: config.lava_tokens + 1]
+    def train(self) -> None:
+        config = self.config
+        torch.manual_seed(config.seed)
+        model = EGRULanguageModel(self.vocab, config.embedding_size, list(config.hidden_sizes), tie_weights=True,
+                                  threshold=config.threshold)
+        self.model, self.history = train_language_model(config.lm_config(), self.corpus.train, self.vocab,
+                                                        log=self.log, model=model, progress=config.progress)
+        seconds = self.phase_seconds()
+        self.dense_eval = evaluate(self.model, self.eval_tokens)
+        self.log(f"[lm-pipeline] trained {self.history[-1]['step']} steps: test perplexity "
+                 f"{self.dense_eval.perplexity:.2f} ({seconds} s)")
 
-    t0 = time.perf_counter()
-    torch.manual_seed(config.seed)
-    model = EGRULanguageModel(vocab, config.embedding_size, list(config.hidden_sizes), tie_weights=True,
-                              threshold=config.threshold)
-    model, history = train_language_model(config.lm_config(), corpus.train, vocab, log=log, model=model,
-                                          progress=config.progress)
-    stamp("train", t0)
-    dense_eval = evaluate(model, eval_tokens)
-    log(f"[lm-pipeline] trained {history[-1]['step']} steps: test perplexity {dense_eval.perplexity:.2f} "
-        f"({timings['train']} s)")
+    def prune(self) -> None:
+        """One-shot global pruning, fine-tuning with the masks held; the float file and its measurements."""
+        config = self.config
+        self.pruner = Pruner(self.model, targets=list(PRUNE_TARGETS), scope="global",
+                             schedule=CubicSchedule.one_shot(config.sparsity))
+        if config.sparsity > 0:
+            finetune = config.lm_config(lr=config.lr / 3, cosine_fraction=1.0, max_train_tokens=config.finetune_tokens,
+                                        prune_sparsity=config.sparsity, prune_targets=PRUNE_TARGETS,
+                                        seed=config.seed + 1)
+            self.model, _ = train_language_model(finetune, self.corpus.train, self.vocab, log=self.log,
+                                                 model=self.model, pruner=self.pruner, progress=config.progress)
+        self.pruner.apply()
+        model = self.model
+        self.pruned_eval = evaluate(model, self.eval_tokens)
+        self.log(f"[lm-pipeline] pruned {config.sparsity:.0%} of W_ih/W_hh + fine-tuning: test perplexity "
+                 f"{self.pruned_eval.perplexity:.2f}")
+        self.float_path = converters.export(model, self.output_dir / "lm_float.h5", sparse="auto")
+        self.counts = count_operations(model, self.eval_tokens[:-1].view(-1, 1))
+        self.float_state = {k: v.clone() for k, v in model.state_dict().items()}
+        with torch.no_grad():
+            self.torch_logits = model.eval()(self.lava_tokens[:-1].view(-1, 1))[0][:, 0].double().numpy()
 
-    t0 = time.perf_counter()
-    pruner = Pruner(model, targets=list(PRUNE_TARGETS), scope="global",
-                    schedule=CubicSchedule.one_shot(config.sparsity))
-    if config.sparsity > 0:
-        finetune = config.lm_config(lr=config.lr / 3, cosine_fraction=1.0, max_train_tokens=config.finetune_tokens,
-                                    prune_sparsity=config.sparsity, prune_targets=PRUNE_TARGETS, seed=config.seed + 1)
-        model, _ = train_language_model(finetune, corpus.train, vocab, log=log, model=model, pruner=pruner,
-                                        progress=config.progress)
-    pruner.apply()
-    stamp("prune", t0)
-    pruned_eval = evaluate(model, eval_tokens)
-    log(f"[lm-pipeline] pruned {config.sparsity:.0%} of W_ih/W_hh + fine-tuning: test perplexity "
-        f"{pruned_eval.perplexity:.2f}")
-    float_path = converters.export(model, output_dir / "lm_float.h5", sparse="auto")
-    counts = count_operations(model, eval_tokens[:-1].view(-1, 1))
-    float_state = {k: v.clone() for k, v in model.state_dict().items()}
-    with torch.no_grad():
-        torch_logits = model.eval()(lava_tokens[:-1].view(-1, 1))[0][:, 0].double().numpy()
+    def quantize(self) -> None:
+        """Calibration and QAT (masks held), the integer model's perplexity, the fixed-point file."""
+        config, corpus, model = self.config, self.corpus, self.model
+        q = quant.calibrate(model, batchify(corpus.valid[: config.calibration_tokens], 4))
+        self.qat_steps = 0
+        if config.qat_tokens > 0:
+            tail = corpus.train[config.train_tokens: config.train_tokens + config.qat_tokens]
+            if tail.numel() < config.batch_size * 3:
+                tail = corpus.train[: config.qat_tokens]
+            self.qat_steps = _qat_finetune(model, q, self.pruner, tail, config)
+        integer = quant.to_integer(model, q)
+        self.ppl_int, self.overflow_eval = _integer_perplexity(integer, self.eval_tokens)
+        self.reference = integer(self.lava_tokens[:-1].view(-1, 1))
+        self.fixed_path = converters.export(model, self.output_dir / "lm_fixed.h5", quantization=q, sparse="auto")
+        self.log(f"[lm-pipeline] calibrated + {self.qat_steps} QAT steps: integer test perplexity {self.ppl_int:.2f}")
+        self.q = q
 
-    t0 = time.perf_counter()
-    q = quant.calibrate(model, batchify(corpus.valid[: config.calibration_tokens], 4))
-    qat_steps = 0
-    if config.qat_tokens > 0:
-        tail = corpus.train[config.train_tokens: config.train_tokens + config.qat_tokens]
-        if tail.numel() < config.batch_size * 3:
-            tail = corpus.train[: config.qat_tokens]
-        qat_steps = _qat_finetune(model, q, pruner, tail, config)
-    stamp("quantize", t0)
-    integer = quant.to_integer(model, q)
-    ppl_int, overflow_eval = _integer_perplexity(integer, eval_tokens)
-    reference = integer(lava_tokens[:-1].view(-1, 1))
-    fixed_path = converters.export(model, output_dir / "lm_fixed.h5", quantization=q, sparse="auto")
-    log(f"[lm-pipeline] calibrated + {qat_steps} QAT steps: integer test perplexity {ppl_int:.2f}")
+    def lava_float(self) -> None:
+        import lava_egru
 
-    targets = lava_tokens[1:].numpy()
-    report = {
-        "task": "lm", "data": str(data_dir), "config": asdict(config), "vocabulary": vocab,
-        "train_steps": history[-1]["step"], "qat_steps": qat_steps,
-        "files": {"float": str(float_path), "fixed": str(fixed_path)},
-        "perplexity": {
-            "eval_tokens": int(eval_tokens.numel() - 1),
-            "torch_dense_float": dense_eval.perplexity, "torch_pruned_float": pruned_eval.perplexity,
-            "torch_integer": ppl_int,
-            "lava_tokens": int(targets.size),
-            "torch_float_on_lava_tokens": perplexity_from_logits(torch_logits, targets),
-            "torch_integer_on_lava_tokens": perplexity_from_logits(
-                reference.output[:, 0].double().numpy(), targets),
-        },
-        "integer_overflow": overflow_eval,
-        "activity_sparsity": {k: float(v) for k, v in counts.activity_sparsity.items()},
-        "weight_sparsity": _weight_sparsity(model),
-        "macs_per_token": {"dense_gru": counts.dense, "egru_activity_only": counts.activity,
-                           "egru_effective": counts.effective, "reduction_activity": counts.reduction_activity,
-                           "reduction_effective": counts.reduction_effective,
-                           "layers": counts.layers()},
-        "quantization": repr(q),
-    }
+        self.lava_logits = lava_egru.simulate(converters.load_lava(self.float_path), self.lava_tokens[:-1].numpy())
 
-    if lava:
-        import lava_egru   # noqa: F401  (the Lava stack: Python 3.10)
+    def lava_fixed(self) -> None:
+        import lava_egru
 
-        t0 = time.perf_counter()
-        network = converters.load_lava(float_path)
-        lava_float = lava_egru.simulate(network, lava_tokens[:-1].numpy())
-        stamp("lava_float", t0)
-        t0 = time.perf_counter()
-        fixed = lava_egru.simulate(converters.load_lava(fixed_path), lava_tokens[:-1].numpy(),
-                                   precision="fixed_pt", return_details=True)
-        stamp("lava_fixed", t0)
-        expected_int = reference.output_int[:, 0].numpy()
+        self.lava_fixed_result = lava_egru.simulate(converters.load_lava(self.fixed_path),
+                                                    self.lava_tokens[:-1].numpy(), precision="fixed_pt",
+                                                    return_details=True)
+
+    def results(self) -> dict:
+        counts, targets = self.counts, self.lava_tokens[1:].numpy()
+        report = {
+            "task": "lm", "data": str(self.data_dir), "config": asdict(self.config), "vocabulary": self.vocab,
+            "train_steps": self.history[-1]["step"], "qat_steps": self.qat_steps,
+            "files": {"float": str(self.float_path), "fixed": str(self.fixed_path)},
+            "perplexity": {
+                "eval_tokens": int(self.eval_tokens.numel() - 1),
+                "torch_dense_float": self.dense_eval.perplexity, "torch_pruned_float": self.pruned_eval.perplexity,
+                "torch_integer": self.ppl_int,
+                "lava_tokens": int(targets.size),
+                "torch_float_on_lava_tokens": perplexity_from_logits(self.torch_logits, targets),
+                "torch_integer_on_lava_tokens": perplexity_from_logits(
+                    self.reference.output[:, 0].double().numpy(), targets),
+            },
+            "integer_overflow": self.overflow_eval,
+            "activity_sparsity": {k: float(v) for k, v in counts.activity_sparsity.items()},
+            "weight_sparsity": _weight_sparsity(self.model),
+            "macs_per_token": {"dense_gru": counts.dense, "egru_activity_only": counts.activity,
+                               "egru_effective": counts.effective, "reduction_activity": counts.reduction_activity,
+                               "reduction_effective": counts.reduction_effective,
+                               "layers": counts.layers()},
+            "quantization": repr(self.q),
+        }
+        if self.lava:
+            self._add_lava_results(report, targets)
+        return report
+
+    def _add_lava_results(self, report: dict, targets: np.ndarray) -> None:
+        lava_float, fixed = self.lava_logits, self.lava_fixed_result
+        expected_int = self.reference.output_int[:, 0].numpy()
         report["perplexity"]["lava_float"] = perplexity_from_logits(lava_float, targets)
         report["perplexity"]["lava_fixed"] = perplexity_from_logits(fixed.output, targets)
         report["agreement"] = {
-            "float": {"max_abs_logit_diff": float(np.abs(lava_float - torch_logits).max()),
-                      "same_argmax": float((lava_float.argmax(1) == torch_logits.argmax(1)).mean())},
+            "float": {"max_abs_logit_diff": float(np.abs(lava_float - self.torch_logits).max()),
+                      "same_argmax": float((lava_float.argmax(1) == self.torch_logits.argmax(1)).mean())},
             "fixed": {"bit_exact": bool(np.array_equal(fixed.output_int, expected_int)),
                       "max_abs_logit_diff_int": int(np.abs(fixed.output_int - expected_int).max()),
-                      "overflow_lava": fixed.overflow_total, "overflow_torch": reference.overflow_total},
+                      "overflow_lava": fixed.overflow_total, "overflow_torch": self.reference.overflow_total},
         }
-        log(f"[lm-pipeline] Lava on {targets.size} tokens: float max |diff| "
-            f"{report['agreement']['float']['max_abs_logit_diff']:.2e}, fixed bit exact "
-            f"{report['agreement']['fixed']['bit_exact']}")
+        self.log(f"[lm-pipeline] Lava on {targets.size} tokens: float max |diff| "
+                 f"{report['agreement']['float']['max_abs_logit_diff']:.2e}, fixed bit exact "
+                 f"{report['agreement']['fixed']['bit_exact']}")
 
-    t0 = time.perf_counter()
-    model.load_state_dict(float_state)
-    report["plots"] = [str(p) for p in _plots(model, corpus.test[: min(200, config.eval_tokens)], counts,
-                                              output_dir)]
-    stamp("plots", t0)
-    report["timings_s"] = timings
-    report["wall_time_s"] = round(time.perf_counter() - t_start, 1)
-    write_text_atomic(output_dir / "report.json", json.dumps(report, indent=2))
-    return report
+    def plots(self) -> list:
+        self.model.load_state_dict(self.float_state)
+        return _plots(self.model, self.corpus.test[: min(200, self.config.eval_tokens)], self.counts,
+                      self.output_dir)
+
+
+def run_lm_pipeline(config: LMPipelineConfig, data_dir, output_dir, *, lava: bool = True, log=print) -> dict:
+    """Run every phase; write the two network files, ``report.json`` and the PNGs to ``output_dir``.
+
+    Raises:
+        FileNotFoundError / ValueError: from :func:`snntorch_egru.data.load_corpus` for a
+            missing directory or an empty/missing split file (before the Lava check).
+    """
+    corpus = load_corpus(data_dir)
+    return LMPipeline(config, corpus, data_dir, output_dir, lava=lava, log=log).run()
 
 
 def format_lm_report(report: dict) -> str:

@@ -1,1 +1,0 @@
-"""Runnable examples of the EGRU (``python -m snntorch_egru.examples.sequence_demo``)."""
