@@ -213,6 +213,7 @@ class _Reader:
         self.source = source
         self.f = f
         self.version = FORMAT_VERSION
+        self.sparse_matrices = set()
 
     def error(self, name: str, problem: str) -> FormatError:
         return FormatError(self.source, name, problem)
@@ -307,6 +308,7 @@ class _Reader:
         layout = self.decode(layout, f"{name}.attrs['sparse']")
         if layout != "csr":
             raise self.error(f"{name}.attrs['sparse']", f"unknown sparse layout {layout!r} (expected 'csr')")
+        self.sparse_matrices.add(name)
         self.no_unknown(obj, {"data", "indices", "indptr", "shape"}, name)
         data = self.float_array(obj, "data", f"{name}/data", 1)
         index_types = (np.dtype(np.int32), np.dtype(np.int64))
@@ -467,7 +469,7 @@ class _Reader:
             layers.append((layer, shape))
         model_group = self.group(f, "model", "model")
         model = {key: self.attr_value(model_group.attrs[key], model_key(key)) for key in model_group.attrs}
-        spec = NetworkSpec([layer for layer, _ in layers], model)
+        spec = NetworkSpec([layer for layer, _ in layers], model, frozenset(self.sparse_matrices))
         spec.model = validate_spec(spec, source=self.source)
         for k, (layer, shape) in enumerate(layers):
             if tuple(int(s) for s in shape) != layer.shape:
@@ -482,7 +484,17 @@ def read_network(path: PathLike) -> NetworkSpec:
     (naming the file and the field) for anything else: not an HDF5 file, a truncated
     file, a missing or newer ``format_version``, missing entries, unknown layer types,
     inconsistent shapes, bad CSR indices, NaN/Inf, non-positive thresholds, wrong dtypes.
-    Matrices stored as CSR come back dense, identical to what was written.
+    Matrices stored as CSR come back dense, identical to what was written; the
+    returned spec's ``sparse_matrices`` names them (``"layer/k/name"``), so a reader
+    can rebuild the same storage layout (the Lava side's ``Sparse`` synapses).
+
+        >>> import numpy as np, os, tempfile
+        >>> from egru_format import NetworkSpec, InputLayer, DenseLayer, write_network
+        >>> pruned = np.array([[0.0, 1.5], [0.0, 0.0]], np.float32)
+        >>> spec = NetworkSpec([InputLayer(2), DenseLayer(pruned)])
+        >>> back = read_network(write_network(spec, os.path.join(tempfile.mkdtemp(), "net.h5")))
+        >>> sorted(back.sparse_matrices), back == spec     # the layout is not part of ==
+        (['layer/1/weight'], True)
     """
     path = Path(os.fspath(path))
     if not path.exists():

@@ -51,12 +51,12 @@ def identical(a, b) -> bool:
 
 
 class _ExactEq:
-    """``==`` that compares numpy fields exactly (dtype, shape, bits)."""
+    """``==`` that compares numpy fields exactly (dtype, shape, bits); fields with ``compare=False`` are skipped."""
 
     def __eq__(self, other):
         if type(other) is not type(self):
             return NotImplemented
-        return all(identical(getattr(self, f.name), getattr(other, f.name)) for f in fields(self))
+        return all(identical(getattr(self, f.name), getattr(other, f.name)) for f in fields(self) if f.compare)
 
     __hash__ = None  # mutable containers of arrays
 
@@ -247,10 +247,18 @@ LAYER_TYPES = {cls.type: cls for cls in (InputLayer, DenseLayer, EGRULayer)}
 class NetworkSpec(_ExactEq):
     """A whole network: ``layers`` (``InputLayer`` first, then ``DenseLayer``/``EGRULayer``)
     and ``model`` (the ``model`` group's attributes: ``class`` and the torch-side settings).
+
+    ``sparse_matrices``: the storage layout, a frozenset of ``"layer/k/name"`` (e.g.
+    ``"layer/2/weight_hh"``) naming the weight matrices stored as CSR.
+    :func:`~egru_format.read_network` records the file's layout here; a spec built in
+    memory has none (empty). It is not part of ``==``: the same parameters stored
+    dense or as CSR are the same network. The Lava side builds a ``Sparse`` synapse
+    for each matrix named here (``lava_egru.EGRUNetwork(spec, sparse="keep")``).
     """
 
     layers: list
     model: dict = field(default_factory=dict)
+    sparse_matrices: frozenset = field(default_factory=frozenset, compare=False)
 
     @property
     def egru_layers(self) -> list:

@@ -1,7 +1,9 @@
 """The EGRU as Lava (lava-nc 0.10.0) Processes, built from the ``egru-network`` file format.
 
-- :class:`EGRUNetwork` (path): a whole network from a format file, a subclass of
-  lava-dl netx's ``hdf5.Network`` (:mod:`lava_egru.proc.network`).
+- :class:`EGRUNetwork` (path or spec): a whole network from a format file (as
+  lava-dl netx's ``hdf5.Network(net_config=path)``, whose subclass it is) or from an
+  :class:`egru_format.NetworkSpec` in memory; ``sparse=`` chooses the Lava
+  ``Sparse``/``Dense`` synapses (:mod:`lava_egru.proc.network`).
 - :func:`simulate` (network, x): run it on Lava's CPU backend; outputs aligned with
   the inputs (:mod:`lava_egru.simulation` documents the timing).
 - :func:`export` (network, path) and :func:`network_spec` (network): its current
@@ -43,6 +45,9 @@ Example::
     >>> logits = lava_egru.simulate(net, np.array([1, 4, 0, 2]))
     >>> logits.shape
     (4, 5)
+    >>> in_memory = lava_egru.EGRUNetwork(spec)          # the same network, no file
+    >>> bool(np.array_equal(lava_egru.simulate(in_memory, np.array([1, 4, 0, 2])), logits))
+    True
 """
 
 from .exchange import export, network_spec

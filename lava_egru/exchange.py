@@ -7,8 +7,11 @@ running, the initial values if it never ran) and returns a
 :func:`egru_format.write_network`. Lava returns float64 from a live runtime:
 the values are cast back to float32, which is exact for values that came from a
 float32 file. What Lava does not hold (the ``model`` metadata, ``min_threshold``,
-the surrogate, which biases are absent) is taken from the file the network was
-built from, so torch -> file -> Lava -> file gives identical arrays.
+the surrogate, which biases are absent) is taken from the spec the network was
+built from, so torch -> file -> Lava -> file gives identical arrays. The spec's
+``sparse_matrices`` names the network's ``Sparse`` synapses, so
+``EGRUNetwork(network_spec(network))`` has the same synapses (this is how
+:func:`lava_egru.simulate` clones a network, without a file).
 
 A ``fixed_pt`` network's blocks hold integers (docs/fixed-point.md): a Var whose
 integers still equal those the file's float parameters quantise to gives back the
@@ -22,7 +25,7 @@ Example::
     >>> import os, tempfile
     >>> import numpy as np
     >>> from egru_format import EGRULayer, InputLayer, NetworkSpec, read_network, write_network
-    >>> from lava_egru import EGRUNetwork, export
+    >>> from lava_egru import EGRUNetwork, export, network_spec
     >>> rng = np.random.default_rng(0)
     >>> f32 = lambda *shape: rng.standard_normal(shape).astype(np.float32)
     >>> weight_hh = np.where(rng.random((12, 4)) < 0.2, f32(12, 4), 0)  # pruned: stored as CSR
@@ -34,6 +37,8 @@ Example::
     {(1, 'weight_ih'): False, (1, 'weight_hh'): True}
     >>> read_network(export(net, os.path.join(folder, "out.h5"))).layers == spec.layers
     True
+    >>> sorted(network_spec(net).sparse_matrices)
+    ['layer/1/weight_hh']
 """
 
 from __future__ import annotations
@@ -87,7 +92,12 @@ def network_spec(network: EGRUNetwork) -> NetworkSpec:
         else:
             layer = dataclasses.replace(layer)
         layers.append(layer)
-    return NetworkSpec(layers, dict(network.spec.model))
+    return NetworkSpec(layers, dict(network.spec.model), _sparse_matrices(network))
+
+
+def _sparse_matrices(network: EGRUNetwork) -> frozenset:
+    """The ``sparse_matrices`` of the network's ``Sparse`` synapses (``"layer/k/name"``)."""
+    return frozenset(f"layer/{k}/{name}" for (k, name), is_sparse in network.sparse_weights.items() if is_sparse)
 
 
 def storage_option(network: EGRUNetwork, spec: ty.Optional[NetworkSpec] = None) -> ty.Optional[SparseOption]:
@@ -161,7 +171,7 @@ def _fixed_point_spec(network: EGRUNetwork) -> NetworkSpec:
         else:
             layer = dataclasses.replace(layer)
         layers.append(layer)
-    return NetworkSpec(layers, dict(network.spec.model))
+    return NetworkSpec(layers, dict(network.spec.model), _sparse_matrices(network))
 
 
 def _read_int(var) -> np.ndarray:

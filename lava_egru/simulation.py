@@ -11,11 +11,12 @@ rows :math:`0 .. T-1`: ``output[t]`` depends on ``x[0..t]`` only, exactly as in
 the step-by-step equations.
 
 Lava Processes compile once. ``simulate`` therefore runs a fresh twin of
-``network`` built from its current parameters (:func:`lava_egru.export` to a
-temporary file, then :class:`EGRUNetwork`), starting from the zero state; the
-network itself stays uncompiled and can be simulated again, exported or wired into
-a Lava graph of your own. Lava keeps every Process it ever created alive (its
-``ProcessServer`` registry), so each call retains one twin's memory.
+``network``, built in memory from its current parameters with the same
+Dense/Sparse synapses (``EGRUNetwork(network_spec(network))``: no file is written
+or read), starting from the zero state; the network itself stays uncompiled and
+can be simulated again, exported or wired into a Lava graph of your own. Lava
+keeps every Process it ever created alive (its ``ProcessServer`` registry), so
+each call retains one twin's memory.
 
 Precision. ``precision="floating_pt"`` (default) runs the float models.
 ``precision="fixed_pt"`` runs the Loihi-style integer arithmetic of
@@ -62,18 +63,16 @@ Example::
 
 from __future__ import annotations
 
-import tempfile
 import typing as ty
-from pathlib import Path
 
 import numpy as np
-from egru_format import integer_network, write_network
+from egru_format import integer_network
 from lava.magma.core.run_conditions import RunSteps
 from lava.magma.core.run_configs import Loihi2SimCfg
 from lava.proc.io.extractor import Extractor, PyLoihiExtractorModel
 from lava.proc.io.source import PySendModelFloat, RingBuffer
 
-from lava_egru.exchange import network_spec, storage_option
+from lava_egru.exchange import network_spec
 from lava_egru.proc.network.process import EGRUNetwork
 
 __all__ = ["simulate", "SimulationResult", "PRECISIONS"]
@@ -139,7 +138,7 @@ def simulate(network: EGRUNetwork, x, precision: str = "floating_pt", *, return_
     inputs = validate_inputs(network, x)
     spec = network_spec(network)
     if precision == "fixed_pt":
-        fixed = integer_network(spec, source=network.filename)   # FormatError for a float network
+        fixed = integer_network(spec, source=network.source)   # FormatError for a float network
         frac = fixed[-1].frac_state
     else:
         frac = None
@@ -188,10 +187,7 @@ def run_twin(network: EGRUNetwork, inputs: np.ndarray, select_tag: str, spec=Non
     Returns ``(outputs, overflow)`` as :func:`run_network`.
     """
     spec = network_spec(network) if spec is None else spec
-    with tempfile.TemporaryDirectory(prefix="lava_egru_") as folder:
-        path = write_network(spec, Path(folder) / "network.h5", sparse=storage_option(network, spec) or "auto")
-        twin = EGRUNetwork(path, precision=select_tag)
-    return run_network(twin, inputs, select_tag)
+    return run_network(EGRUNetwork(spec, precision=select_tag), inputs, select_tag)
 
 
 def read_overflow(network: EGRUNetwork) -> dict:

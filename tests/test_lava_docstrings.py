@@ -16,6 +16,8 @@ MODULES = [
     "lava_egru.exchange",
     "lava_egru.simulation",
     "lava_egru.proc",
+    "lava_egru.proc.abstract_models",
+    "lava_egru.proc.checks",
     "lava_egru.proc.egru.process",
     "lava_egru.proc.egru.models",
     "lava_egru.proc.identity.process",

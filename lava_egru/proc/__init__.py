@@ -9,5 +9,10 @@ subclasses lava-dl netx's ``hdf5.Network``, and importing netx imports torch.
 - :mod:`~lava_egru.proc.identity`: a graded linear neuron (``a_in + bias``).
 - :mod:`~lava_egru.proc.one_hot`: token id -> one-hot spikes.
 - :mod:`~lava_egru.proc.blocks`: hierarchical layers (Dense/Sparse + neuron).
-- :mod:`~lava_egru.proc.network`: a whole network from an ``egru-network`` file.
+- :mod:`~lava_egru.proc.network`: a whole network from an ``egru-network`` file or spec.
+
+Shared by the subpackages (outside every Process's folder, so model discovery
+never executes them): :mod:`~lava_egru.proc.abstract_models` (the abstract base of
+the neuron ProcessModels and the Lava types of both precisions) and
+:mod:`~lava_egru.proc.checks` (argument checks of the Processes).
 """

@@ -80,15 +80,16 @@ import typing as ty
 
 import numpy as np
 import scipy.sparse
+from egru_format.constants import INPUT_ENCODINGS, WEIGHT_EXP_MAX, WEIGHT_EXP_MIN
 from lava.magma.core.process.ports.ports import InPort, OutPort
 from lava.magma.core.process.process import AbstractProcess, LogConfig
 from lava.magma.core.process.variable import Var
 
-from lava_egru.proc.egru.process import RESET_MECHANISMS
+from lava_egru.proc.checks import (checked_first_step, checked_frac, checked_int, checked_reset, optional_int,
+                                   real_vector)
 
 #: Payload bits of a graded message (Lava's convention for graded spikes).
 GRADED_MESSAGE_BITS = 24
-INPUT_ENCODINGS = ("vector", "tokens")
 
 Weight = ty.Union[np.ndarray, scipy.sparse.spmatrix]
 
@@ -116,14 +117,11 @@ class InputBlock(AbstractProcess):
         name: ty.Optional[str] = None,
         log_config: ty.Optional[LogConfig] = None,
     ) -> None:
-        if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < 1:
-            raise ValueError(f"size must be an integer >= 1, got {size!r}")
+        size = checked_int("size", size, 1)
         if encoding not in INPUT_ENCODINGS:
             raise ValueError(f"encoding must be one of {INPUT_ENCODINGS}, got {encoding!r}")
-        size = int(size)
-        if frac_input is not None:
-            frac_input = _validate_int("frac_input", frac_input, 0, 23)
-        super().__init__(shape=(size,), encoding=encoding, frac_input=frac_input, name=name, log_config=log_config)
+        super().__init__(shape=(size,), encoding=encoding, frac_input=checked_frac("frac_input", frac_input),
+                         name=name, log_config=log_config)
         self.inp = InPort(shape=(1,) if encoding == "tokens" else (size,))
         self.out = OutPort(shape=(size,))
         if encoding == "vector":
@@ -175,12 +173,12 @@ class DenseBlock(AbstractProcess):
     ) -> None:
         weight = _validate_weight("weight", weight)
         out_size, in_size = weight.shape
-        bias = _broadcast_vector("bias", bias, out_size)
+        bias = real_vector("bias", bias, (out_size,))
         super().__init__(
             shape=(out_size,),
-            first_step=_validate_first_step(first_step),
-            input_message_bits=_validate_message_bits(input_message_bits),
-            weight_exp=None if weight_exp is None else _validate_int("weight_exp", weight_exp, -8, 7),
+            first_step=checked_first_step(first_step),
+            input_message_bits=_checked_message_bits(input_message_bits),
+            weight_exp=optional_int("weight_exp", weight_exp, WEIGHT_EXP_MIN, WEIGHT_EXP_MAX),
             name=name,
             log_config=log_config,
         )
@@ -255,23 +253,18 @@ class EGRUBlock(AbstractProcess):
         weight_ih = _validate_weight("weight_ih", weight_ih)
         if weight_ih.shape[0] != 3 * hidden:
             raise ValueError(f"weight_ih has {weight_ih.shape[0]} rows but weight_hh says 3H = {3 * hidden}")
-        if reset_mechanism not in RESET_MECHANISMS:
-            raise ValueError(f"reset_mechanism must be one of {RESET_MECHANISMS}, got {reset_mechanism!r}")
-        if not isinstance(events, (bool, np.bool_)):
-            raise TypeError(f"events must be a bool, got {type(events).__name__}")
-        threshold = _broadcast_vector("threshold", threshold, hidden)
-        if events and not bool(np.all(threshold > 0)):
-            raise ValueError(f"threshold must be > 0 for every unit, got minimum {threshold.min():g}")
+        threshold = real_vector("threshold", threshold, (hidden,))
+        reset_mechanism, events = checked_reset(reset_mechanism, events, threshold)
         super().__init__(
             shape=(hidden,),
             reset_mechanism=reset_mechanism,
-            events=bool(events),
-            first_step=_validate_first_step(first_step),
-            input_message_bits=_validate_message_bits(input_message_bits),
-            weight_exp_ih=None if weight_exp_ih is None else _validate_int("weight_exp_ih", weight_exp_ih, -8, 7),
-            weight_exp_hh=None if weight_exp_hh is None else _validate_int("weight_exp_hh", weight_exp_hh, -8, 7),
-            frac_preact=frac_preact,
-            frac_state=frac_state,
+            events=events,
+            first_step=checked_first_step(first_step),
+            input_message_bits=_checked_message_bits(input_message_bits),
+            weight_exp_ih=optional_int("weight_exp_ih", weight_exp_ih, WEIGHT_EXP_MIN, WEIGHT_EXP_MAX),
+            weight_exp_hh=optional_int("weight_exp_hh", weight_exp_hh, WEIGHT_EXP_MIN, WEIGHT_EXP_MAX),
+            frac_preact=checked_frac("frac_preact", frac_preact, 1),
+            frac_state=checked_frac("frac_state", frac_state),
             name=name,
             log_config=log_config,
         )
@@ -279,8 +272,8 @@ class EGRUBlock(AbstractProcess):
         self.out = OutPort(shape=(hidden,))
         self.weight_ih = Var(shape=weight_ih.shape, init=weight_ih)
         self.weight_hh = Var(shape=weight_hh.shape, init=weight_hh)
-        self.bias_ih = Var(shape=(3 * hidden,), init=_broadcast_vector("bias_ih", bias_ih, 3 * hidden))
-        self.bias_hh = Var(shape=(3 * hidden,), init=_broadcast_vector("bias_hh", bias_hh, 3 * hidden))
+        self.bias_ih = Var(shape=(3 * hidden,), init=real_vector("bias_ih", bias_ih, (3 * hidden,)))
+        self.bias_hh = Var(shape=(3 * hidden,), init=real_vector("bias_hh", bias_hh, (3 * hidden,)))
         self.threshold = Var(shape=(hidden,), init=threshold)
         self.c = Var(shape=(hidden,), init=np.zeros(hidden))
         self.y = Var(shape=(hidden,), init=np.zeros(hidden))
@@ -310,32 +303,7 @@ def _validate_weight(name: str, weight) -> Weight:
     return weight
 
 
-def _broadcast_vector(name: str, value, size: int) -> np.ndarray:
-    array = np.asarray(value)
-    if not (np.issubdtype(array.dtype, np.floating) or np.issubdtype(array.dtype, np.integer)):
-        raise TypeError(f"{name} must hold real numbers, got dtype {array.dtype}")
-    try:
-        array = np.broadcast_to(array, (size,)).copy()
-    except ValueError:
-        raise ValueError(f"{name} must broadcast to shape ({size},), got shape {array.shape}") from None
-    if not bool(np.all(np.isfinite(array))):
-        raise ValueError(f"{name} contains NaN or Inf")
-    return array
-
-
-def _validate_int(name: str, value, low: int, high: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not low <= value <= high:
-        raise ValueError(f"{name} must be an integer in [{low}, {high}], got {value!r}")
-    return int(value)
-
-
-def _validate_first_step(first_step) -> int:
-    if isinstance(first_step, bool) or not isinstance(first_step, (int, np.integer)) or first_step < 1:
-        raise ValueError(f"first_step must be an integer >= 1 (time steps count from 1), got {first_step!r}")
-    return int(first_step)
-
-
-def _validate_message_bits(bits) -> int:
+def _checked_message_bits(bits) -> int:
     if isinstance(bits, bool) or not isinstance(bits, (int, np.integer)) or not 0 <= bits <= 32:
         raise ValueError(f"input_message_bits must be an integer in [0, 32] (0: unary spikes), got {bits!r}")
     return int(bits)

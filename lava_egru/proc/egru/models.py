@@ -1,5 +1,8 @@
 """ProcessModels of :class:`~lava_egru.proc.egru.process.EGRUNeuron`.
 
+- :class:`AbstractPyEGRUNeuronModel`: what both precisions share, on
+  :class:`~lava_egru.proc.abstract_models.AbstractPyNeuronModel`: the ports and
+  Vars, the parameters, the first-step gating (no ``@implements``: never selected).
 - :class:`PyEGRUNeuronModelFloat` (``floating_pt``): float64 (Lava's ``float``
   convention); parameters stored as float32 are exact in float64.
 - :class:`PyEGRUNeuronModelFixed` (``fixed_pt``, ``bit_accurate_loihi``): the integer
@@ -8,54 +11,54 @@
 
 Absolute imports only: Lava's model discovery also executes this file outside its
 package.
+
+    >>> from lava_egru.proc.egru.models import PyEGRUNeuronModelFloat, PyEGRUNeuronModelFixed
+    >>> PyEGRUNeuronModelFloat.tags, PyEGRUNeuronModelFixed.tags
+    (['floating_pt'], ['fixed_pt', 'bit_accurate_loihi'])
+    >>> PyEGRUNeuronModelFixed.a_in_x.precision, PyEGRUNeuronModelFixed.s_out.precision
+    (32, 24)
 """
 
 import numpy as np
+from egru_format.constants import FRAC_GATE
+from egru_format.integer import rshift_round, sat24, sigmoid_q, tanh_q
 from lava.magma.core.decorator import implements, requires, tag
-from lava.magma.core.model.py.model import PyLoihiProcessModel
-from lava.magma.core.model.py.ports import PyInPort, PyOutPort
-from lava.magma.core.model.py.type import LavaPyType
 from lava.magma.core.resources import CPU
 from lava.magma.core.sync.protocols.loihi_protocol import LoihiProtocol
 from scipy.special import expit
 
+from lava_egru.proc.abstract_models import FIXED_PT, FLOATING_PT, AbstractPyNeuronModel
 from lava_egru.proc.egru.process import EGRUNeuron
-from egru_format.integer import FRAC_GATE, rshift_round, sat24, sigmoid_q, tanh_q
 
 
-@implements(proc=EGRUNeuron, protocol=LoihiProtocol)
-@requires(CPU)
-@tag("floating_pt")
-class PyEGRUNeuronModelFloat(PyLoihiProcessModel):
-    """The EGRU step in floating point (equations: :mod:`lava_egru.proc.egru.process`)."""
+class AbstractPyEGRUNeuronModel(AbstractPyNeuronModel):
+    """Both precisions of the EGRU neuron: receives ``a_in_x`` (:math:`W x_t`) and ``a_in_h``
+    (:math:`U y_{t-1}`), sends ``y`` from ``first_step`` on (the zero state before).
+    Concrete models implement ``step(a_x, a_h)``, which updates ``c`` and ``y``."""
 
-    a_in_x: PyInPort = LavaPyType(PyInPort.VEC_DENSE, float)
-    a_in_h: PyInPort = LavaPyType(PyInPort.VEC_DENSE, float)
-    s_out: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, float)
-    c: np.ndarray = LavaPyType(np.ndarray, float)
-    y: np.ndarray = LavaPyType(np.ndarray, float)
-    threshold: np.ndarray = LavaPyType(np.ndarray, float)
-    bias_ih: np.ndarray = LavaPyType(np.ndarray, float)
-    bias_hh: np.ndarray = LavaPyType(np.ndarray, float)
-    overflow: np.ndarray = LavaPyType(np.ndarray, float)
+    port_and_var_kinds = {"a_in_x": "graded_in", "a_in_h": "graded_in", "s_out": "graded_out",
+                          "c": "state", "y": "state", "threshold": "state", "bias_ih": "state",
+                          "bias_hh": "state", "overflow": "counter"}
+    in_ports = ("a_in_x", "a_in_h")
 
     def __init__(self, proc_params):
         super().__init__(proc_params)
         self.reset_mechanism = proc_params["reset_mechanism"]
         self.events = proc_params["events"]
-        self.first_step = proc_params["first_step"]
 
-    def run_spk(self) -> None:
-        gates_x = self.a_in_x.recv()
-        gates_h = self.a_in_h.recv()
-        if self.time_step >= self.first_step:
-            self.step(gates_x + self.bias_ih, gates_h + self.bias_hh)
-        self.s_out.send(self.y)
+    def idle_output(self) -> np.ndarray:
+        return self.y
 
-    def step(self, gates_x: np.ndarray, gates_h: np.ndarray) -> None:
-        """One EGRU step from the biased gate pre-activations; updates ``c`` and ``y``."""
-        x_r, x_z, x_n = np.split(gates_x, 3)
-        h_r, h_z, h_n = np.split(gates_h, 3)
+
+@implements(proc=EGRUNeuron, protocol=LoihiProtocol)
+@requires(CPU)
+@tag("floating_pt")
+class PyEGRUNeuronModelFloat(AbstractPyEGRUNeuronModel, types=FLOATING_PT):
+    """The EGRU step in floating point (equations: :mod:`lava_egru.proc.egru.process`)."""
+
+    def step(self, a_x: np.ndarray, a_h: np.ndarray) -> np.ndarray:
+        x_r, x_z, x_n = np.split(a_x + self.bias_ih, 3)
+        h_r, h_z, h_n = np.split(a_h + self.bias_hh, 3)
         r = expit(x_r + h_r)
         z = expit(x_z + h_z)
         n = np.tanh(x_n + r * h_n)
@@ -63,7 +66,7 @@ class PyEGRUNeuronModelFloat(PyLoihiProcessModel):
         if not self.events:
             self.c[:] = c_tilde
             self.y[:] = c_tilde
-            return
+            return self.y
         e = (c_tilde > self.threshold).astype(float)
         self.y[:] = c_tilde * e
         if self.reset_mechanism == "subtract":
@@ -72,12 +75,13 @@ class PyEGRUNeuronModelFloat(PyLoihiProcessModel):
             self.c[:] = c_tilde * (1.0 - e)
         else:
             self.c[:] = c_tilde
+        return self.y
 
 
 @implements(proc=EGRUNeuron, protocol=LoihiProtocol)
 @requires(CPU)
 @tag("fixed_pt", "bit_accurate_loihi")
-class PyEGRUNeuronModelFixed(PyLoihiProcessModel):
+class PyEGRUNeuronModelFixed(AbstractPyEGRUNeuronModel, types=FIXED_PT):
     """The EGRU step in Loihi-style integers, bit for bit docs/fixed-point.md, section 6.
 
     ``a_in_x``/``a_in_h`` receive the outputs of Lava's fixed-point Dense/Sparse
@@ -88,38 +92,17 @@ class PyEGRUNeuronModelFixed(PyLoihiProcessModel):
     entries ``sat24`` changed: ``[preact, candidate, state]``.
     """
 
-    a_in_x: PyInPort = LavaPyType(PyInPort.VEC_DENSE, np.int64, precision=32)
-    a_in_h: PyInPort = LavaPyType(PyInPort.VEC_DENSE, np.int64, precision=32)
-    s_out: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, np.int64, precision=24)
-    c: np.ndarray = LavaPyType(np.ndarray, np.int64, precision=24)
-    y: np.ndarray = LavaPyType(np.ndarray, np.int64, precision=24)
-    threshold: np.ndarray = LavaPyType(np.ndarray, np.int64, precision=24)
-    bias_ih: np.ndarray = LavaPyType(np.ndarray, np.int64, precision=24)
-    bias_hh: np.ndarray = LavaPyType(np.ndarray, np.int64, precision=24)
-    overflow: np.ndarray = LavaPyType(np.ndarray, np.int64, precision=64)
-
     def __init__(self, proc_params):
         super().__init__(proc_params)
-        self.reset_mechanism = proc_params["reset_mechanism"]
-        self.events = proc_params["events"]
-        self.first_step = proc_params["first_step"]
         self.frac_preact = proc_params["frac_preact"]
         self.frac_state = proc_params["frac_state"]
         self.hidden = proc_params["shape"][0]
 
-    def run_spk(self) -> None:
-        ax = self.a_in_x.recv().astype(np.int64)
-        ah = self.a_in_h.recv().astype(np.int64)
-        if self.time_step >= self.first_step:
-            if self.frac_preact is None or self.frac_state is None:
-                self.s_out.send(self.y)  # send first: a silent Process would deadlock the runtime
-                raise ValueError("the fixed-point EGRU model needs frac_preact and frac_state "
-                                 "(EGRUNeuron(..., frac_preact=F_a, frac_state=F_c))")
-            self.step(ax, ah)
-        self.s_out.send(self.y)
-
-    def step(self, ax: np.ndarray, ah: np.ndarray) -> None:
-        """One integer step from the two Dense outputs; updates ``c``, ``y`` and ``overflow``."""
+    def step(self, a_x: np.ndarray, a_h: np.ndarray) -> np.ndarray:
+        if self.frac_preact is None or self.frac_state is None:
+            raise ValueError("the fixed-point EGRU model needs frac_preact and frac_state "
+                             "(EGRUNeuron(..., frac_preact=F_a, frac_state=F_c))")
+        ax, ah = a_x.astype(np.int64), a_h.astype(np.int64)
         fa, fc, fg, H = self.frac_preact, self.frac_state, FRAC_GATE, self.hidden
         bx, bh = self.bias_ih.astype(np.int64), self.bias_hh.astype(np.int64)
         counts = np.zeros(3, np.int64)
@@ -148,3 +131,4 @@ class PyEGRUNeuronModelFixed(PyLoihiProcessModel):
             else:
                 self.c[:] = c_tilde
         self.overflow[:] = self.overflow + counts
+        return self.y

@@ -71,7 +71,7 @@ from lava.magma.core.process.ports.ports import InPort, OutPort
 from lava.magma.core.process.process import AbstractProcess, LogConfig
 from lava.magma.core.process.variable import Var
 
-from egru_format import RESET_MECHANISMS
+from lava_egru.proc.checks import checked_first_step, checked_frac, checked_shape, checked_reset, real_vector
 
 #: Entries of the ``overflow`` Var (docs/fixed-point.md, section 8).
 OVERFLOW_COUNTERS = ("preact", "candidate", "state")
@@ -121,26 +121,19 @@ class EGRUNeuron(AbstractProcess):
         name: ty.Optional[str] = None,
         log_config: ty.Optional[LogConfig] = None,
     ) -> None:
-        shape = _validate_shape(shape)
+        shape = checked_shape(shape, "H")
         hidden = shape[0]
-        threshold = _broadcast("threshold", threshold, (hidden,))
-        bias_ih = _broadcast("bias_ih", bias_ih, (3 * hidden,))
-        bias_hh = _broadcast("bias_hh", bias_hh, (3 * hidden,))
-        if events and not bool(np.all(threshold > 0)):
-            raise ValueError(f"threshold must be > 0 for every unit, got minimum {threshold.min():g}")
-        if reset_mechanism not in RESET_MECHANISMS:
-            raise ValueError(f"reset_mechanism must be one of {RESET_MECHANISMS}, got {reset_mechanism!r}")
-        if not isinstance(events, (bool, np.bool_)):
-            raise TypeError(f"events must be a bool, got {type(events).__name__}")
-        if isinstance(first_step, bool) or not isinstance(first_step, (int, np.integer)) or first_step < 1:
-            raise ValueError(f"first_step must be an integer >= 1 (time steps count from 1), got {first_step!r}")
+        threshold = real_vector("threshold", threshold, (hidden,))
+        bias_ih = real_vector("bias_ih", bias_ih, (3 * hidden,))
+        bias_hh = real_vector("bias_hh", bias_hh, (3 * hidden,))
+        reset_mechanism, events = checked_reset(reset_mechanism, events, threshold)
         super().__init__(
             shape=shape,
             reset_mechanism=reset_mechanism,
-            events=bool(events),
-            first_step=int(first_step),
-            frac_preact=_optional_frac("frac_preact", frac_preact, 1),
-            frac_state=_optional_frac("frac_state", frac_state, 0),
+            events=events,
+            first_step=checked_first_step(first_step),
+            frac_preact=checked_frac("frac_preact", frac_preact, 1),
+            frac_state=checked_frac("frac_state", frac_state),
             name=name,
             log_config=log_config,
         )
@@ -158,31 +151,3 @@ class EGRUNeuron(AbstractProcess):
     def shape(self) -> ty.Tuple[int]:
         """``(H,)``."""
         return self.proc_params["shape"]
-
-
-def _optional_frac(name: str, value, low: int) -> ty.Optional[int]:
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not low <= value <= 23:
-        raise ValueError(f"{name} must be an integer in [{low}, 23], got {value!r}")
-    return int(value)
-
-
-def _validate_shape(shape) -> ty.Tuple[int]:
-    shape = tuple(shape)
-    if len(shape) != 1 or isinstance(shape[0], bool) or not isinstance(shape[0], (int, np.integer)) or shape[0] < 1:
-        raise ValueError(f"shape must be (H,) with an integer H >= 1, got {shape!r}")
-    return (int(shape[0]),)
-
-
-def _broadcast(name: str, value, shape: ty.Tuple[int]) -> np.ndarray:
-    array = np.asarray(value)
-    if not np.issubdtype(array.dtype, np.number) or np.issubdtype(array.dtype, np.complexfloating):
-        raise TypeError(f"{name} must be real numbers, got dtype {array.dtype}")
-    try:
-        array = np.broadcast_to(array, shape).copy()
-    except ValueError:
-        raise ValueError(f"{name} must broadcast to shape {shape}, got shape {array.shape}") from None
-    if not bool(np.all(np.isfinite(array))):
-        raise ValueError(f"{name} contains NaN or Inf")
-    return array

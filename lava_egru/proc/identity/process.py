@@ -55,6 +55,8 @@ from lava.magma.core.process.ports.ports import InPort, OutPort
 from lava.magma.core.process.process import AbstractProcess, LogConfig
 from lava.magma.core.process.variable import Var
 
+from lava_egru.proc.checks import checked_first_step, checked_frac, checked_shape, real_vector
+
 
 class Identity(AbstractProcess):
     """Graded linear neuron Process: ``s_out = a_in + bias`` from ``first_step`` on.
@@ -85,26 +87,12 @@ class Identity(AbstractProcess):
         name: ty.Optional[str] = None,
         log_config: ty.Optional[LogConfig] = None,
     ) -> None:
-        shape = tuple(shape)
-        if len(shape) != 1 or isinstance(shape[0], bool) or not isinstance(shape[0], (int, np.integer)) \
-                or shape[0] < 1:
-            raise ValueError(f"shape must be (N,) with an integer N >= 1, got {shape!r}")
-        shape = (int(shape[0]),)
-        bias = np.asarray(bias)
-        try:
-            bias = np.broadcast_to(bias, shape).copy()
-        except ValueError:
-            raise ValueError(f"bias must broadcast to shape {shape}, got shape {bias.shape}") from None
-        if isinstance(first_step, bool) or not isinstance(first_step, (int, np.integer)) or first_step < 1:
-            raise ValueError(f"first_step must be an integer >= 1 (time steps count from 1), got {first_step!r}")
-        if input_frac is not None and (isinstance(input_frac, bool) or not isinstance(input_frac, (int, np.integer))
-                                       or not 0 <= input_frac <= 23):
-            raise ValueError(f"input_frac must be None or an integer in [0, 23], got {input_frac!r}")
-        super().__init__(shape=shape, first_step=int(first_step),
-                         input_frac=None if input_frac is None else int(input_frac), name=name, log_config=log_config)
+        shape = checked_shape(shape)
+        super().__init__(shape=shape, first_step=checked_first_step(first_step),
+                         input_frac=checked_frac("input_frac", input_frac), name=name, log_config=log_config)
         self.a_in = InPort(shape=shape)
         self.s_out = OutPort(shape=shape)
-        self.bias = Var(shape=shape, init=bias)
+        self.bias = Var(shape=shape, init=real_vector("bias", bias, shape))
         self.overflow = Var(shape=(1,), init=np.zeros(1, np.int64))
 
     @property

@@ -1,11 +1,17 @@
-r"""A whole EGRU network from an ``egru-network`` file: lava-dl netx's ``Network``, extended.
+r"""A whole EGRU network from an ``egru-network`` file or spec: lava-dl netx's ``Network``, extended.
 
-:class:`EGRUNetwork` subclasses ``lava.lib.dl.netx.hdf5.Network``: netx's
-constructor opens the file, calls ``_create`` to build one block per layer, and
-wires the network's ``inp`` to the first block and the last block to ``out``;
-``len()``, ``str()`` (the layer table), ``layers``, ``in_layer``, ``out_layer`` and
-``output_message_bits`` come from netx as well. ``_create`` is overridden, because
-none of netx's own block builders fits a floating-point EGRU network:
+:class:`EGRUNetwork` subclasses ``lava.lib.dl.netx.hdf5.Network`` and is built as
+a netx user expects, from a file: ``EGRUNetwork(path)`` (netx:
+``hdf5.Network(net_config=path)``). It can also be built from a
+:class:`egru_format.NetworkSpec` in memory: ``EGRUNetwork(spec)``. Either way the
+parameters come from a spec: a path is read (and validated) by
+:func:`egru_format.read_network`, the only place that opens the file; nothing
+here opens HDF5 files. netx's own constructor is therefore not run (it would
+open the file a second time with netx's reader); this constructor sets what
+netx's does (``filename``, ``layers``, ``in_layer``, ``out_layer``, the ports
+``inp`` and ``out``, ``output_message_bits``, the layer table ``str()``) and
+``len()`` comes from netx. ``_create`` is overridden, because none of netx's own
+block builders fits an EGRU network:
 
 - netx reads weights through ``NetDict``, which casts ``weight``/``bias`` to int, and
   quantises them with ``optimize_weight_bits`` for Loihi's 8-bit synapses;
@@ -14,22 +20,29 @@ none of netx's own block builders fits a floating-point EGRU network:
 - netx has no ``egru`` layer, no token input, and SKIPS unknown layer types silently.
 
 The override builds the blocks of :mod:`lava_egru.proc.blocks` by layer type
-string, from the arrays :func:`egru_format.read_network` validated (float32,
-exact): ``input`` -> :class:`InputBlock` (``vector`` or ``tokens``), ``dense`` ->
-:class:`DenseBlock` (identity neuron), ``egru`` -> :class:`EGRUBlock`. A matrix
-stored as CSR in the file becomes a Lava ``Sparse`` synapse with exactly the
-stored entries; a dense dataset becomes a Lava ``Dense``. An unknown type raises,
-and after construction the blocks are checked against the file's layer list: a
-layer that did not become a block raises ``RuntimeError``.
+string, from the spec's arrays (float32, exact): ``input`` ->
+:class:`InputBlock` (``vector`` or ``tokens``), ``dense`` -> :class:`DenseBlock`
+(identity neuron), ``egru`` -> :class:`EGRUBlock`. An unknown type raises, and
+after construction the blocks are checked against the spec's layer list: a layer
+that did not become a block raises ``RuntimeError``.
+
+Synapses (``sparse=``): a weight matrix becomes a Lava ``Sparse`` synapse (with
+exactly its entries other than +0.0, -0.0 included) or a Lava ``Dense``.
+``"keep"`` (default) makes ``Sparse`` exactly the matrices the spec's
+``sparse_matrices`` names: for a file, those it stores as CSR; for a spec built in
+memory, none unless set. ``"auto"`` chooses ``Sparse`` where at least
+:data:`egru_format.SPARSE_AUTO_FRACTION` of the entries are +0.0 (the rule of
+``write_network(..., sparse="auto")``), ``True``/``False`` every matrix
+``Sparse``/``Dense``. :attr:`EGRUNetwork.sparse_weights` tells the choice.
 
 Precision: ``EGRUNetwork(path, precision=None)``. ``"floating_pt"`` builds the
 float blocks from the float parameters; ``"fixed_pt"`` builds the blocks from the
-file's integer view (:func:`egru_format.integer_network`: Lava integer
+spec's integer view (:func:`egru_format.integer_network`: Lava integer
 weights ``2k``, ``weight_exp``, integer biases and thresholds, the formats), to be
-run with ``select_tag="fixed_pt"``; it needs a quantised (version 2) file and
+run with ``select_tag="fixed_pt"``; it needs a quantised (version 2) spec and
 raises :class:`~egru_format.FormatError` naming the missing
 ``layer/0/quantization`` otherwise. ``None`` (default): ``"fixed_pt"`` for a
-quantised file, ``"floating_pt"`` for a float one. :attr:`EGRUNetwork.precision`
+quantised spec, ``"floating_pt"`` for a float one. :attr:`EGRUNetwork.precision`
 tells which.
 
 Timing (details: :mod:`lava_egru.proc.blocks.process`): every synapse delays by
@@ -40,7 +53,12 @@ the input sequence enters ``inp`` at step :math:`t + 1` and its output leaves
 this latency.
 
 Importing this module imports netx, and with it torch and lava-dl's slayer: a few
-seconds once per interpreter. The rest of :mod:`lava_egru.proc` does not.
+seconds once per interpreter. The rest of :mod:`lava_egru.proc` does not. That
+import prints two notices that do not concern an EGRU network (slayer's
+object-detection datasets: "Prophesee Dataset Toolbox could not be found";
+torch's C++ extension helper on a machine without a CUDA runtime: "No CUDA
+runtime is found, using CUDA_HOME=..."): exactly these lines are dropped, any
+other output of the import is passed on.
 
 Example (a network file, built as a Lava process and run with a source and a sink)::
 
@@ -54,12 +72,17 @@ Example (a network file, built as a Lava process and run with a source and a sin
     >>> from lava_egru.proc.network.process import EGRUNetwork
     >>> rng = np.random.default_rng(0)
     >>> f32 = lambda *shape: rng.standard_normal(shape).astype(np.float32)
-    >>> spec = NetworkSpec([InputLayer(3), EGRULayer(f32(12, 3), f32(12, 4), None, None,
+    >>> weight_hh = np.where(rng.random((12, 4)) < 0.2, f32(12, 4), 0)   # pruned
+    >>> spec = NetworkSpec([InputLayer(3), EGRULayer(f32(12, 3), weight_hh, None, None,
     ...                                              np.full(4, 0.1, np.float32))], {"class": "EGRU"})
-    >>> path = write_network(spec, os.path.join(tempfile.mkdtemp(), "net.h5"))
+    >>> path = write_network(spec, os.path.join(tempfile.mkdtemp(), "net.h5"))   # weight_hh as CSR
     >>> net = EGRUNetwork(path)
-    >>> [block.layer_type for block in net.layers], net.latency
-    (['input', 'egru'], 1)
+    >>> [block.layer_type for block in net.layers], net.latency, net.sparse_weights
+    (['input', 'egru'], 1, {(1, 'weight_ih'): False, (1, 'weight_hh'): True})
+    >>> EGRUNetwork(spec).sparse_weights                        # in memory: no layout, all Dense
+    {(1, 'weight_ih'): False, (1, 'weight_hh'): False}
+    >>> EGRUNetwork(spec, sparse="auto").sparse_weights == net.sparse_weights
+    True
     >>> source, sink = Source(data=f32(3, 6)), Sink(shape=(4,), buffer=6)
     >>> source.s_out.connect(net.inp)
     >>> net.out.connect(sink.a_in)
@@ -74,14 +97,30 @@ Example (a network file, built as a Lava process and run with a source and a sin
 
 from __future__ import annotations
 
+import contextlib
+import copy
+import io
 import os
+import re
+import sys
 import typing as ty
 
-import h5py
 import numpy as np
 import scipy.sparse
-from egru_format import DenseLayer, EGRULayer, InputLayer, integer_network, read_network, to_scipy_csr
-from lava.lib.dl.netx import hdf5
+from egru_format import (
+    SPARSE_AUTO_FRACTION,
+    SPEC_SOURCE,
+    DenseLayer,
+    EGRULayer,
+    InputLayer,
+    NetworkSpec,
+    integer_network,
+    read_network,
+    to_scipy_csr,
+    validate_spec,
+    zero_fraction,
+)
+from lava.magma.core.process.ports.ports import InPort, OutPort
 from lava.magma.core.process.process import AbstractProcess
 
 from lava_egru.proc.blocks.process import DenseBlock, EGRUBlock, InputBlock
@@ -89,81 +128,150 @@ from lava_egru.proc.blocks.process import DenseBlock, EGRUBlock, InputBlock
 PRECISIONS = ("floating_pt", "fixed_pt")
 #: Layer type -> name in netx's layer table (``str(network)``).
 TABLE_NAMES = {"input": "Input", "dense": "Dense", "egru": "EGRU"}
+#: Weight matrices of each layer type, in the order the blocks take them.
+WEIGHT_NAMES = {"input": (), "dense": ("weight",), "egru": ("weight_ih", "weight_hh")}
+SparseChoice = ty.Union[str, bool]
+
+#: The whole lines lava-dl's netx import prints on stdout/stderr that concern no EGRU network.
+NETX_IMPORT_NOTICES = re.compile(
+    r"^WARNING: Prophesee Dataset Toolbox could not be found!\n"
+    r" +Only Prophesee DVS demo will not run properly\.\n"
+    r" +Please install it from \S+\n"
+    r"|^No CUDA runtime is found, using CUDA_HOME='[^'\n]*'\n",
+    re.MULTILINE,
+)
+
+
+def _import_netx_hdf5():
+    """``lava.lib.dl.netx.hdf5``, imported with :data:`NETX_IMPORT_NOTICES` dropped from its output.
+
+    Both notices are ``print`` calls run by the import (slayer's Prophesee dataset
+    module, torch's ``cpp_extension``), not warnings: the import's stdout and stderr
+    are captured and passed on without those lines, also when the import fails.
+    """
+    stdout, stderr = io.StringIO(), io.StringIO()
+    try:
+        with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
+            from lava.lib.dl.netx import hdf5
+    finally:
+        sys.stdout.write(NETX_IMPORT_NOTICES.sub("", stdout.getvalue()))
+        sys.stderr.write(NETX_IMPORT_NOTICES.sub("", stderr.getvalue()))
+    return hdf5
+
+
+hdf5 = _import_netx_hdf5()
 
 
 class EGRUNetwork(hdf5.Network):
-    """The Lava network an ``egru-network`` file describes (see the module docstring).
+    """The Lava network an ``egru-network`` file or spec describes (see the module docstring).
 
     Parameters
     ----------
-    net_config : str or os.PathLike
-        The network file. It is validated by :func:`egru_format.read_network`
-        (``FormatError`` on a bad file) and closed after construction.
+    net_config : str, os.PathLike or egru_format.NetworkSpec
+        The network file (validated by :func:`egru_format.read_network`:
+        ``FileNotFoundError``, ``FormatError`` on a bad file), or a spec in memory
+        (validated by :func:`egru_format.validate_spec` and copied).
     precision : str, optional
-        ``"floating_pt"``, ``"fixed_pt"`` or None (default: ``"fixed_pt"`` if the file
+        ``"floating_pt"``, ``"fixed_pt"`` or None (default: ``"fixed_pt"`` if the spec
         is quantised, else ``"floating_pt"``); see the module docstring.
+    sparse : {"keep", "auto", True, False}, optional
+        Which weight matrices become Lava ``Sparse`` synapses (module docstring);
+        default ``"keep"``: those the spec's ``sparse_matrices`` names.
 
     Attributes
     ----------
     spec : egru_format.NetworkSpec
-        The file's contents as read (metadata for export; the live parameters are
+        The spec as read or given (metadata for export; the live parameters are
         the blocks' Vars).
+    filename : str or None
+        The network file, None for a network built from a spec.
+    source : str
+        What error messages name: ``filename``, or ``<NetworkSpec>``.
     layers : list
-        One block per layer, in file order.
-    file_layer_types : list
-        The ``type`` of every ``layer/k`` group, read from the file as netx reads it;
-        construction fails unless it equals the blocks' ``layer_type`` list.
+        One block per layer, in spec order.
     sparse_weights : dict
         ``(layer index, weight name) -> bool``: which weight matrices are Lava
-        ``Sparse`` synapses (stored as CSR in the file).
+        ``Sparse`` synapses.
     precision : str
         ``"floating_pt"`` or ``"fixed_pt"``: which parameters the blocks hold.
     fixed_point : list or None
-        The file's integer view (:func:`egru_format.integer_network`) for a
+        The spec's integer view (:func:`egru_format.integer_network`) for a
         ``fixed_pt`` network, else None.
     latency : int
         Steps between an input element entering ``inp`` and its output leaving ``out``
         (one per synapse on the path: ``len(layers) - 1``).
     """
 
-    def __init__(self, net_config: ty.Union[str, os.PathLike], precision: ty.Optional[str] = None) -> None:
+    def __init__(self, net_config: ty.Union[str, os.PathLike, NetworkSpec], precision: ty.Optional[str] = None,
+                 *, sparse: SparseChoice = "keep") -> None:
+        from_spec = isinstance(net_config, NetworkSpec)
+        # netx's constructor is skipped (it would open the file again): AbstractProcess's runs instead,
+        # first, so that a Process failing its checks below can still be deleted.
+        AbstractProcess.__init__(self, net_config=None if from_spec else net_config, num_layers=None,
+                                 input_message_bits=0)
         if precision is not None and precision not in PRECISIONS:
             raise ValueError(f"precision must be None or one of {PRECISIONS}, got {precision!r}")
-        self._requested_precision = precision  # read by _create, which netx's constructor calls
-        path = os.fspath(net_config)
-        try:
-            super().__init__(net_config=path)
-        except OSError:
-            read_network(path)  # netx's h5py could not open it: raise the format's precise error
-            raise
-        finally:
-            if hasattr(self, "net_config"):
-                self.net_config.f.close()
+        if not (isinstance(sparse, bool) or sparse in ("keep", "auto")):
+            raise ValueError(f"sparse must be 'keep', 'auto', True or False, got {sparse!r}")
+        if from_spec:
+            spec, filename = copy.deepcopy(net_config), None
+            spec.model = validate_spec(spec, source=SPEC_SOURCE)
+        else:
+            filename = os.fspath(net_config)
+            spec = read_network(filename)
+        self.filename = filename
+        self.input_message_bits = 0
+        self.spec = spec
+        self.sparse_weights = self._synapse_layout(sparse)
+        self._requested_precision = precision
+        self.net_str = ""
+        self.layers = self._create()
         built_types = [block.layer_type for block in self.layers]
-        if built_types != self.file_layer_types:
+        spec_types = [layer.type for layer in spec.layers]
+        if built_types != spec_types:
             raise RuntimeError(
-                f"{self.filename}: the file's layers {self.file_layer_types} did not all become blocks "
+                f"{self.source}: the spec's layers {spec_types} did not all become blocks "
                 f"(built {built_types}); a layer type was skipped"
             )
+        self.in_layer, self.out_layer = self.layers[0], self.layers[-1]
+        self.inp = InPort(shape=self.in_layer.inp.shape)
+        self.out = OutPort(shape=self.out_layer.out.shape)
+        self.inp.connect(self.in_layer.inp)
+        self.out_layer.out.connect(self.out)
+        self.output_message_bits = self.out_layer.output_message_bits
         self.latency = len(self.layers) - 1
 
+    @property
+    def source(self) -> str:
+        """The file the network was built from, or ``<NetworkSpec>`` (named in error messages)."""
+        return SPEC_SOURCE if self.filename is None else self.filename
+
+    def _synapse_layout(self, sparse: SparseChoice) -> ty.Dict[ty.Tuple[int, str], bool]:
+        """``(k, name) -> bool``: which weight matrices become ``Sparse`` under the ``sparse`` choice."""
+        matrices = {(k, name): getattr(layer, name) for k, layer in enumerate(self.spec.layers)
+                    for name in WEIGHT_NAMES.get(layer.type, ())}
+        if sparse == "keep":
+            unknown = sorted(set(self.spec.sparse_matrices) - {f"layer/{k}/{name}" for k, name in matrices})
+            if unknown:
+                raise ValueError(f"{self.source}: sparse_matrices names {unknown}, which are not weight matrices")
+            return {(k, name): f"layer/{k}/{name}" in self.spec.sparse_matrices for k, name in matrices}
+        if sparse == "auto":
+            return {key: zero_fraction(matrix) >= SPARSE_AUTO_FRACTION for key, matrix in matrices.items()}
+        return {key: sparse for key in matrices}
+
     def _create(self) -> ty.List[AbstractProcess]:
-        self.spec = read_network(self.filename)
         precision = self._requested_precision
         if precision is None:
             precision = "fixed_pt" if self.spec.quantized else "floating_pt"
         self.precision = precision
-        # FormatError naming layer/0/quantization for a float file.
-        self.fixed_point = integer_network(self.spec, source=self.filename) if precision == "fixed_pt" else None
-        layer_root = self.net_config["layer"]
-        self.file_layer_types = [layer_root[k]["type"] for k in range(len(layer_root))]
-        self.sparse_weights = {}
+        # FormatError naming layer/0/quantization for a float spec.
+        self.fixed_point = integer_network(self.spec, source=self.source) if precision == "fixed_pt" else None
         factories = {"input": self._create_input, "dense": self._create_dense, "egru": self._create_egru}
         self.net_str += self._table_str(header=True) + "\n"
         layers = []
         for k, layer in enumerate(self.spec.layers):
             if layer.type not in factories:
-                raise RuntimeError(f"{self.filename}: layer/{k} has type {layer.type!r}, which has no block")
+                raise RuntimeError(f"{self.source}: layer/{k} has type {layer.type!r}, which has no block")
             # Block k sees sequence element 0 at step k + 1: one synapse delay per block after the input.
             block = factories[layer.type](k, layer, first_step=k + 1,
                                           input_message_bits=layers[-1].output_message_bits if layers else 0)
@@ -177,15 +285,12 @@ class EGRUNetwork(hdf5.Network):
 
     def _weight(self, k: int, name: str, dense, integer=None):
         """The matrix of ``layer/k/name`` (``integer``: its Lava integer weights instead) as the
-        synapse takes it: scipy CSR if the file stores it as CSR (exactly its stored entries)."""
-        stored = self.net_config.f[f"layer/{k}/{name}"]
-        sparse = isinstance(stored, h5py.Group)
-        self.sparse_weights[(k, name)] = sparse
-        if integer is None:
-            return to_scipy_csr(dense) if sparse else dense
-        if not sparse:
-            return integer
+        synapse takes it: scipy CSR (exactly the entries other than +0.0) if it is to be ``Sparse``."""
+        if not self.sparse_weights[(k, name)]:
+            return dense if integer is None else integer
         pattern = to_scipy_csr(dense)
+        if integer is None:
+            return pattern
         rows = np.repeat(np.arange(pattern.shape[0]), np.diff(pattern.indptr))
         return scipy.sparse.csr_matrix((integer[rows, pattern.indices], pattern.indices, pattern.indptr),
                                        shape=pattern.shape, dtype=np.int64)

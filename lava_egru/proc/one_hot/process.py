@@ -39,9 +39,10 @@ from __future__ import annotations
 
 import typing as ty
 
-import numpy as np
 from lava.magma.core.process.ports.ports import InPort, OutPort
 from lava.magma.core.process.process import AbstractProcess, LogConfig
+
+from lava_egru.proc.checks import checked_int
 
 
 class OneHot(AbstractProcess):
@@ -61,11 +62,10 @@ class OneHot(AbstractProcess):
         name: ty.Optional[str] = None,
         log_config: ty.Optional[LogConfig] = None,
     ) -> None:
-        if isinstance(vocab_size, bool) or not isinstance(vocab_size, (int, np.integer)) or vocab_size < 1:
-            raise ValueError(f"vocab_size must be an integer >= 1, got {vocab_size!r}")
-        super().__init__(vocab_size=int(vocab_size), name=name, log_config=log_config)
+        vocab_size = checked_int("vocab_size", vocab_size, 1)
+        super().__init__(vocab_size=vocab_size, name=name, log_config=log_config)
         self.a_in = InPort(shape=(1,))
-        self.s_out = OutPort(shape=(int(vocab_size),))
+        self.s_out = OutPort(shape=(vocab_size,))
 
     @property
     def vocab_size(self) -> int:
