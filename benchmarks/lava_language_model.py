@@ -1,6 +1,6 @@
 """A small Penn Treebank language model in snnTorch and in Lava: logits and perplexity side by side.
 
-Trains briefly (the same setting as tests/test_torch_lava_equivalence.py), exports through
+Trains briefly (the same setting as tests/converters/test_torch_lava_equivalence.py), exports through
 ``converters``, runs the test tokens on Lava's CPU backend (floating point) and prints the
 largest logit differences against the snnTorch model in float64 and float32 and the
 perplexity of each.

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-TUTORIALS = Path(__file__).resolve().parents[1] / "tutorials"
+TUTORIALS = Path(__file__).resolve().parents[2] / "tutorials"
 NOTEBOOKS = sorted(TUTORIALS.glob("*.ipynb"))
 EXPECTED = 3   # EGRU vs LIF; snnTorch -> Lava; activity x weight sparsity
 

@@ -63,7 +63,7 @@ def _lava_importable() -> bool:
 @pytest.mark.parametrize("leg", ["modern", "lava", None])
 def test_conftest_lava_policy(tmp_path: Path, leg: str | None) -> None:
     """modern: lava tests skip; lava or unset: a missing Lava is an error."""
-    shutil.copy(Path(__file__).with_name("conftest.py"), tmp_path / "conftest.py")
+    shutil.copy(Path(__file__).resolve().parents[1] / "conftest.py", tmp_path / "conftest.py")
     (tmp_path / "pytest.ini").write_text("[pytest]\nmarkers =\n    lava: needs Lava\n")
     (tmp_path / "test_child.py").write_text(
         textwrap.dedent(

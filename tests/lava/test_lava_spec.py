@@ -23,7 +23,7 @@ from numpy_reference import random_language_model, random_vector_network
 
 pytestmark = pytest.mark.lava
 
-LAVA_EGRU = Path(__file__).resolve().parents[1] / "lava_egru"
+LAVA_EGRU = Path(__file__).resolve().parents[2] / "lava_egru"
 
 
 @pytest.fixture(scope="module")

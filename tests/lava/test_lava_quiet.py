@@ -17,7 +17,7 @@ import pytest
 
 pytestmark = pytest.mark.lava
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 QUIET_RUN = """
 import numpy as np

@@ -26,7 +26,7 @@ from egru_format import (
     DenseLayer, EGRULayer, FormatError, InputLayer, NetworkSpec, SurrogateSpec, read_network, write_network,
 )
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+REPO_ROOT = Path(__file__).resolve().parents[2]
 HYPOTHESIS = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 
 

@@ -10,7 +10,7 @@ import torch
 
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 CONFIGS = ["gru", "egru", "egru_p50", "egru_p80", "egru_p90", "egru_p95", "egru_ft1", "egru_ft2", "egru_ft3", "egru_ft4",
            "egru_p90_ro80"]

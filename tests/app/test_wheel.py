@@ -13,6 +13,7 @@ checks that the modules it used were loaded from the fresh environment.
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import sysconfig
@@ -39,8 +40,13 @@ def installed(tmp_path_factory):
     """(python, egru script, clean environment, work folder) of a fresh venv holding the wheel."""
     root = tmp_path_factory.mktemp("wheel")
     dist = root / "dist"
+    # Build from a clean copy of the sources: setuptools reuses a build/ folder in the tree it
+    # builds, which would carry files deleted since into the wheel.
+    source = root / "source"
+    shutil.copytree(REPO_ROOT, source, ignore=shutil.ignore_patterns(
+        ".git", ".venv", "build", "dist", "outputs", "*.egg-info", "__pycache__", ".pytest_cache"))
     _run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "--disable-pip-version-check",
-          "-q", "-w", str(dist), str(REPO_ROOT)], cwd=root)
+          "-q", "-w", str(dist), str(source)], cwd=root)
     wheels = sorted(dist.glob("egru-*.whl"))
     assert len(wheels) == 1, wheels
     with zipfile.ZipFile(wheels[0]) as archive:

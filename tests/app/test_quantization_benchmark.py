@@ -6,7 +6,7 @@ import importlib.util
 import math
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def _load_benchmark():

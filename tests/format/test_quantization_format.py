@@ -15,7 +15,7 @@ from egru_format import FormatError, integer_network, read_network, write_networ
 from snntorch_egru import EGRU, EGRULanguageModel
 from snntorch_egru.quantization import QuantizationError, calibrate, integer_layers, to_integer
 
-DATA = Path(__file__).parent / "data"
+DATA = Path(__file__).resolve().parents[1] / "data"
 
 
 def v1_fixture_array(shape, seed):

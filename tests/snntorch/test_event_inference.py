@@ -169,7 +169,7 @@ def test_benchmark_script_runs(tmp_path):
     import json
     from pathlib import Path
 
-    path = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_event_inference.py"
+    path = Path(__file__).resolve().parents[2] / "benchmarks" / "bench_event_inference.py"
     spec = importlib.util.spec_from_file_location("bench_event_inference", path)
     bench = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(bench)
@@ -200,7 +200,7 @@ def test_pyproject_declares_the_kernel_as_package_data():
     import re
     from pathlib import Path
 
-    text = (Path(__file__).resolve().parents[1] / "pyproject.toml").read_text()
+    text = (Path(__file__).resolve().parents[2] / "pyproject.toml").read_text()
     section = text.split("[tool.setuptools.package-data]", 1)[1].split("\n[", 1)[0]
     patterns = ast.literal_eval(re.search(r"^snntorch_egru\s*=\s*(\[.*?\])", section, re.M | re.S).group(1))
     assert any(Path("event_step.c").match(p) for p in patterns)

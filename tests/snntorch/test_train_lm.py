@@ -18,7 +18,7 @@ from snntorch_egru.regularization import RegularizedLM, drop_connect, embedding_
 from egru.train_lm import main
 from snntorch_egru.train_lm import CHECKPOINT_NAME, LOG_NAME, CosineTailSchedule, LMConfig, train_language_model
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def _tokens(n=900, vocab=11, seed=0):
