@@ -19,13 +19,13 @@ Example::
 
 from __future__ import annotations
 
-import os
 import random
-import tempfile
 from pathlib import Path
 from typing import Optional, Union
 
 import torch
+
+from egru_format import atomic_write
 
 try:  # numpy is optional for this module
     import numpy as _np
@@ -36,25 +36,15 @@ __all__ = ["save_checkpoint", "write_text_atomic", "load_checkpoint", "rng_state
 
 
 def _write_atomically(path: Union[str, Path], write) -> None:
-    """Call ``write(binary_file)`` on a temp file beside ``path``, fsync, then ``os.replace`` it over ``path``."""
+    """Create ``path``'s directory if needed, then :func:`egru_format.atomic_write` (``write(tmp_path)``)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(handle, "wb") as file:
-            write(file)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temp, path)
-    except BaseException:
-        if os.path.exists(temp):
-            os.unlink(temp)
-        raise
+    atomic_write(path, write)
 
 
 def save_checkpoint(path: Union[str, Path], payload: dict) -> None:
     """``torch.save(payload)`` to ``path`` atomically (temp file in the same directory + ``os.replace``)."""
-    _write_atomically(path, lambda file: torch.save(payload, file))
+    _write_atomically(path, lambda tmp: torch.save(payload, tmp))
 
 
 def write_text_atomic(path: Union[str, Path], text: str) -> Path:
@@ -65,7 +55,7 @@ def write_text_atomic(path: Union[str, Path], text: str) -> Path:
     >>> write_text_atomic(target, '{"ok": true}').read_text()
     '{"ok": true}'
     """
-    _write_atomically(path, lambda file: file.write(text.encode("utf-8")))
+    _write_atomically(path, lambda tmp: tmp.write_bytes(text.encode("utf-8")))
     return Path(path)
 
 
