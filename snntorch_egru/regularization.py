@@ -1,7 +1,9 @@
-r"""AWD-LSTM-style regularisation of an :class:`EGRULanguageModel` during training.
+r"""AWD-LSTM-style regularisation of a language model during training.
 
-:class:`RegularizedLM` wraps a language model (as its submodule ``lm``, the parameters are
-the model's own) and computes, in training mode, the forward pass of the reference recipe:
+:class:`RegularizedLM` wraps a language model, an :class:`EGRULanguageModel` or the dense
+baseline :class:`~snntorch_egru.baselines.RNNLanguageModel` (as its submodule ``lm``, the
+parameters are the model's own) and computes, in training mode, the forward pass of the
+reference recipe, the same for both:
 
 - **embedding (word) dropout** ``dropout_words``: whole rows of the embedding matrix are
   dropped (one Bernoulli draw per vocabulary word per forward pass, survivors scaled by
@@ -10,21 +12,25 @@ the model's own) and computes, in training mode, the forward pass of the referen
   ``embedded_dropout``).
 - **variational (locked) dropout**: one mask per sequence (per batch column), shared over all
   time steps of the forward pass, on the embedding outputs (``lm.dropout_embedding``),
-  between EGRU layers (``lm.dropout_between``) and on the last layer's graded events
-  (``lm.dropout_output``). With ``locked=False`` these are ordinary per-element dropout.
-- **DropConnect** ``dropconnect`` on the recurrent matrices ``weight_hh_l{k}`` (AWD-LSTM's
-  ``WeightDrop``): per forward pass a fresh mask multiplies the raw weight,
-  ``U' = U * m / (1-p)``; the product is differentiable, so gradients reach the raw
-  Parameter ``weight_hh_l{k}`` (zero where dropped), and the Parameter itself is never
-  modified.
+  between layers (``lm.dropout_between``) and on the last layer's outputs (graded events
+  of an EGRU) before the readout (``lm.dropout_output``). With ``locked=False`` these are
+  ordinary per-element dropout.
+- **DropConnect** ``dropconnect`` on the recurrent matrices (AWD-LSTM's ``WeightDrop``):
+  per forward pass a fresh mask multiplies the raw weight, ``U' = U * m / (1-p)``; the
+  product is differentiable, so gradients reach the raw Parameter (zero where dropped),
+  and the Parameter itself is never modified. For an EGRU these are ``weight_hh_l{k}``;
+  for an LSTM/GRU stack every layer's ``weight_hh_l0``.
 
-Design choice: :mod:`snntorch_egru.layer` is not changed. The wrapper runs the EGRU stack
-layer by layer itself (with :meth:`EGRU.layer_parameters` and the layer's own sequence
-kernel), so it can place locked masks between layers and substitute the dropped-connect
-recurrent matrix. In evaluation mode (``wrapper.eval()``) it simply calls ``lm(tokens,
-state)``: the raw weights, no dropout. The trained model stays a plain
-:class:`EGRULanguageModel` (its ``state_dict`` has no extra keys), and the wrapper is a
-module, so it can be wrapped by ``DistributedDataParallel``.
+Design choice: neither :mod:`snntorch_egru.layer` nor the torch modules are changed. The
+wrapper runs the stack layer by layer itself, so it can place locked masks between layers
+and substitute the dropped-connect recurrent matrix: an EGRU layer with
+:meth:`EGRU.layer_parameters` and the layer's own sequence kernel, a ``torch.nn.LSTM`` /
+``torch.nn.GRU`` layer through :func:`torch.func.functional_call` with the dropped
+``weight_hh_l0`` in place of the Parameter (torch refreshes the module's flattened weight
+list at its next forward, so the raw Parameter is used again afterwards). In evaluation
+mode (``wrapper.eval()``) it simply calls ``lm(tokens, state)``: the raw weights, no
+dropout. The trained model stays a plain language model (its ``state_dict`` has no extra
+keys), and the wrapper is a module, so it can be wrapped by ``DistributedDataParallel``.
 
 Example::
 
@@ -41,15 +47,25 @@ Example::
     >>> logits.sum().backward()
     >>> lm.rnn.weight_hh_l0.grad is not None              # gradients reach the raw weights
     True
+
+    The dense LSTM/GRU baseline takes the same regularisers:
+
+    >>> from snntorch_egru import RNNLanguageModel
+    >>> reg = RegularizedLM(RNNLanguageModel(50, 8, [16, 8], cell="lstm", dropout_between=0.25), dropconnect=0.5)
+    >>> reg(torch.randint(0, 50, (6, 3)))[0].sum().backward()
+    >>> reg.lm.rnn.layers[0].weight_hh_l0.grad is not None
+    True
 """
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import Union
 
 import torch
 from torch import nn
+from torch.func import functional_call
 
+from .baselines import RNNLanguageModel
 from .language_model import EGRULanguageModel
 
 __all__ = ["RegularizedLM", "locked_dropout", "embedding_dropout", "drop_connect"]
@@ -87,13 +103,15 @@ def drop_connect(weight: torch.Tensor, p: float, training: bool = True) -> torch
 
 
 class RegularizedLM(nn.Module):
-    """Training-time forward of an :class:`EGRULanguageModel` with the reference regularisers.
+    """Training-time forward of a language model with the reference regularisers.
 
     Args:
-        lm: the language model (its dropout rates ``dropout_embedding``, ``dropout_between``
-            and ``dropout_output`` are used, as locked dropout when ``locked``).
+        lm: the language model, :class:`EGRULanguageModel` or
+            :class:`~snntorch_egru.baselines.RNNLanguageModel` (its dropout rates
+            ``dropout_embedding``, ``dropout_between`` and ``dropout_output`` are used, as
+            locked dropout when ``locked``).
         dropout_words: embedding dropout (whole rows of the embedding matrix).
-        dropconnect: DropConnect rate on every ``weight_hh_l{k}``.
+        dropconnect: DropConnect rate on every recurrent matrix (``weight_hh_l*``).
         locked: variational (time-shared) masks instead of per-element dropout.
 
     ``forward(tokens, state=None) -> (logits, state)`` like the model's. In eval mode it is
@@ -101,11 +119,12 @@ class RegularizedLM(nn.Module):
     ``lm.activity()`` works after either.
     """
 
-    def __init__(self, lm: EGRULanguageModel, dropout_words: float = 0.0, dropconnect: float = 0.0,
-                 locked: bool = True):
+    def __init__(self, lm: Union[EGRULanguageModel, RNNLanguageModel], dropout_words: float = 0.0,
+                 dropconnect: float = 0.0, locked: bool = True):
         super().__init__()
-        if not isinstance(lm, EGRULanguageModel):
-            raise TypeError(f"RegularizedLM wraps an EGRULanguageModel, got {type(lm).__name__}")
+        if not isinstance(lm, (EGRULanguageModel, RNNLanguageModel)):
+            raise TypeError(f"RegularizedLM wraps an EGRULanguageModel or an RNNLanguageModel, "
+                            f"got {type(lm).__name__}")
         self.lm = lm
         self.dropout_words = _check_p("dropout_words", dropout_words)
         self.dropconnect = _check_p("dropconnect", dropconnect)
@@ -123,12 +142,20 @@ class RegularizedLM(nn.Module):
         if not self.training:
             return lm(tokens, state)
         lm._check_tokens(tokens)
-        rnn = lm.rnn
-        if rnn.batch_first:
-            raise ValueError("RegularizedLM expects a time-first EGRU (batch_first=False)")
         weight = embedding_dropout(lm.embedding.weight, self.dropout_words, True)
         x = nn.functional.embedding(tokens, weight)
         x = self._dropout(x, lm.dropout_embedding)
+        if isinstance(lm, RNNLanguageModel):
+            layer_input, new_state = self._torch_stack(lm.rnn, x, state)
+        else:
+            layer_input, new_state = self._egru_stack(lm.rnn, x, state)
+        y = self._dropout(layer_input, lm.dropout_output)
+        return lm.readout(y), new_state
+
+    def _egru_stack(self, rnn, x: torch.Tensor, state):
+        """The EGRU layers with DropConnect and the between-layer dropout; (last y, state)."""
+        if rnn.batch_first:
+            raise ValueError("RegularizedLM expects a time-first EGRU (batch_first=False)")
         y0s, c0s, stacked = rnn._initial_state(state, x.shape[1], False, x)
         layer_input = x.contiguous()
         y_n, c_n, events = [], [], []
@@ -143,9 +170,26 @@ class RegularizedLM(nn.Module):
             if k < rnn.num_layers - 1:
                 layer_input = self._dropout(layer_input, rnn.dropout)
         rnn.last_events = events
-        y = self._dropout(layer_input, lm.dropout_output)
         new_state = (torch.stack(y_n), torch.stack(c_n)) if stacked else (tuple(y_n), tuple(c_n))
-        return lm.readout(y), new_state
+        return layer_input, new_state
+
+    def _torch_stack(self, rnn, x: torch.Tensor, state):
+        """The ``nn.LSTM``/``nn.GRU`` layers, each run with a dropped-connect ``weight_hh_l0``."""
+        states = rnn.layer_states(state)
+        layer_input, outputs, new_state = x, [], []
+        for k, layer in enumerate(rnn.layers):
+            if self.dropconnect:
+                dropped = {"weight_hh_l0": drop_connect(layer.weight_hh_l0, self.dropconnect, True)}
+                y, s = functional_call(layer, dropped, (layer_input, states[k]))
+            else:
+                y, s = layer(layer_input, states[k])
+            outputs.append(y)
+            new_state.append(s)
+            layer_input = y
+            if k < rnn.num_layers - 1:
+                layer_input = self._dropout(layer_input, rnn.dropout)
+        rnn.last_events = outputs
+        return layer_input, tuple(new_state)
 
     def extra_repr(self) -> str:
         return f"dropout_words={self.dropout_words}, dropconnect={self.dropconnect}, locked={self.locked}"

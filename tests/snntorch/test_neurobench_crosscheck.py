@@ -19,20 +19,30 @@ What NeuroBench 2.3.0 counts (read from its source, checked here):
   each of r * (W_hn h + b_hn), z * h, (1 - z) * n that is nonzero). It can only stand in for
   a plain GRU (events off): the EGRU's state update uses c while its matmul reads y.
 
+- ``nn.LSTMCell``: the matmul MACs plus the element-wise products f * c, i * g and
+  o * tanh(c), one per unit each when nonzero (f * c vanishes while c = 0). Its ``Dense``
+  count binarises, not fills, a nested ``(h, c)`` state (``cylce_tuple_ones`` recurses into
+  ``cylce_tuple``), so a zero state contributes no dense recurrent MACs or f * c products.
+- ``nn.LSTM`` / ``nn.GRU`` (``nn.RNNBase``): hooked as connection layers, but
+  ``SynapticOperations`` fails on them (``recurrent_layer_macs`` does ``raise "..."``, a
+  ``TypeError``); ``ConnectionSparsity`` counts their weights *and biases*.
+
 The native ``EGRU`` keeps its weights as plain parameters, so NeuroBench sees none of its
 matmuls: wrapping an ``EGRULanguageModel`` directly counts the readout only (asserted
 below). ``snntorch_egru.opcount.NeuroBenchView`` rebuilds the model from ``nn.Linear``
-modules sharing the weights, which NeuroBench counts completely.
+modules sharing the weights, which NeuroBench counts completely; for the dense
+``RNNLanguageModel`` baselines too (their ``nn.LSTM`` / ``nn.GRU`` cannot be counted).
 """
 
 import pytest
 import torch
+from torch import nn
 from neurobench.metrics.static import ConnectionSparsity
 from neurobench.metrics.workload import ActivationSparsity, SynapticOperations
 from neurobench.models import TorchModel
 
-from snntorch_egru import EGRU, EGRULanguageModel
-from snntorch_egru.opcount import EGRUEventOutput, NeuroBenchView, count_operations  # noqa: E402
+from snntorch_egru import EGRU, EGRULanguageModel, RNNLanguageModel
+from snntorch_egru.opcount import EGRUEventOutput, NeuroBenchView, RNNOutput, count_operations  # noqa: E402
 from snntorch_egru.pruning import Pruner  # noqa: E402
 
 
@@ -153,3 +163,128 @@ def test_plain_gru_through_grucell_adds_the_gate_products():
     assert nb["synops"]["Effective_MACs"] == round(ours.effective * steps) + 3 * hidden * steps - hidden
     assert nb["synops"]["Dense"] == round(ours.dense * steps) + 3 * hidden * steps
     assert ours.elementwise["layer0"]["gru"]["multiplications"] == 3 * hidden
+
+
+def pruned_baseline(cell, seed):
+    torch.manual_seed(seed)
+    lm = RNNLanguageModel(90, 12, [20, 12], cell=cell, tie_weights=True)
+    Pruner(lm, ["input", "recurrent"], scope="matrix").prune(0.6)
+    return lm
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+@pytest.mark.parametrize("embedding", ["lookup", "one_hot"])
+def test_baseline_view_matches_neurobench(cell, embedding):
+    """The view of a dense LSTM/GRU LM (one ``nn.Linear`` per matmul) is counted exactly as
+    ours; NeuroBench's ``Dense`` is the model's own dense count, which for an LSTM exceeds
+    our reference (the dense GRU) by its fourth gate block, H (I + H) per layer and step."""
+    lm = pruned_baseline(cell, 5)
+    steps = 30
+    tokens = torch.randint(0, 90, (steps, 1))
+    ours = count_operations(lm, tokens, embedding=embedding)
+    nb, preds = neurobench_metrics(NeuroBenchView(lm, embedding=embedding), tokens.t(), RNNOutput)
+    with torch.no_grad():
+        reference, _ = lm(tokens)
+    torch.testing.assert_close(preds.transpose(0, 1), reference, atol=1e-5, rtol=0)
+    synops = nb["synops"]
+    assert synops["Effective_MACs"] + synops["Effective_ACs"] == round(ours.effective * steps)
+    embedding_macs = sum(m.effective for m in ours.matmuls if m.layer == "embedding") * steps
+    assert synops["Effective_ACs"] == round(embedding_macs)
+    assert synops["Dense"] == round(ours.model_dense * steps)
+    fourth_block = sum(h * (i + h) for i, h in zip([12, 20], [20, 12])) if cell == "lstm" else 0
+    assert synops["Dense"] - round(ours.dense * steps) == fourth_block * steps
+    assert nb["activation_sparsity"] == pytest.approx(ours.activity_sparsity["pooled"], abs=1e-12)
+    assert nb["connection_sparsity"] == round(ours.connection_sparsity["overall"], 4)
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_baseline_through_torch_cells_adds_the_gate_products(cell):
+    """The same LM run through ``nn.LSTMCell`` / ``nn.GRUCell`` (sharing its parameters):
+    NeuroBench adds the element-wise gate products, 3H per layer and step except H fewer at
+    the first step (f * c with c = 0; z * h with h = 0), as our ``elementwise``
+    multiplications (3H for both cells). Its Dense count adds 3H per step for the GRUCell;
+    for the LSTMCell it also adds 3H per step less H at the first step, and misses the first
+    step's 4H x H recurrent MACs (the zero (h, c) state is binarised, not filled with ones).
+    Its connection sparsity counts the cells' biases as connections."""
+    lm = pruned_baseline(cell, 6)
+    hidden, steps = lm.hidden_sizes, 25
+    module = {"lstm": nn.LSTMCell, "gru": nn.GRUCell}[cell]
+    cells = nn.ModuleList()
+    for layer in lm.rnn.layers:
+        torch_cell = module(layer.input_size, layer.hidden_size)
+        for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):
+            setattr(torch_cell, name, getattr(layer, f"{name}_l0"))
+        cells.append(torch_cell)
+
+    class CellLoop(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.embedding, self.cells, self.readout = lm.embedding, cells, lm.readout
+
+        def forward(self, tokens):
+            states = [tokens.new_zeros(tokens.shape[0], h, dtype=torch.float32) for h in hidden]
+            states = [(h, h.clone()) for h in states] if cell == "lstm" else states
+            outputs = []
+            for t in range(tokens.shape[1]):
+                u = self.embedding(tokens[:, t])
+                for k, torch_cell in enumerate(self.cells):
+                    states[k] = torch_cell(u, states[k])  # explicit state: NeuroBench needs (x, h)
+                    u = states[k][0] if cell == "lstm" else states[k]
+                outputs.append(self.readout(u))
+            return torch.stack(outputs, dim=1)
+
+    tokens = torch.randint(0, 90, (steps, 1))
+    ours = count_operations(lm, tokens)
+    nb, preds = neurobench_metrics(CellLoop(), tokens.t(), RNNOutput)
+    with torch.no_grad():
+        reference, _ = lm(tokens)
+    torch.testing.assert_close(preds.transpose(0, 1), reference, atol=1e-5, rtol=0)
+    products = sum(3 * h * steps - h for h in hidden)
+    assert [ours.elementwise[f"layer{k}"][cell]["multiplications"] for k in range(2)] == [3 * h for h in hidden]
+    assert nb["synops"]["Effective_MACs"] == round(ours.effective * steps) + products
+    if cell == "lstm":
+        first_step_recurrent = sum(4 * h * h for h in hidden)
+        assert nb["synops"]["Dense"] == round(ours.model_dense * steps) + products - first_step_recurrent
+    else:
+        assert nb["synops"]["Dense"] == round(ours.model_dense * steps) + sum(3 * h * steps for h in hidden)
+    weights = sum(m.shape[0] * m.shape[1] for m in ours.matmuls)
+    zero_weights = round(ours.connection_sparsity["overall"] * weights)
+    biases = [p for layer in lm.rnn.layers for n, p in layer.named_parameters() if n.startswith("bias")]
+    zero_biases = sum(int((b == 0).sum()) for b in biases)
+    bias_count = sum(b.numel() for b in biases)
+    assert nb["connection_sparsity"] == round((zero_weights + zero_biases) / (weights + bias_count), 4)
+    assert nb["connection_sparsity"] < round(ours.connection_sparsity["overall"], 4)
+    assert nb["activation_sparsity"] == 0.0  # no RNNOutput module in the loop: nothing recorded
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_native_baseline_torch_modules_are_not_countable_by_neurobench(cell):
+    """NeuroBench hooks the model's ``nn.LSTM`` / ``nn.GRU`` layers but cannot count their
+    synaptic operations (2.3.0 raises a TypeError from ``raise "... not yet supported"``),
+    records no activation, and counts their biases in the connection sparsity."""
+    lm = pruned_baseline(cell, 7)
+    tokens = torch.randint(0, 90, (15, 1))
+    ours = count_operations(lm, tokens)
+
+    class BatchFirst(nn.Module):
+        def __init__(self, lm):
+            super().__init__()
+            self.lm = lm
+
+        def forward(self, tokens):
+            return self.lm(tokens.t())[0].transpose(0, 1)
+
+    model = TorchModel(BatchFirst(lm))
+    model.register_hooks()
+    data = (tokens.t(), tokens.t())
+    with torch.no_grad():
+        preds = model(tokens.t())
+    assert sum(isinstance(hook.layer, nn.RNNBase) for hook in model.connection_hooks) == 2
+    with pytest.raises(TypeError, match="exceptions must derive from BaseException"):
+        SynapticOperations()(model, preds, data)
+    assert ActivationSparsity()(model, preds, data) == 0.0
+    weights = sum(m.shape[0] * m.shape[1] for m in ours.matmuls)
+    zero_weights = round(ours.connection_sparsity["overall"] * weights)
+    bias_count = sum(p.numel() for n, p in lm.rnn.named_parameters() if ".bias_" in n)
+    assert ConnectionSparsity()(model) == round(zero_weights / (weights + bias_count), 4)
+    model.cleanup_hooks()
