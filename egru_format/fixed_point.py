@@ -6,6 +6,11 @@ entry per layer — :class:`FixedPointInput`, :class:`FixedPointDense`,
 integer weights ``2 * round_half_away(W / 2**s)``, each Dense ``weight_exp =
 s - F_src + F_dst - 1``, the integer biases ``round_half_away(b * 2**F)`` and thresholds
 ``round_half_away(theta * 2**F_c)``. A Lava ``fixed_pt`` model loads exactly these.
+The range-checked helpers that derive them, :func:`mantissas`, :func:`fixed_vector` and
+:func:`checked_weight_exp`, are public: the torch integer mode
+(``snntorch_egru.quantization``) calls them too, so the file and the model cannot
+disagree. They raise :class:`~egru_format.QuantizationError` naming the entry; its
+``field`` and ``problem`` become the :class:`FormatError` of a file.
 
     >>> import numpy as np
     >>> from egru_format import (NetworkSpec, InputLayer, DenseLayer, InputQuantization,
@@ -26,12 +31,12 @@ from typing import Optional
 import numpy as np
 
 from .constants import FRAC_GATE, INT24_MAX, INT24_MIN, MANTISSA_MAX, MANTISSA_MIN, WEIGHT_EXP_MAX, WEIGHT_EXP_MIN
-from .errors import FormatError
+from .errors import FormatError, QuantizationError
 from .integer import round_half_away, weight_exp
 from .spec import DenseLayer, DenseQuantization, EGRULayer, EGRUQuantization, InputLayer, InputQuantization
 
 __all__ = ["FixedPointInput", "FixedPointDense", "FixedPointEGRU", "integer_network", "integer_layers",
-           "SPEC_SOURCE"]
+           "mantissas", "fixed_vector", "checked_weight_exp", "SPEC_SOURCE"]
 
 #: The ``source`` that errors about an in-memory spec name.
 SPEC_SOURCE = "<NetworkSpec>"
@@ -85,35 +90,116 @@ class FixedPointEGRU:
     events: bool
 
 
-def _mantissas(source, name: str, matrix: np.ndarray, scale_exp: int) -> np.ndarray:
-    k = round_half_away(np.ldexp(matrix.astype(np.float64), -scale_exp))
+def _finite(values: np.ndarray, name: str) -> None:
+    bad = int(np.count_nonzero(~np.isfinite(values)))
+    if bad:
+        problem = f"contains {bad} NaN/Inf value(s)"
+        raise QuantizationError(f"{name} {problem}", field=name, problem=problem)
+
+
+def mantissas(matrix, scale_exp: int, *, name: str = "weight", clip: bool = False) -> np.ndarray:
+    """The 8-bit mantissas ``k = round_half_away(W * 2**-s)`` of a weight matrix, int64.
+
+    The Lava integer weight is ``2 * k``. A mantissa outside ``[MANTISSA_MIN,
+    MANTISSA_MAX]`` raises :class:`QuantizationError` naming ``name``, the weight, its
+    index and the mantissa (``field`` = ``name``), unless ``clip=True`` (then it is
+    clipped); NaN/Inf always raise.
+
+    >>> mantissas(np.array([[0.5, -0.25]]), -7).tolist()
+    [[64, -32]]
+    >>> mantissas(np.array([130.0, -300.0]), 0, clip=True).tolist()
+    [127, -127]
+    """
+    matrix = np.asarray(matrix, dtype=np.float64)
+    _finite(matrix, name)
+    k = round_half_away(np.ldexp(matrix, -int(scale_exp)))
+    if clip:
+        return np.clip(k, MANTISSA_MIN, MANTISSA_MAX).astype(np.int64)
     bad = (k < MANTISSA_MIN) | (k > MANTISSA_MAX)
     if bad.any():
         index = tuple(int(i) for i in np.argwhere(bad)[0])
-        raise FormatError(source, name,
-                          f"weight {matrix[index]:g} at {list(index)} needs mantissa {int(k[index])} at scale "
-                          f"2**{scale_exp}, outside the 8-bit range [{MANTISSA_MIN}, {MANTISSA_MAX}]")
+        problem = (f"weight {matrix[index]:g} at {list(index)} needs mantissa {int(k[index])} at scale "
+                   f"2**{scale_exp}, outside the 8-bit range [{MANTISSA_MIN}, {MANTISSA_MAX}] "
+                   f"(max |W| may be at most {MANTISSA_MAX + 0.5} * 2**{scale_exp})")
+        raise QuantizationError(f"{name}: {problem}", field=name, problem=problem)
     return k.astype(np.int64)
 
 
-def _fixed_vector(source, name: str, values: np.ndarray, frac: int, low: int = INT24_MIN) -> np.ndarray:
-    q = round_half_away(np.ldexp(values.astype(np.float64), frac))
+def fixed_vector(values, frac: int, *, name: str = "value", low: int = INT24_MIN) -> np.ndarray:
+    """``round_half_away(v * 2**frac)`` as int64, every entry in ``[low, INT24_MAX]``.
+
+    The integer biases (``low`` = ``INT24_MIN``) and thresholds (``low=1``) of
+    docs/fixed-point.md. An entry outside raises :class:`QuantizationError`: the message
+    reads ``name[i] = v quantises to q ...``; ``field`` is ``name`` and ``problem`` reads
+    ``value v at [i] quantises to q ...`` (the file reader's form).
+
+    >>> fixed_vector(np.array([0.125, -1.0]), 8).tolist()
+    [32, -256]
+    >>> fixed_vector(np.array([0.05, 1e-6]), 10, name="l0.threshold", low=1)
+    Traceback (most recent call last):
+    ...
+    egru_format.QuantizationError: l0.threshold[1] = 1e-06 quantises to 0 with 10 fractional bits,
+    outside [1, 8388607]
+    """
+    values = np.asarray(values, dtype=np.float64).reshape(-1)
+    _finite(values, name)
+    q = round_half_away(np.ldexp(values, int(frac)))
     bad = (q < low) | (q > INT24_MAX)
     if bad.any():
         i = int(np.argmax(bad))
-        raise FormatError(source, name,
-                          f"value {values[i]:g} at [{i}] quantises to {int(q[i])} with {frac} fractional bits, "
-                          f"outside [{low}, {INT24_MAX}]")
+        tail = f"quantises to {int(q[i])} with {frac} fractional bits, outside [{low}, {INT24_MAX}]"
+        raise QuantizationError(f"{name}[{i}] = {values[i]:g} {tail}", field=name,
+                                problem=f"value {values[i]:g} at [{i}] {tail}")
     return q.astype(np.int64)
 
 
-def _checked_weight_exp(source, name: str, scale_exp: int, frac_source: int, frac_dest: int) -> int:
+def checked_weight_exp(scale_exp: int, frac_source: int, frac_dest: int, *, name: str = "weight_exp") -> int:
+    """:func:`~egru_format.integer.weight_exp` ``= s - F_src + F_dst - 1``, which must lie in Loihi's range.
+
+    Outside ``[WEIGHT_EXP_MIN, WEIGHT_EXP_MAX]``: :class:`QuantizationError` with the
+    message ``name: weight_exp = e is outside Loihi's range [-8, 7] (...)``, ``field`` =
+    ``name`` and a ``problem`` that spells out the sum.
+
+    >>> checked_weight_exp(-7, 8, 8)
+    -8
+    >>> checked_weight_exp(-30, 0, 16, name="l0.weight_hh")
+    Traceback (most recent call last):
+    ...
+    egru_format.QuantizationError: l0.weight_hh: weight_exp = -15 is outside Loihi's range [-8, 7]
+    (s - F_src + F_dst - 1 = -30 - 0 + 16 - 1)
+    """
     exp = weight_exp(scale_exp, frac_source, frac_dest)
     if not WEIGHT_EXP_MIN <= exp <= WEIGHT_EXP_MAX:
-        raise FormatError(source, name,
-                          f"weight_exp = s - F_src + F_dst - 1 = {scale_exp} - {frac_source} + {frac_dest} - 1 = "
-                          f"{exp} is outside Loihi's range [{WEIGHT_EXP_MIN}, {WEIGHT_EXP_MAX}]")
+        sum_ = f"{scale_exp} - {frac_source} + {frac_dest} - 1"
+        limits = f"Loihi's range [{WEIGHT_EXP_MIN}, {WEIGHT_EXP_MAX}]"
+        raise QuantizationError(f"{name}: weight_exp = {exp} is outside {limits} (s - F_src + F_dst - 1 = {sum_})",
+                                field=name, problem=f"weight_exp = s - F_src + F_dst - 1 = {sum_} = {exp} is "
+                                                    f"outside {limits}")
     return exp
+
+
+def _integer_layer(k: int, layer, q, frac_source: int):
+    """One dense or egru layer's integers; :class:`QuantizationError` whose ``field`` is the file path."""
+    if isinstance(layer, DenseLayer):
+        frac = q.frac_state
+        exp = checked_weight_exp(q.scale_exp, frac_source, frac, name=f"layer/{k}/quantization/scale_exp")
+        weight = 2 * mantissas(layer.weight, q.scale_exp, name=f"layer/{k}/weight")
+        bias = None if layer.bias is None else fixed_vector(layer.bias, frac, name=f"layer/{k}/bias")
+        return FixedPointDense(weight, exp, bias, frac_source, frac)
+    fa, fc = q.frac_preact, q.frac_state
+    exp_ih = checked_weight_exp(q.scale_exp_ih, frac_source, fa, name=f"layer/{k}/quantization/scale_exp_ih")
+    exp_hh = checked_weight_exp(q.scale_exp_hh, fc, fa, name=f"layer/{k}/quantization/scale_exp_hh")
+    three_h = layer.weight_hh.shape[0]
+    biases = [np.zeros(three_h, np.int64) if getattr(layer, name) is None
+              else fixed_vector(getattr(layer, name), fa, name=f"layer/{k}/{name}") for name in ("bias_ih", "bias_hh")]
+    threshold = None
+    if layer.events:
+        threshold = fixed_vector(layer.threshold, fc, name=f"layer/{k}/neuron/threshold", low=1)
+    return FixedPointEGRU(
+        2 * mantissas(layer.weight_ih, q.scale_exp_ih, name=f"layer/{k}/weight_ih"),
+        2 * mantissas(layer.weight_hh, q.scale_exp_hh, name=f"layer/{k}/weight_hh"),
+        exp_ih, exp_hh, biases[0], biases[1], threshold, frac_source, fa, fc, FRAC_GATE,
+        layer.reset_mechanism, bool(layer.events))
 
 
 _EXPECTED = {InputLayer: InputQuantization, DenseLayer: DenseQuantization, EGRULayer: EGRUQuantization}
@@ -147,32 +233,11 @@ def integer_layers(layers, source=SPEC_SOURCE) -> list:
             out.append(FixedPointInput(int(layer.size), layer.encoding, q.frac_input))
             frac_source = q.frac_input
             continue
-        if isinstance(layer, DenseLayer):
-            frac = q.frac_state
-            exp = _checked_weight_exp(source, f"{prefix}/scale_exp", q.scale_exp, frac_source, frac)
-            weight = 2 * _mantissas(source, f"layer/{k}/weight", layer.weight, q.scale_exp)
-            bias = None if layer.bias is None else _fixed_vector(source, f"layer/{k}/bias", layer.bias, frac)
-            out.append(FixedPointDense(weight, exp, bias, frac_source, frac))
-            frac_source = frac
-            continue
-        fa, fc = q.frac_preact, q.frac_state
-        exp_ih = _checked_weight_exp(source, f"{prefix}/scale_exp_ih", q.scale_exp_ih, frac_source, fa)
-        exp_hh = _checked_weight_exp(source, f"{prefix}/scale_exp_hh", q.scale_exp_hh, fc, fa)
-        three_h = layer.weight_hh.shape[0]
-        biases = []
-        for name in ("bias_ih", "bias_hh"):
-            value = getattr(layer, name)
-            biases.append(np.zeros(three_h, np.int64) if value is None
-                          else _fixed_vector(source, f"layer/{k}/{name}", value, fa))
-        threshold = None
-        if layer.events:
-            threshold = _fixed_vector(source, f"layer/{k}/neuron/threshold", layer.threshold, fc, low=1)
-        out.append(FixedPointEGRU(
-            2 * _mantissas(source, f"layer/{k}/weight_ih", layer.weight_ih, q.scale_exp_ih),
-            2 * _mantissas(source, f"layer/{k}/weight_hh", layer.weight_hh, q.scale_exp_hh),
-            exp_ih, exp_hh, biases[0], biases[1], threshold, frac_source, fa, fc, FRAC_GATE,
-            layer.reset_mechanism, bool(layer.events)))
-        frac_source = fc
+        try:
+            out.append(_integer_layer(k, layer, q, frac_source))
+        except QuantizationError as exc:   # the helpers name the field: wrap it with the file
+            raise FormatError(source, exc.field, exc.problem) from None
+        frac_source = out[-1].frac_state
     return out
 
 

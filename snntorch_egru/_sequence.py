@@ -21,8 +21,11 @@ from __future__ import annotations
 
 import torch
 
-RESET_CODES = {"subtract": 0, "zero": 1, "none": 2}
-SUBTRACT, ZERO, NONE = 0, 1, 2
+from egru_format import RESET_MECHANISMS
+
+#: Reset mechanism -> the integer code the kernels take (this kernel, the event-driven C kernel).
+RESET_CODES = {mechanism: code for code, mechanism in enumerate(RESET_MECHANISMS)}
+SUBTRACT, ZERO, NONE = RESET_CODES["subtract"], RESET_CODES["zero"], RESET_CODES["none"]
 
 
 def _post_reset(c_tilde: torch.Tensor, e: torch.Tensor, threshold: torch.Tensor, reset_code: int) -> torch.Tensor:

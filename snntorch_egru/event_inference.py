@@ -84,13 +84,13 @@ from typing import Dict, List, Optional
 import numpy as np
 import torch
 
+from ._sequence import RESET_CODES, SUBTRACT, ZERO
 from .language_model import EGRULanguageModel
 from .layer import EGRU
 
 __all__ = ["EventDrivenEGRU", "CSCMatrix", "c_backend_available"]
 
-_MODES = {"subtract": 0, "zero": 1, "none": 2}
-_NO_EVENTS = 3
+_NO_EVENTS = 3  # the kernel's modes (event_step.c): RESET_CODES (0 subtract, 1 zero, 2 none), 3 no events
 _GX_READY = 16  # mode flag: gx already holds b_ih + W_ih u (computed with BLAS)
 
 # --------------------------------------------------------------------------- C kernel
@@ -286,7 +286,7 @@ class _Layer:
 
         self.b_ih, self.b_hh = vector(params.bias_ih), vector(params.bias_hh)
         self.theta = params.threshold.detach().cpu().numpy().astype(dtype).copy()
-        self.mode = _MODES[rnn.reset_mechanism] if rnn.events else _NO_EVENTS
+        self.mode = RESET_CODES[rnn.reset_mechanism] if rnn.events else _NO_EVENTS
         self.y = np.zeros(hidden, dtype)
         self.c = np.zeros(hidden, dtype)
         self.gx = np.zeros(3 * hidden, dtype)
@@ -325,9 +325,9 @@ class _Layer:
             return m_ih + m_hh
         fire = (ct - self.theta) > 0
         np.multiply(ct, fire, out=self.y)
-        if self.mode == 0:
+        if self.mode == SUBTRACT:
             self.c[:] = np.where(fire, ct - self.theta, ct)
-        elif self.mode == 1:
+        elif self.mode == ZERO:
             self.c[:] = np.where(fire, 0, ct)
         else:
             self.c[:] = ct

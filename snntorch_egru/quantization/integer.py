@@ -3,7 +3,9 @@ r"""A model's parameters as integers, and the EGRU step in integers (docs/fixed-
 :func:`integer_layers` turns a model and its :class:`~.formats.QuantizationSpec` into
 integer layers (:class:`IntegerDenseLayer`, :class:`IntegerEGRULayer`), raising a
 :class:`QuantizationError` that names the layer and the value for anything that does not
-fit; :func:`egru_step_int` advances one :class:`IntegerEGRULayer` by one step. With gate
+fit (the values come from the hub's numpy helpers :func:`egru_format.fixed_point.mantissas`,
+:func:`~egru_format.fixed_point.fixed_vector` and :func:`~egru_format.fixed_point.checked_weight_exp`,
+the ones a file reader uses); :func:`egru_step_int` advances one :class:`IntegerEGRULayer` by one step. With gate
 sums saturated to 24 bits (``sat24``) and F_g = 12 bit gates:
 
 .. math::
@@ -47,20 +49,18 @@ from typing import Optional
 import torch
 
 from ..language_model import EGRULanguageModel
+from egru_format.fixed_point import checked_weight_exp, fixed_vector
+
 from .formats import (
     FRAC_GATE,
-    INT24_MAX,
     INT24_MIN,
-    WEIGHT_EXP_MAX,
-    WEIGHT_EXP_MIN,
     DenseQuantization,
     LayerQuantization,
     QuantizationError,
     QuantizationSpec,
 )
 from .layout import dense_tensors, layer_plan, recurrent_stack
-from .primitives import FloatWeights, dense_int, quantize_weights, round_half_away, rshift_round, sat24, sigmoid_q
-from .primitives import tanh_q
+from .primitives import FloatWeights, dense_int, quantize_weights, rshift_round, sat24, sigmoid_q, tanh_q
 
 __all__ = ["IntegerDenseLayer", "IntegerEGRULayer", "egru_step_int", "integer_dense_layer", "integer_layers"]
 
@@ -156,25 +156,10 @@ def egru_step_int(x: Optional[torch.Tensor], y_prev: torch.Tensor, c_prev: torch
 
 
 
-def _quantize_vector(values: torch.Tensor, frac: int, what: str, *, low: int = INT24_MIN) -> torch.Tensor:
-    v = values.detach().to(torch.float64)
-    if not bool(torch.isfinite(v).all()):
-        raise QuantizationError(f"{what} contains NaN/Inf")
-    q = round_half_away(torch.ldexp(v, torch.tensor(float(frac), dtype=torch.float64)))
-    bad = (q < low) | (q > INT24_MAX)
-    if bool(bad.any()):
-        i = int(torch.nonzero(bad)[0])
-        raise QuantizationError(
-            f"{what}[{i}] = {float(values.reshape(-1)[i]):g} quantises to {int(q[i])} at {frac} fractional bits, "
-            f"outside [{low}, {INT24_MAX}]")
-    return q.to(torch.int64)
-
-
-def _check_weight_exp(name: str, value: int) -> int:
-    if not WEIGHT_EXP_MIN <= value <= WEIGHT_EXP_MAX:
-        raise QuantizationError(f"{name}: weight_exp = {value} is outside Loihi's range "
-                                f"[{WEIGHT_EXP_MIN}, {WEIGHT_EXP_MAX}]")
-    return value
+def _fixed_vector(values: torch.Tensor, frac: int, name: str, *, low: int = INT24_MIN) -> torch.Tensor:
+    """The hub's :func:`egru_format.fixed_point.fixed_vector` on a tensor: int64, on its device."""
+    q = fixed_vector(values.detach().cpu().double().numpy(), frac, name=name, low=low)
+    return torch.from_numpy(q).to(values.device)
 
 
 def integer_dense_layer(name: str, weight: torch.Tensor, bias: Optional[torch.Tensor], q: DenseQuantization,
@@ -193,9 +178,9 @@ def integer_dense_layer(name: str, weight: torch.Tensor, bias: Optional[torch.Te
     """
     if not isinstance(q, DenseQuantization):
         raise QuantizationError(f"{name}: expected a DenseQuantization, got {type(q).__name__}")
-    e = _check_weight_exp(f"{name}.weight", q.weight_exp(frac_source))
-    w = quantize_weights(weight.detach(), q.scale_exp, name=f"{name}.weight")
-    b = None if bias is None else _quantize_vector(bias.detach(), q.frac_state, f"{name}.bias")
+    e = checked_weight_exp(q.scale_exp, frac_source, q.frac_state, name=f"{name}.weight")
+    w = quantize_weights(weight, q.scale_exp, name=f"{name}.weight")
+    b = None if bias is None else _fixed_vector(bias, q.frac_state, f"{name}.bias")
     return IntegerDenseLayer(name, w.lava_weights, e, b, frac_source, q.frac_state)
 
 
@@ -230,16 +215,14 @@ def integer_layers(model, quantization: QuantizationSpec) -> list:
             if not isinstance(q, LayerQuantization):
                 raise QuantizationError(f"{name}: expected a LayerQuantization, got {type(q).__name__}")
             params = rnn.layer_parameters(index)
-            e_ih = _check_weight_exp(f"{name}.weight_ih", q.weight_exp_ih(source))
-            e_hh = _check_weight_exp(f"{name}.weight_hh", q.weight_exp_hh)
+            e_ih = checked_weight_exp(q.scale_exp_ih, source, q.frac_preact, name=f"{name}.weight_ih")
+            e_hh = checked_weight_exp(q.scale_exp_hh, q.frac_state, q.frac_preact, name=f"{name}.weight_hh")
             w_ih = quantize_weights(params.weight_ih, q.scale_exp_ih, name=f"{name}.weight_ih")
             w_hh = quantize_weights(params.weight_hh, q.scale_exp_hh, name=f"{name}.weight_hh")
             zeros = torch.zeros(3 * rnn.hidden_sizes[index], dtype=torch.int64)
-            b_ih = zeros if params.bias_ih is None else _quantize_vector(params.bias_ih, q.frac_preact,
-                                                                          f"{name}.bias_ih")
-            b_hh = zeros if params.bias_hh is None else _quantize_vector(params.bias_hh, q.frac_preact,
-                                                                          f"{name}.bias_hh")
-            theta = _quantize_vector(params.threshold, q.frac_state, f"{name}.threshold", low=1) \
+            b_ih = zeros if params.bias_ih is None else _fixed_vector(params.bias_ih, q.frac_preact, f"{name}.bias_ih")
+            b_hh = zeros if params.bias_hh is None else _fixed_vector(params.bias_hh, q.frac_preact, f"{name}.bias_hh")
+            theta = _fixed_vector(params.threshold, q.frac_state, f"{name}.threshold", low=1) \
                 if rnn.events else torch.ones(rnn.hidden_sizes[index], dtype=torch.int64)
             out.append(IntegerEGRULayer(
                 name, w_ih.lava_weights, w_hh.lava_weights, e_ih, e_hh, b_ih, b_hh, theta, source,

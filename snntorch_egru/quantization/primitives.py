@@ -39,7 +39,9 @@ from typing import NamedTuple, Optional
 
 import torch
 
-from .formats import FRAC_GATE, GATE_ONE, INT24_MAX, INT24_MIN, INT32_MAX, INT32_MIN, MANTISSA_MAX, MANTISSA_MIN
+from egru_format.fixed_point import mantissas
+
+from .formats import FRAC_GATE, GATE_ONE, INT24_MAX, INT24_MIN, INT32_MAX, INT32_MIN, MANTISSA_MAX
 from .formats import QuantizationError
 
 __all__ = [
@@ -87,7 +89,8 @@ class QuantizedWeights(NamedTuple):
 
 def quantize_weights(weight: torch.Tensor, scale_exp: Optional[int] = None, *, name: str = "weight",
                      clip: bool = False) -> QuantizedWeights:
-    """Mantissas ``k = round_half_away(W / 2**s)`` of a weight matrix.
+    """Mantissas ``k = round_half_away(W / 2**s)`` of a weight matrix: the hub's
+    :func:`egru_format.fixed_point.mantissas` on the tensor's values (int64, on its device).
 
     ``scale_exp`` None: :func:`weight_scale_exponent` (then every mantissa fits).
     A mantissa outside [-127, 127] raises :class:`QuantizationError` naming ``name``
@@ -95,22 +98,8 @@ def quantize_weights(weight: torch.Tensor, scale_exp: Optional[int] = None, *, n
     """
     if scale_exp is None:
         scale_exp = weight_scale_exponent(weight)
-    scaled = torch.ldexp(weight.detach().to(torch.float64), torch.tensor(-scale_exp, dtype=torch.float64))
-    if not bool(torch.isfinite(scaled).all()):
-        raise QuantizationError(f"{name} contains NaN/Inf")
-    k = round_half_away(scaled)
-    if clip:
-        k = k.clamp(MANTISSA_MIN, MANTISSA_MAX)
-    else:
-        bad = (k < MANTISSA_MIN) | (k > MANTISSA_MAX)
-        if bool(bad.any()):
-            index = int(torch.nonzero(bad.reshape(-1))[0])
-            value = float(weight.detach().reshape(-1)[index])
-            raise QuantizationError(
-                f"{name}: weight {value:g} (flat index {index}) needs mantissa {int(k.reshape(-1)[index])} at "
-                f"scale 2**{scale_exp}, outside the 8-bit range [{MANTISSA_MIN}, {MANTISSA_MAX}] "
-                f"(max |W| may be at most {MANTISSA_MAX + 0.5} * 2**{scale_exp}; recalibrate or clip)")
-    return QuantizedWeights(k.to(torch.int64), int(scale_exp))
+    k = mantissas(weight.detach().cpu().double().numpy(), int(scale_exp), name=name, clip=clip)
+    return QuantizedWeights(torch.from_numpy(k).to(weight.device), int(scale_exp))
 
 
 def _count(overflow: Optional[dict], key: str, changed: torch.Tensor) -> None:
