@@ -15,8 +15,8 @@ Rules checked here, on the sources parsed with ``ast`` (nothing is imported or r
 * each package imports only the packages below it in the chain (table ``RULES``);
 * the Lava side never imports torch or snntorch (Lava's model discovery executes
   its modules in worker processes), the snnTorch side never imports Lava;
-* no module imports a private name (``_name``, or a module ``_mod``) of another
-  package;
+* no module imports or reads a private name (``_name``, or a module ``_mod``) of
+  another package;
 * every top-level package of the repository has a row in ``RULES``, so a new
   package cannot escape the checks.
 
@@ -123,6 +123,52 @@ def imported_names(
     return found
 
 
+def private_attribute_uses(source: str, package: str, filename: str = "<src>") -> list[tuple[int, str]]:
+    """(line, "module._name") where code reads a private attribute of another package's module.
+
+    Covers the forms an import check cannot see: ``from snntorch_egru import pruning`` then
+    ``pruning._helper``, ``import egru_format.io`` then ``egru_format.io._Reader``, and
+    ``import lava_egru as le`` then ``le._x``. Names bound by imports of modules of the
+    repository's other packages are followed; ``getattr(module, "_name")`` with a literal
+    name counts too.
+    """
+    tree = ast.parse(source, filename=filename)
+    bound: dict[str, str] = {}          # local name -> dotted module of another package
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                top = alias.name.split(".")[0]
+                if top in PACKAGES and top != package:
+                    bound[alias.asname or top] = alias.name if alias.asname else top
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            top = node.module.split(".")[0]
+            if top in PACKAGES and top != package:
+                for alias in node.names:
+                    bound[alias.asname or alias.name] = f"{node.module}.{alias.name}"
+    found = []
+
+    def dotted(node) -> str | None:
+        if isinstance(node, ast.Name):
+            return bound.get(node.id)
+        if isinstance(node, ast.Attribute):
+            base = dotted(node.value)
+            return f"{base}.{node.attr}" if base else None
+        return None
+
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Attribute) and node.attr.startswith("_") and not node.attr.startswith("__"):
+            base = dotted(node.value)
+            if base:
+                found.append((node.lineno, f"{base}.{node.attr}"))
+        elif (isinstance(node, ast.Call) and getattr(node.func, "id", None) == "getattr" and len(node.args) >= 2
+              and isinstance(node.args[1], ast.Constant) and isinstance(node.args[1].value, str)
+              and node.args[1].value.startswith("_") and not node.args[1].value.startswith("__")):
+            base = dotted(node.args[0])
+            if base:
+                found.append((node.lineno, f"{base}.{node.args[1].value}"))
+    return found
+
+
 def _python_files(root: Path, package: str) -> list[Path]:
     return sorted(p for p in (root / package).rglob("*.py") if "__pycache__" not in p.parts)
 
@@ -146,6 +192,8 @@ def find_violations(root: Path, package: str) -> tuple[list[str], int]:
                 part.startswith("_") and not part.startswith("__") for part in parts[1:]
             ):
                 violations.append(f"{rel}:{line}: imports {name} (a private name of another package)")
+        for line, name in private_attribute_uses(path.read_text(encoding="utf-8"), package, str(rel)):
+            violations.append(f"{rel}:{line}: uses {name} (a private name of another package)")
     return sorted(set(violations)), len(files)
 
 
@@ -260,6 +308,12 @@ def test_import_graph_follows_the_chain() -> None:
         ("converters", "from snntorch_egru.pruning import _global_threshold\n", True),
         ("egru", "import converters, snntorch_egru, lava_egru, egru_format\n", False),
         ("egru", "from converters.snntorch_bridge import _egru_layers\n", True),
+        ("egru", "from snntorch_egru import pruning\npruning._prune_count(1, 2)\n", True),
+        ("egru", "import egru_format.io\nreader = egru_format.io._Reader\n", True),
+        ("egru", "import lava_egru as le\nle.proc._x\n", True),
+        ("egru", "import converters\nf = getattr(converters, '_defined_in')\n", True),
+        ("egru", "from snntorch_egru import pruning\npruning.Pruner\nobj._private\n", False),
+        ("converters", "from snntorch_egru import EGRU\nEGRU.__name__\n", False),
     ],
 )
 def test_checker_catches_violations(
