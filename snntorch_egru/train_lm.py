@@ -2,11 +2,29 @@ r"""Word-level language-model training and evaluation for :class:`EGRULanguageMo
 
 Training follows the reference recipe at any scale:
 
-- AdamW (``betas``, ``weight_decay``), truncated BPTT over segments whose length is
-  randomised AWD-LSTM style (mostly ``bptt``, sometimes ``bptt / 2``, jittered), the state
-  carried between segments (detached), gradient-norm clipping (``clip``);
+- the model (:func:`build_model`): an :class:`EGRULanguageModel` (``rnn_type="egru"``) with
+  the triangle surrogate gradient ``surrogate_dampening * max(0, 1 - surrogate_width * |c -
+  theta|)`` and per-unit thresholds initialised to ``threshold`` (``threshold_init="constant"``)
+  or drawn from Beta(alpha, ``threshold_beta``) with mean ``threshold``, clamped into
+  ``[min_threshold, threshold_max]`` (``threshold_init="beta"``, :func:`init_thresholds`), or
+  a GRU/LSTM baseline (``rnn_type="gru"`` / ``"lstm"``,
+  :class:`snntorch_egru.baselines.RNNLanguageModel`);
+- AdamW (``betas``, ``weight_decay``; :func:`build_optimizer`) with the thresholds in their
+  own parameter group: learning rate ``lr * threshold_lr_scale`` (0 freezes them, as the
+  reference recipe does) and no weight decay; every other parameter gets ``weight_decay``
+  (the activity knob of the EGRU papers). With ``threshold_init="beta"`` learned
+  thresholds are projected back into ``[min_threshold, threshold_max]`` after every
+  optimizer step (the reference clamps them in the forward pass instead; identical when
+  they are frozen);
+- truncated BPTT over segments whose length is randomised AWD-LSTM style (mostly ``bptt``,
+  sometimes ``bptt / 2``, jittered), the state carried between segments (detached),
+  gradient-norm clipping (``clip``);
 - cosine decay of the learning rate to ``min_lr`` over the last ``cosine_fraction`` of the
-  training (per optimizer step, by the position in the epochs);
+  training (per optimizer step, by the position in the epochs; each parameter group keeps
+  its ``lr_scale`` factor);
+- ``device`` (``"cpu"``, ``"cuda"``, ``"cuda:N"``; under ``torchrun`` ``"cuda"`` means
+  ``cuda:LOCAL_RANK``): model, data, masks, carried state and evaluation live there;
+  checkpoints hold CPU tensors, so they load anywhere and a run resumes on another device;
 - regularisation (:mod:`snntorch_egru.regularization`): word dropout on the embedding
   matrix rows (``dropout_words``), locked (variational) dropout on the embedding outputs,
   between layers and before the readout (``dropout_embedding``, ``dropout_between``,
@@ -54,10 +72,12 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import random
+import re
 import sys
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Callable, List, NamedTuple, Optional, Sequence
 
@@ -69,6 +89,7 @@ from .data import batchify
 from .language_model import EGRULanguageModel
 from .pruning import CubicSchedule, Pruner
 from .regularization import RegularizedLM
+from .surrogate import triangle
 
 try:
     import numpy as _np
@@ -76,10 +97,18 @@ except ImportError:  # pragma: no cover
     _np = None
 
 __all__ = ["LMConfig", "EvalResult", "CosineTailSchedule", "train_language_model", "evaluate",
-           "bptt_segments", "build_model", "build_pruner", "CHECKPOINT_NAME", "LOG_NAME"]
+           "bptt_segments", "build_model", "build_optimizer", "build_pruner", "init_thresholds",
+           "threshold_parameters", "CHECKPOINT_NAME", "LOG_NAME", "RNN_TYPES", "THRESHOLD_INITS"]
 
 CHECKPOINT_NAME = "checkpoint.pt"
 LOG_NAME = "log.jsonl"
+RNN_TYPES = ("egru", "gru", "lstm")
+THRESHOLD_INITS = ("constant", "beta")
+#: Options of the EGRU's thresholds and surrogate gradient: meaningless for ``rnn_type`` gru/lstm.
+EGRU_ONLY_OPTIONS = ("threshold", "threshold_init", "threshold_beta", "threshold_max", "min_threshold",
+                     "threshold_lr_scale", "surrogate_dampening", "surrogate_width")
+#: Options that may change when a run is resumed (they do not change what is computed).
+RESUMABLE_CHANGES = ("device",)
 
 
 @dataclass
@@ -89,7 +118,15 @@ class LMConfig:
     embedding_size: int = 128
     hidden_sizes: Sequence[int] = (256, 128)
     tie_weights: bool = True
-    threshold: float = 0.1
+    rnn_type: str = "egru"           # "egru", or the "gru" / "lstm" baseline
+    threshold: float = 0.1           # every unit's threshold ("constant"), the Beta mean ("beta")
+    threshold_init: str = "constant"  # "constant" or "beta"
+    threshold_beta: float = 3.0      # beta of Beta(alpha, beta) ("beta" init)
+    threshold_max: float = 1.0       # upper end of the threshold range ("beta" init)
+    min_threshold: float = 1e-3      # floor of the thresholds (> 0): forward clamp; "beta": range's lower end
+    threshold_lr_scale: float = 1.0  # thresholds' lr = lr x this (0: frozen); never weight-decayed
+    surrogate_dampening: float = 0.7  # triangle pseudo-derivative dampening * max(0, 1 - width |c - theta|)
+    surrogate_width: float = 1.0
     dropout_embedding: float = 0.0   # (locked) dropout on the embedding outputs
     dropout_between: float = 0.0     # (locked) dropout between EGRU layers
     dropout_output: float = 0.0      # (locked) dropout on the last layer's events
@@ -114,6 +151,46 @@ class LMConfig:
     prune_updates: int = 10          # mask updates after the first
     seed: int = 0
     max_train_tokens: Optional[int] = None
+    device: str = "cpu"              # "cpu", "cuda" or "cuda:N"
+
+    def __post_init__(self):
+        if self.rnn_type not in RNN_TYPES:
+            raise ValueError(f"rnn_type must be one of {RNN_TYPES}, got {self.rnn_type!r}")
+        if self.threshold_init not in THRESHOLD_INITS:
+            raise ValueError(f"threshold_init must be one of {THRESHOLD_INITS}, got {self.threshold_init!r}")
+        try:
+            device = torch.device(self.device)
+        except (RuntimeError, TypeError):
+            raise ValueError(f"device must be 'cpu', 'cuda' or 'cuda:N', got {self.device!r}") from None
+        if device.type not in ("cpu", "cuda"):
+            raise ValueError(f"device must be 'cpu', 'cuda' or 'cuda:N', got {self.device!r}")
+        if self.rnn_type != "egru":
+            for name in EGRU_ONLY_OPTIONS:
+                if getattr(self, name) != _DEFAULTS[name]:
+                    raise ValueError(f"{name}={getattr(self, name)!r} is an EGRU option; rnn_type={self.rnn_type!r} "
+                                     f"has no thresholds or surrogate gradient (leave {name} at its default "
+                                     f"{_DEFAULTS[name]!r})")
+            return
+        triangle(self.surrogate_dampening, self.surrogate_width)       # finite and > 0, else a ValueError
+        if not self.min_threshold > 0:
+            raise ValueError(f"min_threshold must be > 0, got {self.min_threshold}")
+        if not self.threshold_lr_scale >= 0:
+            raise ValueError(f"threshold_lr_scale must be >= 0, got {self.threshold_lr_scale}")
+        if self.threshold_init == "constant":
+            for name in ("threshold_beta", "threshold_max"):
+                if getattr(self, name) != _DEFAULTS[name]:
+                    raise ValueError(f"{name} applies to threshold_init='beta' only "
+                                     f"(threshold_init='constant' sets every unit to threshold={self.threshold})")
+            return
+        if not 0.0 < self.threshold < 1.0:
+            raise ValueError(f"threshold_init='beta' needs threshold (the Beta mean) in (0, 1), got {self.threshold}")
+        if not self.threshold_beta > 0:
+            raise ValueError(f"threshold_beta must be > 0, got {self.threshold_beta}")
+        if not self.threshold_max > self.min_threshold:
+            raise ValueError(f"threshold_max ({self.threshold_max}) must be > min_threshold ({self.min_threshold})")
+
+
+_DEFAULTS = {f.name: f.default for f in fields(LMConfig)}
 
 
 class EvalResult(NamedTuple):
@@ -161,9 +238,10 @@ class CosineTailSchedule:
         return self.min_lr + (self.lr - self.min_lr) * 0.5 * (1.0 + math.cos(math.pi * t))
 
     def apply(self, optimizer: torch.optim.Optimizer, progress: float) -> float:
+        """Set every parameter group's lr to ``lr_at(progress)`` times the group's ``lr_scale`` (default 1)."""
         self.last_lr = self.lr_at(progress)
         for group in optimizer.param_groups:
-            group["lr"] = self.last_lr
+            group["lr"] = self.last_lr * group.get("lr_scale", 1.0)
         return self.last_lr
 
     def state_dict(self) -> dict:
@@ -174,12 +252,81 @@ class CosineTailSchedule:
         self.last_lr = state["last_lr"]
 
 
-def build_model(config: LMConfig, vocab_size: int) -> EGRULanguageModel:
-    return EGRULanguageModel(
-        vocab_size, config.embedding_size, list(config.hidden_sizes), tie_weights=config.tie_weights,
-        threshold=config.threshold, dropout_embedding=config.dropout_embedding,
-        dropout_between=config.dropout_between, dropout_output=config.dropout_output,
-    )
+def init_thresholds(config: LMConfig, hidden_sizes: Sequence[int]) -> list:
+    """The initial per-unit thresholds of every layer, as ``config.threshold_init`` says.
+
+    ``"constant"``: ``config.threshold`` (a float, for every unit). ``"beta"``: one [H_k]
+    tensor per layer drawn from Beta(alpha, ``threshold_beta``) with alpha = ``threshold *
+    threshold_beta / (1 - threshold)`` (so the mean is ``threshold``), from a generator seeded
+    with ``config.seed`` (global RNG states untouched: the weights' initialisation is the same
+    as with ``"constant"``), then clamped into ``[min_threshold, threshold_max]``.
+
+    >>> c = LMConfig(threshold_init="beta", threshold=0.3, threshold_beta=3.0, seed=1)
+    >>> a, b = init_thresholds(c, [4000, 10])
+    >>> a.shape, b.shape, round(a.mean().item(), 2), torch.equal(a, init_thresholds(c, [4000, 10])[0])
+    (torch.Size([4000]), torch.Size([10]), 0.3, True)
+    """
+    if config.threshold_init == "constant":
+        return [config.threshold] * len(hidden_sizes)
+    mean, beta = float(config.threshold), float(config.threshold_beta)
+    alpha = mean * beta / (1.0 - mean)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(config.seed)
+        distribution = torch.distributions.Beta(torch.tensor(alpha, dtype=torch.float64),
+                                                torch.tensor(beta, dtype=torch.float64))
+        draws = [distribution.sample((int(h),)) for h in hidden_sizes]
+    dtype = torch.get_default_dtype()
+    return [d.to(dtype).clamp_(config.min_threshold, config.threshold_max) for d in draws]
+
+
+def build_model(config: LMConfig, vocab_size: int, device=None) -> nn.Module:
+    """The model ``config.rnn_type`` names, initialised from the global RNG, on ``device`` (default ``config.device``).
+
+    ``"egru"``: :class:`EGRULanguageModel` (thresholds from :func:`init_thresholds`, the
+    triangle surrogate ``surrogate_dampening`` / ``surrogate_width``, floor ``min_threshold``).
+    ``"gru"`` / ``"lstm"``: :class:`snntorch_egru.baselines.RNNLanguageModel`.
+    """
+    if config.rnn_type == "egru":
+        model = EGRULanguageModel(
+            vocab_size, config.embedding_size, list(config.hidden_sizes), tie_weights=config.tie_weights,
+            threshold=init_thresholds(config, list(config.hidden_sizes)),
+            dropout_embedding=config.dropout_embedding, dropout_between=config.dropout_between,
+            dropout_output=config.dropout_output, min_threshold=config.min_threshold,
+            spike_grad=triangle(config.surrogate_dampening, config.surrogate_width),
+        )
+    else:
+        from .baselines import RNNLanguageModel
+        model = RNNLanguageModel(
+            vocab_size, config.embedding_size, list(config.hidden_sizes), cell=config.rnn_type,
+            tie_weights=config.tie_weights, dropout_embedding=config.dropout_embedding,
+            dropout_between=config.dropout_between, dropout_output=config.dropout_output,
+        )
+    return model.to(config.device if device is None else device)
+
+
+_THRESHOLD_NAME = re.compile(r"(^|\.)threshold_l\d+$")
+
+
+def threshold_parameters(model: nn.Module) -> dict:
+    """The model's threshold Parameters (``...threshold_l{k}``), by name (empty for GRU/LSTM models)."""
+    return {name: p for name, p in model.named_parameters() if _THRESHOLD_NAME.search(name)}
+
+
+def build_optimizer(config: LMConfig, model: nn.Module) -> torch.optim.AdamW:
+    """AdamW: group 0 every parameter but the thresholds (``weight_decay``), group 1 the thresholds.
+
+    The threshold group (only when the model has threshold Parameters) has ``lr_scale =
+    threshold_lr_scale`` (its lr is ``lr * lr_scale``, also under :class:`CosineTailSchedule`)
+    and weight decay 0.
+    """
+    thresholds = threshold_parameters(model)
+    chosen = {id(p) for p in thresholds.values()}
+    groups = [{"params": [p for p in model.parameters() if id(p) not in chosen], "lr_scale": 1.0}]
+    if thresholds:
+        scale = float(config.threshold_lr_scale)
+        groups.append({"params": list(thresholds.values()), "lr": config.lr * scale, "lr_scale": scale,
+                       "weight_decay": 0.0})
+    return torch.optim.AdamW(groups, lr=config.lr, betas=tuple(config.betas), weight_decay=config.weight_decay)
 
 
 def build_pruner(config: LMConfig, model: nn.Module) -> Optional[Pruner]:
@@ -194,6 +341,37 @@ def _detach(state):
     if isinstance(state, torch.Tensor):
         return state.detach()
     return type(state)(_detach(s) for s in state)
+
+
+def _map_tensors(value, fn):
+    """``fn`` applied to every tensor inside nested dicts, lists and tuples (the rest as is)."""
+    if isinstance(value, torch.Tensor):
+        return fn(value)
+    if isinstance(value, dict):
+        return type(value)((k, _map_tensors(v, fn)) for k, v in value.items())
+    if isinstance(value, tuple) and hasattr(value, "_fields"):
+        return type(value)(*(_map_tensors(v, fn) for v in value))
+    if isinstance(value, (list, tuple)):
+        return type(value)(_map_tensors(v, fn) for v in value)
+    return value
+
+
+def _cpu(value):
+    return _map_tensors(value, lambda t: t.detach().cpu())
+
+
+def _resolve_device(config: LMConfig, world: int) -> torch.device:
+    """``config.device`` with an index (bare ``"cuda"``: the current device; cuda:LOCAL_RANK under several ranks)."""
+    device = torch.device(config.device)
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise RuntimeError(f"device={config.device!r} but torch.cuda.is_available() is False on this machine")
+        if device.index is None:
+            index = int(os.environ.get("LOCAL_RANK", "0")) if world > 1 else torch.cuda.current_device()
+            device = torch.device("cuda", index)
+        if world > 1:
+            torch.cuda.set_device(device)
+    return device
 
 
 def _distributed():
@@ -245,13 +423,14 @@ def train_language_model(config: LMConfig, train_tokens: torch.Tensor, vocab_siz
                          log: Optional[Callable[[str], None]] = None, *,
                          output_dir=None, resume: bool = False, checkpoint_every: int = 0,
                          max_steps: Optional[int] = None, progress: bool = False,
-                         model: Optional[EGRULanguageModel] = None, pruner: Optional[Pruner] = None):
+                         model: Optional[nn.Module] = None, pruner: Optional[Pruner] = None):
     """Train a model on a 1-D token stream; returns ``(model, history)`` (one dict per epoch).
 
     Keyword-only options:
         model: continue training this model (e.g. fine-tuning after pruning) instead of
             building a new one from ``config`` (:func:`build_model`); its sizes must match
-            ``config``'s for a resumed checkpoint to load.
+            ``config``'s for a resumed checkpoint to load. It is moved to ``config.device``
+            (in place).
         pruner: a :class:`~snntorch_egru.pruning.Pruner` already attached to ``model``
             (its masks are held; its schedule, if any, advances per step) instead of the
             one ``config.prune_*`` describes (:func:`build_pruner`).
@@ -285,14 +464,16 @@ def _local_batches(config: LMConfig, tokens: torch.Tensor, rank: int, world: int
     return data[:, rank * local: (rank + 1) * local]
 
 
-def _model_and_pruner(config: LMConfig, vocab_size: int, model, pruner):
-    """The model to train and its pruner: the ones given (checked), else built from ``config``."""
+def _model_and_pruner(config: LMConfig, vocab_size: int, model, pruner, device: torch.device):
+    """The model to train and its pruner: the ones given (checked, moved to ``device``), else built from ``config``."""
     if model is None:
         if pruner is not None:
             raise ValueError("pruner= needs the model= it prunes")
-        model = build_model(config, vocab_size)
+        model = build_model(config, vocab_size, device)
     elif getattr(model, "vocab_size", vocab_size) != vocab_size:
         raise ValueError(f"model= has vocab_size {model.vocab_size}, the data has {vocab_size}")
+    else:
+        model.to(device)               # in place: the pruner's parameters and masks move with it
     if pruner is None:
         pruner = build_pruner(config, model)
     elif pruner.model is not model:
@@ -315,18 +496,22 @@ class _TrainingRun:
         if config.batch_size % self.world:
             raise ValueError(f"batch_size {config.batch_size} is not divisible by the {self.world} ranks")
         self.config, self.vocab_size, self.log = config, vocab_size, log
+        self.device = _resolve_device(config, self.world)
         _set_seeds(config.seed)
         self.generator = torch.Generator().manual_seed(config.seed)
-        self.data = _local_batches(config, train_tokens, self.rank, self.world)
-        self.model, self.pruner = _model_and_pruner(config, vocab_size, model, pruner)
+        self.data = _local_batches(config, train_tokens, self.rank, self.world).to(self.device)
+        self.model, self.pruner = _model_and_pruner(config, vocab_size, model, pruner, self.device)
         wrapper = RegularizedLM(self.model, dropout_words=config.dropout_words, dropconnect=config.dropconnect,
                                 locked=config.locked_dropout)
         self.net = wrapper
         if self.world > 1:
             from torch.nn.parallel import DistributedDataParallel
-            self.net = DistributedDataParallel(wrapper)
-        self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=config.lr, betas=tuple(config.betas),
-                                           weight_decay=config.weight_decay)
+            ids = [self.device.index] if self.device.type == "cuda" else None
+            self.net = DistributedDataParallel(wrapper, device_ids=ids)
+        self.optimizer = build_optimizer(config, self.model)
+        self.thresholds = list(threshold_parameters(self.model).values())
+        # the "beta" range is projected after every step (learned thresholds only)
+        self.project_thresholds = config.threshold_init == "beta" and config.threshold_lr_scale > 0
         if self.pruner is not None:
             self.pruner.attach(self.optimizer)
         self.scheduler = CosineTailSchedule(config.lr, config.cosine_fraction, config.min_lr)
@@ -349,16 +534,20 @@ class _TrainingRun:
         if path is None or not path.exists():
             return
         checkpoint = load_checkpoint(path)
-        saved = {k: list(v) if isinstance(v, (tuple, list)) else v for k, v in checkpoint["config"].items()}
+        # a field the checkpoint's trainer did not have yet had its default's meaning then
+        saved = {**_DEFAULTS, **checkpoint["config"]}
+        saved = {k: list(v) if isinstance(v, (tuple, list)) else v for k, v in saved.items()}
         current = {k: list(v) if isinstance(v, (tuple, list)) else v for k, v in asdict(self.config).items()}
-        if saved != current:
-            changed = sorted(k for k in current if saved.get(k) != current[k])
+        changed = sorted(k for k in set(current) | set(saved)
+                         if saved.get(k) != current.get(k) and k not in RESUMABLE_CHANGES)
+        if changed:
             raise ValueError(f"cannot resume {path}: settings differ from the checkpoint's: {changed}")
         if checkpoint.get("world_size", 1) != self.world:
             raise ValueError(f"checkpoint was written by {checkpoint.get('world_size', 1)} ranks, "
                              f"resuming with {self.world}")
         self.model.load_state_dict(checkpoint["model"])
-        self.optimizer.load_state_dict(checkpoint["optimizer"])
+        self.optimizer.load_state_dict(_upgrade_optimizer_state(checkpoint["optimizer"], self.optimizer,
+                                                                self.model))
         self.scheduler.load_state_dict(checkpoint["scheduler"])
         if self.pruner is not None:
             self.pruner.load_state_dict(checkpoint["pruner"])
@@ -367,7 +556,8 @@ class _TrainingRun:
         self.epoch, self.segment_index = position["epoch"], position["segment"]
         self.global_step = position["global_step"]
         self.segments = None if position["segments"] is None else [slice(a, b) for a, b in position["segments"]]
-        self.state = position["state"][self.rank] if position["state"] is not None else None
+        state = position["state"][self.rank] if position["state"] is not None else None
+        self.state = _map_tensors(state, lambda t: t.to(self.device))
         self.totals = list(position["totals"])
         self.history = list(checkpoint["history"])
         if self.log and self.rank == 0:
@@ -376,18 +566,18 @@ class _TrainingRun:
 
     def write_checkpoint(self) -> None:
         """Rank 0 writes the checkpoint (atomically); every rank contributes its RNG states and carried state."""
-        rngs, states = [rng_state(self.generator)], [self.state]
+        rngs, states = [rng_state(self.generator)], [_cpu(self.state)]
         if self.world > 1:
             import torch.distributed as dist
             rngs, states = [None] * self.world, [None] * self.world
             dist.all_gather_object(rngs, rng_state(self.generator))
-            dist.all_gather_object(states, self.state)
+            dist.all_gather_object(states, _cpu(self.state))
         if self.checkpoint_path is None or self.rank != 0:
             return
         segments = None if self.segments is None else [(s.start, s.stop) for s in self.segments]
         save_checkpoint(self.checkpoint_path, {
             "version": 1, "config": asdict(self.config), "vocab_size": self.vocab_size, "world_size": self.world,
-            "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+            "model": _cpu(self.model.state_dict()), "optimizer": _cpu(self.optimizer.state_dict()),
             "scheduler": self.scheduler.state_dict(), "pruner": self.pruner.state_dict() if self.pruner else None,
             "rng": rngs, "history": self.history,
             "position": {"epoch": self.epoch, "segment": self.segment_index, "global_step": self.global_step,
@@ -433,6 +623,10 @@ class _TrainingRun:
         if config.clip:
             nn.utils.clip_grad_norm_(self.model.parameters(), config.clip)
         self.optimizer.step()
+        if self.project_thresholds:
+            with torch.no_grad():
+                for theta in self.thresholds:
+                    theta.clamp_(config.min_threshold, config.threshold_max)
         if self.pruner is not None:
             self.pruner.step()
         self.state = _detach(self.state)
@@ -452,7 +646,10 @@ class _TrainingRun:
         summed = torch.tensor(self.totals, dtype=torch.float64)
         if self.world > 1:
             import torch.distributed as dist
+            if dist.get_backend() == "nccl":
+                summed = summed.to(self.device)
             dist.all_reduce(summed)
+            summed = summed.cpu()
         mean = float(summed[0] / summed[1])
         record = {"epoch": self.epoch, "step": self.global_step, "lr": self.scheduler.last_lr, "train_loss": mean,
                   "train_perplexity": math.exp(mean), "train_activity": float(summed[2] / summed[3]),
@@ -478,14 +675,47 @@ class _TrainingRun:
                 handle.write(json.dumps(record) + "\n")
 
 
+def _upgrade_optimizer_state(saved: dict, optimizer: torch.optim.Optimizer, model: nn.Module) -> dict:
+    """A checkpoint's optimizer state for ``optimizer``'s groups.
+
+    Checkpoints written before the thresholds had their own group hold one group over
+    ``model.parameters()``; their per-parameter state is moved to the current groups (the
+    thresholds' group keeps its current hyperparameters: no weight decay, its lr scale).
+    """
+    if len(saved["param_groups"]) != 1 or len(optimizer.param_groups) == 1:
+        return saved
+    old_index = {id(p): i for i, p in enumerate(model.parameters())}
+    current = optimizer.state_dict()
+    state, groups, position = {}, [], 0
+    for k, group in enumerate(optimizer.param_groups):
+        indices = []
+        for p in group["params"]:
+            if old_index[id(p)] in saved["state"]:
+                state[position] = saved["state"][old_index[id(p)]]
+            indices.append(position)
+            position += 1
+        settings = dict(saved["param_groups"][0]) if k == 0 else dict(current["param_groups"][k])
+        settings.setdefault("lr_scale", 1.0)
+        groups.append({**settings, "params": indices})
+    return {"state": state, "param_groups": groups}
+
+
+def _model_device(model: nn.Module) -> torch.device:
+    parameter = next(model.parameters(), None)
+    return parameter.device if parameter is not None else torch.device("cpu")
+
+
 @torch.no_grad()
-def evaluate(model: EGRULanguageModel, tokens: torch.Tensor, segment_length: int = 256) -> EvalResult:
-    """Next-token cross-entropy over a 1-D token stream at batch size 1 (state carried throughout)."""
+def evaluate(model: nn.Module, tokens: torch.Tensor, segment_length: int = 256) -> EvalResult:
+    """Next-token cross-entropy over a 1-D token stream at batch size 1 (state carried throughout).
+
+    The tokens are moved to the model's device.
+    """
     if tokens.dim() != 1 or tokens.numel() < 2:
         raise ValueError(f"evaluate needs a 1-D stream of at least 2 tokens, got shape {tuple(tokens.shape)}")
     was_training = model.training
     model.eval()
-    stream = tokens.view(-1, 1)
+    stream = tokens.to(_model_device(model)).view(-1, 1)
     state, total_loss, nonzero, entries = None, 0.0, 0, 0
     for start in range(0, stream.shape[0] - 1, segment_length):
         inputs = stream[start: min(start + segment_length, stream.shape[0] - 1)]

@@ -141,6 +141,15 @@ def test_settings_reach_the_egru():
     assert torch.equal(lm.rnn.threshold_l0, torch.full((4,), 0.3))
 
 
+def test_per_layer_thresholds_and_surrogate_reach_the_egru():
+    from snntorch_egru.surrogate import triangle
+    first, second = torch.linspace(0.01, 0.5, 6), torch.full((4,), 0.2)
+    lm = EGRULanguageModel(10, 4, [6, 4], threshold=[first, second], spike_grad=triangle(3.6, 3.6))
+    assert torch.equal(lm.rnn.threshold_l0, first) and torch.equal(lm.rnn.threshold_l1, second)
+    assert lm.rnn.spike_grad == triangle(3.6, 3.6)
+    assert isinstance(lm.rnn.threshold_l0, torch.nn.Parameter)
+
+
 def test_activity(lm):
     lm(torch.randint(0, 20, (5, 2)))
     stats = lm.activity()
