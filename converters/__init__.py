@@ -7,21 +7,23 @@ import torch or Lava: the entry points below import their side lazily.
 
 - :func:`export` (model, path): write a model to a file (dispatches on the model's type).
 - :func:`load_snntorch` (path): the ``snntorch_egru`` model a file describes.
-- :func:`load_lava` (path): the Lava network a file describes
-  (implemented in :mod:`converters.lava_bridge`).
+- :func:`load_lava` (path, precision=None, sparse="keep"): the Lava network a file
+  describes (implemented in :mod:`converters.lava_bridge`).
 - :func:`read_network` / :func:`write_network` and the :class:`NetworkSpec` dataclasses:
-  the format itself, with :class:`FormatError` for every invalid file.
+  the format itself, with :class:`FormatError` for every invalid file (re-exported
+  from their home, :mod:`egru_format`: new code imports them from there).
 - :func:`integer_network` (spec): the integers of a quantised network (format version 2,
-  docs/fixed-point.md), numpy only: what a Lava fixed-point model loads.
+  docs/fixed-point.md), numpy only: what a Lava fixed-point model loads (also
+  :mod:`egru_format`'s).
 
 Example::
 
     >>> import os, tempfile, torch
-    >>> import converters
+    >>> import converters, egru_format
     >>> from snntorch_egru import EGRU
     >>> rnn = EGRU(4, [8, 6])
     >>> path = converters.export(rnn, os.path.join(tempfile.mkdtemp(), "egru.h5"))
-    >>> [layer.type for layer in converters.read_network(path).layers]
+    >>> [layer.type for layer in egru_format.read_network(path).layers]
     ['input', 'egru', 'egru']
     >>> again = converters.load_snntorch(path)
     >>> all(torch.equal(a, b) for a, b in zip(rnn.state_dict().values(), again.state_dict().values()))
@@ -116,12 +118,14 @@ def load_snntorch(path, *, with_quantization: bool = False):
     return _load_snntorch(path, with_quantization=with_quantization)
 
 
-def load_lava(path, *args, **kwargs):
-    """The Lava network stored in ``path``: see :func:`converters.lava_bridge.load_lava`.
+def load_lava(path, precision=None, *, sparse="keep"):
+    """The Lava network stored in ``path``: :func:`converters.lava_bridge.load_lava`.
 
-    Extra arguments go to that function. Imports :mod:`converters.lava_bridge` (and so
+    ``precision`` (``"floating_pt"``, ``"fixed_pt"`` or None: the file decides) and
+    ``sparse`` (``"keep"``, ``"auto"``, True, False) go to
+    :class:`lava_egru.EGRUNetwork`. Imports :mod:`converters.lava_bridge` (and so
     Lava) on first call; an ``ImportError`` there propagates.
     """
     from . import lava_bridge
 
-    return lava_bridge.load_lava(path, *args, **kwargs)
+    return lava_bridge.load_lava(path, precision, sparse=sparse)

@@ -1,8 +1,9 @@
 """The Lava side of the converters: format file <-> :class:`lava_egru.EGRUNetwork`.
 
-- :func:`load_lava` (path): validate the file with :func:`egru_format.read_network`
-  (``FormatError`` naming the file and the field on a bad file), then build the Lava
-  network it describes.
+- :func:`load_lava` (path, precision=None, sparse="keep"): the Lava network the
+  file describes, :class:`lava_egru.EGRUNetwork` ``(path, precision=..., sparse=...)``;
+  the file is read once, validated by :func:`egru_format.read_network`
+  (``FormatError`` naming the file and the field on a bad file).
 - :func:`export_lava` (network, path): write a Lava network's current parameters to
   the format (see :func:`lava_egru.export`).
 
@@ -32,21 +33,22 @@ import os
 import typing as ty
 from pathlib import Path
 
-from egru_format import read_network
-
 __all__ = ["load_lava", "export_lava"]
 
 
-def load_lava(path: ty.Union[str, os.PathLike]):
-    """The :class:`lava_egru.EGRUNetwork` stored in ``path`` (validated first).
+def load_lava(path: ty.Union[str, os.PathLike], precision: ty.Optional[str] = None, *, sparse="keep"):
+    """The :class:`lava_egru.EGRUNetwork` stored in ``path``: ``EGRUNetwork(path, precision=precision, sparse=sparse)``.
 
-    Raises ``FileNotFoundError`` for a missing file and
-    :class:`~egru_format.FormatError` for an invalid one, before Lava is touched.
+    ``precision``: ``"floating_pt"``, ``"fixed_pt"`` or None (the file decides: fixed
+    point for a quantised file); ``sparse``: ``"keep"`` (the matrices the file stores
+    as CSR become Lava ``Sparse`` synapses), ``"auto"``, True or False (see
+    :mod:`lava_egru.proc.network`). The network reads the file once, through
+    :func:`egru_format.read_network`: ``FileNotFoundError`` for a missing file,
+    :class:`~egru_format.FormatError` naming the file and the field for an invalid one.
     """
-    read_network(path)
     from lava_egru import EGRUNetwork
 
-    return EGRUNetwork(path)
+    return EGRUNetwork(path, precision=precision, sparse=sparse)
 
 
 def export_lava(network, path: ty.Union[str, os.PathLike], *, sparse="keep") -> Path:

@@ -49,6 +49,7 @@ Example::
 from __future__ import annotations
 
 from .constants import (
+    EGRU_OVERFLOW_KEYS,
     EXP_LIMIT,
     FORMAT_NAME,
     FORMAT_VERSION,
@@ -73,7 +74,7 @@ from .constants import (
     WEIGHT_EXP_MAX,
     WEIGHT_EXP_MIN,
 )
-from .csr import csr_from_dense, dense_from_csr, to_scipy_csr, zero_fraction
+from .csr import csr_from_dense, dense_from_csr, zero_fraction
 from .errors import FormatError, QuantizationError
 from .fixed_point import SPEC_SOURCE, FixedPointDense, FixedPointEGRU, FixedPointInput, integer_network
 from .io import PathLike, atomic_write, read_network, write_network
@@ -96,6 +97,7 @@ __all__ = [
     "INPUT_ENCODINGS", "MODEL_CLASSES", "SURROGATE_TYPES", "SPARSE_AUTO_FRACTION", "FRAC_GATE", "GATE_ONE",
     "INT24_MIN", "INT24_MAX", "INT32_MIN", "INT32_MAX", "MANTISSA_MIN", "MANTISSA_MAX", "WEIGHT_EXP_MIN",
     "WEIGHT_EXP_MAX", "FRAC_LIMIT", "EXP_LIMIT", "OVERFLOW_KEYS",
+    "EGRU_OVERFLOW_KEYS",
     # errors
     "FormatError", "QuantizationError",
     # spec
@@ -103,6 +105,6 @@ __all__ = [
     "InputQuantization", "DenseQuantization", "EGRUQuantization",
     # validation, fixed point, CSR, files
     "validate_spec", "integer_network", "FixedPointInput", "FixedPointDense", "FixedPointEGRU", "SPEC_SOURCE",
-    "csr_from_dense", "dense_from_csr", "to_scipy_csr", "zero_fraction",
+    "csr_from_dense", "dense_from_csr", "zero_fraction",
     "read_network", "write_network", "atomic_write", "PathLike",
 ]

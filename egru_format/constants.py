@@ -32,7 +32,7 @@ __all__ = [
     "FORMAT_NAME", "FORMAT_VERSION", "SUPPORTED_VERSIONS", "PRODUCER", "GATE_ORDER", "RESET_MECHANISMS",
     "INPUT_ENCODINGS", "MODEL_CLASSES", "SURROGATE_TYPES", "SPARSE_AUTO_FRACTION", "FRAC_GATE", "GATE_ONE",
     "INT24_MIN", "INT24_MAX", "INT32_MIN", "INT32_MAX", "MANTISSA_MIN", "MANTISSA_MAX", "WEIGHT_EXP_MIN",
-    "WEIGHT_EXP_MAX", "FRAC_LIMIT", "EXP_LIMIT", "OVERFLOW_KEYS",
+    "WEIGHT_EXP_MAX", "FRAC_LIMIT", "EXP_LIMIT", "OVERFLOW_KEYS", "EGRU_OVERFLOW_KEYS",
 ]
 
 FORMAT_NAME = "egru-network"
@@ -67,6 +67,9 @@ WEIGHT_EXP_MIN, WEIGHT_EXP_MAX = -8, 7
 FRAC_LIMIT = 23
 #: Sanity bound on weight scale exponents: they are in [-EXP_LIMIT, EXP_LIMIT].
 EXP_LIMIT = 64
+#: The overflow counters an EGRU neuron keeps: gate pre-activations, candidate state c~,
+#: state after reset (in this order: the Lava neuron's ``overflow`` Var).
+EGRU_OVERFLOW_KEYS = ("preact", "candidate", "state")
 #: Overflow counter names: network input quantisation, Dense output wrapped to int32,
-#: gate pre-activations, candidate state c~, state after reset, dense-layer output.
-OVERFLOW_KEYS = ("input", "dense", "preact", "candidate", "state", "output")
+#: the EGRU neuron's (:data:`EGRU_OVERFLOW_KEYS`), dense-layer output.
+OVERFLOW_KEYS = ("input", "dense", *EGRU_OVERFLOW_KEYS, "output")

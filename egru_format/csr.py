@@ -1,4 +1,4 @@
-"""CSR (compressed sparse row) helpers of the format, numpy only (scipy on request).
+"""CSR (compressed sparse row) helpers of the format, numpy only.
 
 A weight matrix stored as CSR keeps every entry other than +0.0 (so -0.0 survives),
 with column indices sorted in each row: reading it back gives the identical matrix.
@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["zero_fraction", "csr_from_dense", "dense_from_csr", "to_scipy_csr"]
+__all__ = ["zero_fraction", "csr_from_dense", "dense_from_csr"]
 
 
 def _nonzero_mask(matrix: np.ndarray) -> np.ndarray:
@@ -58,16 +58,3 @@ def dense_from_csr(data, indices, indptr, shape) -> np.ndarray:
     out[row_ids, np.asarray(indices)] = data
     return out
 
-
-def to_scipy_csr(matrix):
-    """A ``scipy.sparse.csr_matrix`` with exactly the entries :func:`csr_from_dense` stores.
-
-    Needs scipy (installed with lava-nc; possibly absent in other environments).
-    """
-    try:
-        import scipy.sparse
-    except ImportError as exc:  # pragma: no cover - depends on the environment
-        raise ImportError("to_scipy_csr needs scipy (pip install scipy); use csr_from_dense instead") from exc
-    matrix = np.asarray(matrix)
-    data, indices, indptr = csr_from_dense(matrix)
-    return scipy.sparse.csr_matrix((data, indices, indptr), shape=matrix.shape)

@@ -24,6 +24,12 @@ Rule: modules here never import ``snntorch_egru``, ``torch`` or ``snntorch``
 (checked by tests/test_architecture.py; lava-dl's netx imports torch on its own).
 Lava needs Python 3.10 and numpy<2.
 
+Imports are lazy: ``import lava_egru`` imports none of the names above; each is
+imported from its submodule on first access (``lava_egru.EGRUNetwork`` imports
+:mod:`lava_egru.proc.network`, and with it netx and torch). Lava's model discovery
+imports the model modules of :mod:`lava_egru.proc` (and so this package) in every
+worker process: they stay free of torch and netx (tests/lava/test_lava_imports.py).
+
 Example::
 
     >>> import os, tempfile
@@ -50,15 +56,51 @@ Example::
     True
 """
 
-from .exchange import export, network_spec
-from .proc.blocks.process import DenseBlock, EGRUBlock, InputBlock
-from .proc.egru.process import EGRUNeuron
-from .proc.identity.process import Identity
-from .proc.network.process import EGRUNetwork
-from .proc.one_hot.process import OneHot
-from .simulation import SimulationResult, simulate
+import importlib
+import typing as ty
+
+#: Exported name -> the submodule that defines it. Imported on first access (module ``__getattr__``):
+#: Python runs this ``__init__`` before any submodule, and Lava's model discovery imports the model
+#: modules of :mod:`lava_egru.proc` in every worker process, so importing them eagerly here would load
+#: lava-dl's netx (and torch) there. Only :mod:`lava_egru.proc.network` imports netx.
+_EXPORTS = {
+    "EGRUNetwork": "lava_egru.proc.network.process",
+    "simulate": "lava_egru.simulation",
+    "SimulationResult": "lava_egru.simulation",
+    "export": "lava_egru.exchange",
+    "network_spec": "lava_egru.exchange",
+    "EGRUNeuron": "lava_egru.proc.egru.process",
+    "Identity": "lava_egru.proc.identity.process",
+    "OneHot": "lava_egru.proc.one_hot.process",
+    "InputBlock": "lava_egru.proc.blocks.process",
+    "DenseBlock": "lava_egru.proc.blocks.process",
+    "EGRUBlock": "lava_egru.proc.blocks.process",
+}
 
 __all__ = [
     "EGRUNetwork", "simulate", "SimulationResult", "export", "network_spec",
     "EGRUNeuron", "Identity", "OneHot", "InputBlock", "DenseBlock", "EGRUBlock",
 ]
+
+if ty.TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
+    from .exchange import export, network_spec
+    from .proc.blocks.process import DenseBlock, EGRUBlock, InputBlock
+    from .proc.egru.process import EGRUNeuron
+    from .proc.identity.process import Identity
+    from .proc.network.process import EGRUNetwork
+    from .proc.one_hot.process import OneHot
+    from .simulation import SimulationResult, simulate
+
+
+def __getattr__(name: str):
+    """The exported ``name``, imported from its submodule on first access (then cached here)."""
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(__all__))

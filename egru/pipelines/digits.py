@@ -24,17 +24,18 @@ Lava and sequence boundaries: Lava carries its state from one step to the next a
 :func:`lava_egru.simulate` always starts from zero, at about a second per call. The
 pipeline therefore runs a *batch* of N test images in one call as one network of N
 independent replicas: the file's weights placed block-diagonally (input 8N, hidden HN,
-output 10N; the matrices are stored as CSR). Every image starts from the zero state
-exactly as in torch, and the whole test set takes a few calls.
+output 10N; every matrix a Lava ``Sparse`` synapse, the network built in memory by
+:func:`run_lava_spec`). Every image starts from the zero state exactly as in torch, and
+the whole test set takes a few calls.
 
 This module imports torch, scikit-learn and (for plots) matplotlib; Lava only inside
-:func:`run_lava` (and the skeleton's check that it is there).
+:func:`run_lava_spec` (and the skeleton's check that it is there).
 """
 
 from __future__ import annotations
 
 import math
-import tempfile
+import typing as ty
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -42,7 +43,6 @@ import numpy as np
 import torch
 from torch import nn
 
-import converters
 from converters.snntorch_bridge import egru_layers, from_spec
 from egru_format import (
     DenseLayer, EGRULayer, InputLayer, InputQuantization, NetworkSpec,
@@ -58,7 +58,8 @@ from .run import Phase, Pipeline
 
 __all__ = ["PipelineConfig", "DigitsClassifier", "load_digits_split", "train_classifier", "train_digits",
            "accuracy", "classifier_accuracy", "gradual_pruner", "classifier_spec", "classifier_from_spec",
-           "replicate_spec", "run_lava", "calibrate_classifier", "integer_logits", "DigitsPipeline",
+           "replicate_spec", "run_lava", "run_lava_spec", "LavaRun", "calibrate_classifier", "integer_logits",
+           "DigitsPipeline",
            "run_pipeline", "format_report"]
 
 SEQ_LEN, N_FEATURES, N_CLASSES = 8, 8, 10
@@ -249,27 +250,50 @@ def replicate_spec(spec: NetworkSpec, copies: int) -> NetworkSpec:
     return NetworkSpec(layers, {"description": f"{n} replicas of a digits classifier"})
 
 
+class LavaRun(ty.NamedTuple):
+    """What :func:`run_lava_spec` returns."""
+
+    #: ``[N, T, out]``: the float outputs (``floating_pt``) or the output layer's integers (``fixed_pt``).
+    outputs: np.ndarray
+    #: Sum of every overflow counter over all calls (``fixed_pt``; 0 in floating point).
+    overflow_total: int
+    #: Number of Lava calls (``ceil(N / batch)``).
+    calls: int
+
+
+def run_lava_spec(spec: NetworkSpec, images: np.ndarray, precision: str, batch: int = 120) -> LavaRun:
+    """Outputs of the ``input -> egru -> dense`` network ``spec`` on ``images`` [N, T, I], run in Lava.
+
+    Each image starts from the zero state: ``batch`` images per Lava call, as replicas
+    of the network (:func:`replicate_spec`), built in memory as one
+    :class:`lava_egru.EGRUNetwork` whose weight matrices are all Lava ``Sparse``
+    synapses (block-diagonal: mostly zeros). ``fixed_pt`` needs a quantised spec and
+    returns the output integers. Returns a :class:`LavaRun`.
+    """
+    from lava_egru import EGRUNetwork, simulate
+
+    n_img, steps, width = images.shape
+    out, overflow, calls = [], 0, 0
+    for start in progress_bar(range(0, n_img, batch), desc=f"[pipeline] Lava {precision}", unit="call", leave=False):
+        chunk = images[start:start + batch]
+        k = len(chunk)
+        network = EGRUNetwork(replicate_spec(spec, k), precision=precision, sparse=True)
+        x = np.transpose(chunk, (1, 0, 2)).reshape(steps, k * width)      # [T, k*I]
+        result = simulate(network, x, precision=precision, return_details=True)
+        values = result.output_int if precision == "fixed_pt" else result.output
+        out.append(np.transpose(values.reshape(steps, k, -1), (1, 0, 2)))
+        overflow += result.overflow_total
+        calls += 1
+    return LavaRun(np.concatenate(out, axis=0), overflow, calls)
+
+
 def run_lava(path, images: np.ndarray, precision: str, batch: int = 120):
     """Logits ``[N, T, C]`` of the network file ``path`` on ``images`` [N, T, I], run in Lava.
 
-    Each image starts from the zero state: ``batch`` images per Lava call, as replicas
-    of the network (:func:`replicate_spec`). ``fixed_pt`` returns the output integers.
+    :func:`run_lava_spec` on the file's spec (the file is read once; no file is
+    written). ``fixed_pt`` returns the output integers.
     """
-    from lava_egru import simulate
-
-    spec = read_network(path)
-    n_img, steps, width = images.shape
-    out = []
-    with tempfile.TemporaryDirectory(prefix="egru_pipeline_") as folder:
-        for start in progress_bar(range(0, n_img, batch), desc=f"[pipeline] Lava {precision}", unit="call", leave=False):
-            chunk = images[start:start + batch]
-            k = len(chunk)
-            file = write_network(replicate_spec(spec, k), Path(folder) / f"batch{start}.h5", sparse=True)
-            x = np.transpose(chunk, (1, 0, 2)).reshape(steps, k * width)      # [T, k*I]
-            result = simulate(converters.load_lava(file), x, precision=precision, return_details=True)
-            values = result.output_int if precision == "fixed_pt" else result.output
-            out.append(np.transpose(values.reshape(steps, k, -1), (1, 0, 2)))
-    return np.concatenate(out, axis=0)
+    return run_lava_spec(read_network(path), images, precision, batch).outputs
 
 
 # --------------------------------------------------------------------------- quantisation of the classifier

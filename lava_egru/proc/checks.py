@@ -4,10 +4,15 @@ Each returns the checked value in the form the Process stores (a Python ``int``,
 ``(N,)`` tuple, a copied numpy array) or raises ``ValueError``/``TypeError`` naming
 the argument. Bounds are the format's (:mod:`egru_format.constants`).
 
-    >>> from lava_egru.proc.checks import checked_int, real_vector
-    >>> checked_int("weight_exp", -3, -8, 7), real_vector("bias", 0.5, (2,)).tolist()
+Bounded integers of a fixed-point format (``weight_exp``, fractional bits) are checked
+by the format's own :func:`egru_format.spec.checked_int` (one definition: it raises
+:class:`~egru_format.QuantizationError`, a ``ValueError``, naming the field); sizes
+(no upper bound, which the format's check does not have) by :func:`checked_size`.
+
+    >>> from lava_egru.proc.checks import checked_size, optional_int, real_vector
+    >>> optional_int("weight_exp", -3, -8, 7), real_vector("bias", 0.5, (2,)).tolist()
     (-3, [0.5, 0.5])
-    >>> checked_int("vocab_size", 0, 1)
+    >>> checked_size("vocab_size", 0)
     Traceback (most recent call last):
     ...
     ValueError: vocab_size must be an integer >= 1, got 0
@@ -19,22 +24,22 @@ import typing as ty
 
 import numpy as np
 from egru_format.constants import FRAC_LIMIT, RESET_MECHANISMS
+from egru_format.spec import checked_int
 
-__all__ = ["checked_int", "optional_int", "checked_frac", "checked_first_step", "checked_shape", "real_vector",
+__all__ = ["checked_size", "optional_int", "checked_frac", "checked_first_step", "checked_shape", "real_vector",
            "checked_reset"]
 
 
-def checked_int(name: str, value, low: int, high: ty.Optional[int] = None) -> int:
-    """``value`` as an int in ``[low, high]`` (no upper bound if ``high`` is None); bools are refused."""
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) \
-            or value < low or (high is not None and value > high):
-        bounds = f">= {low}" if high is None else f"in [{low}, {high}]"
-        raise ValueError(f"{name} must be an integer {bounds}, got {value!r}")
+def checked_size(name: str, value) -> int:
+    """``value`` as an int >= 1 (a size: no upper bound); bools are refused."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
     return int(value)
 
 
 def optional_int(name: str, value, low: int, high: int) -> ty.Optional[int]:
-    """None, or ``value`` checked by :func:`checked_int`."""
+    """None, or ``value`` in ``[low, high]``, checked by the format's :func:`egru_format.spec.checked_int`
+    (:class:`~egru_format.QuantizationError`, a ``ValueError``, naming ``name``)."""
     return None if value is None else checked_int(name, value, low, high)
 
 

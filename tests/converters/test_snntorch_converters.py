@@ -254,8 +254,11 @@ def test_load_lava_calls_lava_bridge(monkeypatch):
     fake.load_lava = lambda path, *args, **kwargs: calls.append((path, args, kwargs)) or "network"
     monkeypatch.setitem(sys.modules, "converters.lava_bridge", fake)
     monkeypatch.setattr(converters, "lava_bridge", fake, raising=False)
-    assert converters.load_lava("net.h5", steps=3) == "network"
-    assert calls == [("net.h5", (), {"steps": 3})]
+    assert converters.load_lava("net.h5") == "network"
+    assert converters.load_lava("net.h5", "fixed_pt", sparse=True) == "network"
+    assert calls == [("net.h5", (None,), {"sparse": "keep"}), ("net.h5", ("fixed_pt",), {"sparse": True})]
+    with pytest.raises(TypeError):
+        converters.load_lava("net.h5", steps=3)             # no catch-all: only precision and sparse
 
 
 def test_doctests():

@@ -225,9 +225,6 @@ def test_csr_helpers():
     data, indices, indptr = fmt.csr_from_dense(m)
     assert indptr[0] == 0 and indptr[-1] == len(data) == np.count_nonzero(m)
     assert fmt.dense_from_csr(data, indices, indptr, m.shape).tobytes() == m.tobytes()
-    import scipy.sparse as scipy
-    csr = fmt.to_scipy_csr(m)
-    assert isinstance(csr, scipy.csr_matrix) and np.array_equal(csr.toarray(), m)
 
 
 def test_write_rejects_bad_sparse_argument(tmp_path):
@@ -610,7 +607,7 @@ def test_format_imports_only_numpy_h5py_and_stdlib():
         elif isinstance(node, ast.ImportFrom) and node.level == 0:
             tops.add(node.module.split(".")[0])
     third_party = tops - set(sys.stdlib_module_names)
-    assert third_party <= {"numpy", "h5py", "scipy"}, third_party
+    assert third_party <= {"numpy", "h5py"}, third_party
 
 
 def test_importing_converters_does_not_import_torch_or_lava():

@@ -5,7 +5,7 @@
 - (c) ``simulate`` removes the synapse latency: ``output[t]`` depends on ``x[..t]`` only;
 - (g) file -> Lava -> file gives identical float32 arrays, CSR matrices stay CSR,
   also when read back from a live runtime (float64 Vars);
-- ``converters.lava_bridge``: validation before Lava, export hook.
+- ``converters.lava_bridge``: validation (the file read once, by the network), export hook.
 """
 
 from __future__ import annotations
@@ -153,7 +153,7 @@ def test_export_keep_refuses_a_mix_no_writer_option_reproduces(lava_egru, tmp_pa
     assert read_network(lava_egru.export(net, tmp_path / "out.h5", sparse=False)) == read_network(path)
 
 
-def test_load_lava_validates_first(tmp_path, lm_path):
+def test_load_lava_validates(tmp_path, lm_path):
     from converters.lava_bridge import export_lava, load_lava
 
     net = load_lava(lm_path)

@@ -85,7 +85,7 @@ from lava.magma.core.process.ports.ports import InPort, OutPort
 from lava.magma.core.process.process import AbstractProcess, LogConfig
 from lava.magma.core.process.variable import Var
 
-from lava_egru.proc.checks import (checked_first_step, checked_frac, checked_int, checked_reset, optional_int,
+from lava_egru.proc.checks import (checked_first_step, checked_frac, checked_reset, checked_size, optional_int,
                                    real_vector)
 
 #: Payload bits of a graded message (Lava's convention for graded spikes).
@@ -117,7 +117,7 @@ class InputBlock(AbstractProcess):
         name: ty.Optional[str] = None,
         log_config: ty.Optional[LogConfig] = None,
     ) -> None:
-        size = checked_int("size", size, 1)
+        size = checked_size("size", size)
         if encoding not in INPUT_ENCODINGS:
             raise ValueError(f"encoding must be one of {INPUT_ENCODINGS}, got {encoding!r}")
         super().__init__(shape=(size,), encoding=encoding, frac_input=checked_frac("frac_input", frac_input),

@@ -67,14 +67,16 @@ from __future__ import annotations
 import typing as ty
 
 import numpy as np
+from egru_format.constants import EGRU_OVERFLOW_KEYS
 from lava.magma.core.process.ports.ports import InPort, OutPort
 from lava.magma.core.process.process import AbstractProcess, LogConfig
 from lava.magma.core.process.variable import Var
 
 from lava_egru.proc.checks import checked_first_step, checked_frac, checked_shape, checked_reset, real_vector
 
-#: Entries of the ``overflow`` Var (docs/fixed-point.md, section 8).
-OVERFLOW_COUNTERS = ("preact", "candidate", "state")
+#: Entries of the ``overflow`` Var (docs/fixed-point.md, section 8): the format's
+#: :data:`egru_format.EGRU_OVERFLOW_KEYS`, the EGRU's part of ``OVERFLOW_KEYS``.
+OVERFLOW_COUNTERS = EGRU_OVERFLOW_KEYS
 
 
 class EGRUNeuron(AbstractProcess):

@@ -8,10 +8,13 @@ parameters come from a spec: a path is read (and validated) by
 :func:`egru_format.read_network`, the only place that opens the file; nothing
 here opens HDF5 files. netx's own constructor is therefore not run (it would
 open the file a second time with netx's reader); this constructor sets what
-netx's does (``filename``, ``layers``, ``in_layer``, ``out_layer``, the ports
-``inp`` and ``out``, ``output_message_bits``, the layer table ``str()``) and
-``len()`` comes from netx. ``_create`` is overridden, because none of netx's own
-block builders fits an EGRU network:
+netx's does (``filename``, ``net_config`` (the spec), ``layers``, ``in_layer``,
+``out_layer``, the ports ``inp`` and ``out``, ``output_message_bits``, netx's options
+``num_layers`` ... ``sparse_fc_layer``, the layer table ``str()``) and ``len()``
+comes from netx. The positional parameters are netx's; netx's options other than
+``sparse_fc_layer`` have no EGRU meaning and accept only their defaults
+(``NotImplementedError`` otherwise, see :class:`EGRUNetwork`). ``_create`` is
+overridden, because none of netx's own block builders fits an EGRU network:
 
 - netx reads weights through ``NetDict``, which casts ``weight``/``bias`` to int, and
   quantises them with ``optimize_weight_bits`` for Loihi's 8-bit synapses;
@@ -35,7 +38,7 @@ memory, none unless set. ``"auto"`` chooses ``Sparse`` where at least
 ``write_network(..., sparse="auto")``), ``True``/``False`` every matrix
 ``Sparse``/``Dense``. :attr:`EGRUNetwork.sparse_weights` tells the choice.
 
-Precision: ``EGRUNetwork(path, precision=None)``. ``"floating_pt"`` builds the
+Precision: ``EGRUNetwork(path, precision=None)`` (keyword-only). ``"floating_pt"`` builds the
 float blocks from the float parameters; ``"fixed_pt"`` builds the blocks from the
 spec's integer view (:func:`egru_format.integer_network`: Lava integer
 weights ``2k``, ``weight_exp``, integer biases and thresholds, the formats), to be
@@ -114,9 +117,9 @@ from egru_format import (
     EGRULayer,
     InputLayer,
     NetworkSpec,
+    csr_from_dense,
     integer_network,
     read_network,
-    to_scipy_csr,
     validate_spec,
     zero_fraction,
 )
@@ -131,6 +134,17 @@ TABLE_NAMES = {"input": "Input", "dense": "Dense", "egru": "EGRU"}
 #: Weight matrices of each layer type, in the order the blocks take them.
 WEIGHT_NAMES = {"input": (), "dense": ("weight",), "egru": ("weight_ih", "weight_hh")}
 SparseChoice = ty.Union[str, bool]
+#: netx's ``hdf5.Network`` options (lava-dl 0.6.0) that have no meaning for an EGRU network, with their
+#: defaults: only the default is accepted (any other value raises ``NotImplementedError``).
+NETX_UNSUPPORTED = {
+    "num_layers": None,
+    "skip_layers": 0,
+    "input_message_bits": 0,
+    "input_shape": None,
+    "reset_interval": None,
+    "reset_offset": 0,
+    "spike_exp": 6,
+}
 
 #: The whole lines lava-dl's netx import prints on stdout/stderr that concern no EGRU network.
 NETX_IMPORT_NOTICES = re.compile(
@@ -162,8 +176,29 @@ def _import_netx_hdf5():
 hdf5 = _import_netx_hdf5()
 
 
+def scipy_csr(matrix, values=None) -> scipy.sparse.csr_matrix:
+    """A ``scipy.sparse.csr_matrix`` (what Lava's ``Sparse`` takes) of exactly the entries of ``matrix``
+    other than +0.0 (-0.0 included), as :func:`egru_format.csr_from_dense` stores them.
+
+    ``values`` (an array of ``matrix``'s shape, e.g. its Lava integer weights): the
+    entries take their values from it instead, on ``matrix``'s pattern.
+    """
+    matrix = np.asarray(matrix)
+    data, indices, indptr = csr_from_dense(matrix)
+    if values is not None:
+        rows = np.repeat(np.arange(matrix.shape[0]), np.diff(indptr))
+        data = np.asarray(values)[rows, indices]
+    return scipy.sparse.csr_matrix((data, indices, indptr), shape=matrix.shape)
+
+
 class EGRUNetwork(hdf5.Network):
     """The Lava network an ``egru-network`` file or spec describes (see the module docstring).
+
+    The positional parameters are netx's (``hdf5.Network`` of lava-dl 0.6.0:
+    ``net_config, num_layers, skip_layers, input_message_bits, input_shape,
+    reset_interval, reset_offset, spike_exp, sparse_fc_layer``), so that a call written
+    for a netx network means the same here or fails; ``precision`` and ``sparse`` are
+    keyword-only.
 
     Parameters
     ----------
@@ -171,10 +206,21 @@ class EGRUNetwork(hdf5.Network):
         The network file (validated by :func:`egru_format.read_network`:
         ``FileNotFoundError``, ``FormatError`` on a bad file), or a spec in memory
         (validated by :func:`egru_format.validate_spec` and copied).
-    precision : str, optional
+    num_layers, skip_layers, input_message_bits, input_shape, reset_interval, reset_offset, spike_exp
+        netx's options that an EGRU network does not support (:data:`NETX_UNSUPPORTED`):
+        the whole network is always built (``num_layers=None``, ``skip_layers=0``), the
+        input layer's encoding fixes the input (``input_message_bits=0``,
+        ``input_shape=None``: the block's shape), the EGRU neurons have no periodic reset
+        (``reset_interval=None``, ``reset_offset=0``) and no graded-spike exponent
+        (``spike_exp=6``). Any other value raises ``NotImplementedError``; the defaults
+        are stored as netx stores its arguments.
+    sparse_fc_layer : bool, optional
+        netx's switch: True makes every weight matrix a ``Sparse`` synapse, as
+        ``sparse=True`` (then ``sparse`` must be ``"keep"`` or True); default False.
+    precision : str, optional, keyword-only
         ``"floating_pt"``, ``"fixed_pt"`` or None (default: ``"fixed_pt"`` if the spec
         is quantised, else ``"floating_pt"``); see the module docstring.
-    sparse : {"keep", "auto", True, False}, optional
+    sparse : {"keep", "auto", True, False}, optional, keyword-only
         Which weight matrices become Lava ``Sparse`` synapses (module docstring);
         default ``"keep"``: those the spec's ``sparse_matrices`` names.
 
@@ -185,6 +231,12 @@ class EGRUNetwork(hdf5.Network):
         the blocks' Vars).
     filename : str or None
         The network file, None for a network built from a spec.
+    net_config : egru_format.NetworkSpec
+        netx's parsed network description (netx: a ``NetDict`` of the file); here the
+        spec (the same object as ``spec``: the file is read once, by
+        :func:`egru_format.read_network`).
+    num_layers, skip_layers, input_message_bits, input_shape, reset_interval, reset_offset, spike_exp, sparse_fc_layer
+        netx's options as given (always their defaults, but ``sparse_fc_layer``).
     source : str
         What error messages name: ``filename``, or ``<NetworkSpec>``.
     layers : list
@@ -202,17 +254,38 @@ class EGRUNetwork(hdf5.Network):
         (one per synapse on the path: ``len(layers) - 1``).
     """
 
-    def __init__(self, net_config: ty.Union[str, os.PathLike, NetworkSpec], precision: ty.Optional[str] = None,
-                 *, sparse: SparseChoice = "keep") -> None:
+    def __init__(self, net_config: ty.Union[str, os.PathLike, NetworkSpec], num_layers: ty.Optional[int] = None,
+                 skip_layers: int = 0, input_message_bits: ty.Optional[int] = 0,
+                 input_shape: ty.Optional[ty.Tuple[int, ...]] = None, reset_interval: ty.Optional[int] = None,
+                 reset_offset: int = 0, spike_exp: int = 6, sparse_fc_layer: bool = False, *,
+                 precision: ty.Optional[str] = None, sparse: SparseChoice = "keep") -> None:
         from_spec = isinstance(net_config, NetworkSpec)
         # netx's constructor is skipped (it would open the file again): AbstractProcess's runs instead,
         # first, so that a Process failing its checks below can still be deleted.
-        AbstractProcess.__init__(self, net_config=None if from_spec else net_config, num_layers=None,
-                                 input_message_bits=0)
+        AbstractProcess.__init__(self, net_config=None if from_spec else net_config, num_layers=num_layers,
+                                 input_message_bits=input_message_bits)
+        given = dict(num_layers=num_layers, skip_layers=skip_layers, input_message_bits=input_message_bits,
+                     input_shape=input_shape, reset_interval=reset_interval, reset_offset=reset_offset,
+                     spike_exp=spike_exp)
+        for name, default in NETX_UNSUPPORTED.items():
+            value = given[name]
+            is_default = value is None if default is None else (
+                isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_)) and value == default)
+            if not is_default:
+                raise NotImplementedError(
+                    f"EGRUNetwork does not support netx's {name}={value!r} (only the default {default!r}); "
+                    "precision= and sparse= are keyword-only"
+                )
         if precision is not None and precision not in PRECISIONS:
             raise ValueError(f"precision must be None or one of {PRECISIONS}, got {precision!r}")
         if not (isinstance(sparse, bool) or sparse in ("keep", "auto")):
             raise ValueError(f"sparse must be 'keep', 'auto', True or False, got {sparse!r}")
+        if not isinstance(sparse_fc_layer, (bool, np.bool_)):
+            raise TypeError(f"sparse_fc_layer must be a bool, got {type(sparse_fc_layer).__name__}")
+        if sparse_fc_layer:
+            if sparse not in ("keep", True):
+                raise ValueError(f"sparse_fc_layer=True makes every matrix Sparse: it contradicts sparse={sparse!r}")
+            sparse = True
         if from_spec:
             spec, filename = copy.deepcopy(net_config), None
             spec.model = validate_spec(spec, source=SPEC_SOURCE)
@@ -220,8 +293,12 @@ class EGRUNetwork(hdf5.Network):
             filename = os.fspath(net_config)
             spec = read_network(filename)
         self.filename = filename
-        self.input_message_bits = 0
-        self.spec = spec
+        self.spec = self.net_config = spec
+        # netx's options, stored as netx's constructor stores them (only their defaults get here).
+        self.num_layers, self.skip_layers = num_layers, skip_layers
+        self.input_message_bits, self.input_shape = input_message_bits, input_shape
+        self.reset_interval, self.reset_offset, self.spike_exp = reset_interval, reset_offset, spike_exp
+        self.sparse_fc_layer = bool(sparse_fc_layer)
         self.sparse_weights = self._synapse_layout(sparse)
         self._requested_precision = precision
         self.net_str = ""
@@ -288,12 +365,9 @@ class EGRUNetwork(hdf5.Network):
         synapse takes it: scipy CSR (exactly the entries other than +0.0) if it is to be ``Sparse``."""
         if not self.sparse_weights[(k, name)]:
             return dense if integer is None else integer
-        pattern = to_scipy_csr(dense)
         if integer is None:
-            return pattern
-        rows = np.repeat(np.arange(pattern.shape[0]), np.diff(pattern.indptr))
-        return scipy.sparse.csr_matrix((integer[rows, pattern.indices], pattern.indices, pattern.indptr),
-                                       shape=pattern.shape, dtype=np.int64)
+            return scipy_csr(dense)
+        return scipy_csr(dense, np.asarray(integer, dtype=np.int64))
 
     def _create_input(self, k: int, layer: InputLayer, first_step: int, input_message_bits: int) -> InputBlock:
         fixed = self.fixed_point[k] if self.fixed_point is not None else None

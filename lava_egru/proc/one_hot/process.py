@@ -42,7 +42,7 @@ import typing as ty
 from lava.magma.core.process.ports.ports import InPort, OutPort
 from lava.magma.core.process.process import AbstractProcess, LogConfig
 
-from lava_egru.proc.checks import checked_int
+from lava_egru.proc.checks import checked_size
 
 
 class OneHot(AbstractProcess):
@@ -62,7 +62,7 @@ class OneHot(AbstractProcess):
         name: ty.Optional[str] = None,
         log_config: ty.Optional[LogConfig] = None,
     ) -> None:
-        vocab_size = checked_int("vocab_size", vocab_size, 1)
+        vocab_size = checked_size("vocab_size", vocab_size)
         super().__init__(vocab_size=vocab_size, name=name, log_config=log_config)
         self.a_in = InPort(shape=(1,))
         self.s_out = OutPort(shape=(vocab_size,))

@@ -1,0 +1,79 @@
+"""Importing the Lava Processes and models leaves torch and lava-dl's netx out.
+
+Lava's model discovery imports every module in a Process's folder in its worker
+processes, and Python runs ``lava_egru/__init__.py`` before any submodule: the
+package ``__init__`` is lazy (module ``__getattr__``), and only
+:mod:`lava_egru.proc.network` imports netx (and with it torch). Each import runs in a
+fresh interpreter, where it really happens.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.lava
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+HEAVY = ("torch", "lava.lib.dl.netx", "lava.lib.dl.slayer")
+LIGHT_MODULES = ["lava_egru"] + [f"lava_egru.proc.{family}.{kind}"
+                                 for family in ("egru", "identity", "one_hot", "blocks")
+                                 for kind in ("models", "process")]
+
+CHECK = """
+import importlib, sys
+module = importlib.import_module({module!r})
+assert module.__name__ == {module!r}
+heavy = [name for name in {heavy!r} if name in sys.modules]
+assert not heavy, heavy
+print("ok")
+"""
+
+
+def run_fresh(code: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True, text=True, timeout=300)
+
+
+@pytest.mark.parametrize("module", LIGHT_MODULES)
+def test_import_leaves_torch_and_netx_out(module):
+    proc = run_fresh(CHECK.format(module=module, heavy=HEAVY))
+    assert proc.returncode == 0 and proc.stdout == "ok\n", proc.stderr[-3000:]
+
+
+def test_only_the_network_module_loads_netx():
+    code = ("import sys, lava_egru.proc.network.process\n"
+            "assert 'lava.lib.dl.netx' in sys.modules and 'torch' in sys.modules\n"
+            "print('ok')\n")
+    proc = run_fresh(code)
+    assert proc.returncode == 0 and proc.stdout == "ok\n", proc.stderr[-3000:]
+
+
+def test_lazy_package_names():
+    code = """
+import sys
+import lava_egru
+assert set(lava_egru.__all__) <= set(dir(lava_egru)), set(lava_egru.__all__) - set(dir(lava_egru))
+assert 'lava.lib.dl.netx' not in sys.modules
+from lava_egru.proc.egru.process import EGRUNeuron
+assert lava_egru.EGRUNeuron is EGRUNeuron and 'torch' not in sys.modules
+from lava_egru.proc.network.process import EGRUNetwork
+from lava_egru.simulation import SimulationResult, simulate
+from lava_egru.exchange import export, network_spec
+assert (lava_egru.EGRUNetwork, lava_egru.simulate, lava_egru.SimulationResult, lava_egru.export,
+        lava_egru.network_spec) == (EGRUNetwork, simulate, SimulationResult, export, network_spec)
+namespace = {}
+exec('from lava_egru import *', namespace)
+assert set(lava_egru.__all__) <= set(namespace)
+try:
+    lava_egru.no_such_name
+except AttributeError as exc:
+    assert 'no_such_name' in str(exc)
+else:
+    raise AssertionError('no AttributeError')
+print('ok')
+"""
+    proc = run_fresh(code)
+    assert proc.returncode == 0 and proc.stdout == "ok\n", proc.stderr[-3000:]
