@@ -1,39 +1,64 @@
-r"""PTB sparsity experiment on CPU (issue 5): dense GRU vs EGRU vs EGRU + iterative pruning.
+r"""PTB fronts on CPU (issue 11): EGRU x pruning at several activity levels against pruned GRUs and LSTMs.
 
-Protocol (default, sized to ~1.5-2 hours on 2 CPU cores; see docs/lm-recipe.md):
+The question (the seed claim at CPU scale): does activity sparsity compose with weight
+sparsity so that the EGRU reaches RNN-layer operation reductions at a perplexity that
+weight pruning of a dense GRU or LSTM alone does not?
 
-1. ``gru``: a dense GRU language model (the library's ``EGRU`` with ``events=False`` inside
-   an ``EGRULanguageModel``): embedding 256, 2 layers of 256 units, tied embedding/readout.
-2. ``egru``: the same architecture with events (threshold 0.1, learned).
-   Both: 2 epochs over the first 700k PTB training tokens, batch 32, BPTT 35 (random AWD
-   lengths), AdamW (betas 0, 0.999), lr 2e-3, weight decay 0.01, clip 0.25, cosine decay
-   over the last half, no dropout.
-3. ``egru_p50``, ``egru_p80``, ``egru_p90``, ``egru_p95``: the EGRU pruned iteratively, each
-   level starting from the previous one: one-shot magnitude pruning (global threshold) of
-   **the input and recurrent matrices** (``weight_ih_l*``, ``weight_hh_l*`` of both layers;
-   the tied embedding/readout stays dense) to the level, then fine-tuning with the mask
-   held (800 steps: one pass over 896k training tokens, lr 1e-3 with cosine decay to 0).
+Families (one dense model each, then its pruning chain), all with the same layout —
+embedding 256, 2 recurrent layers of 256 units, tied embedding/readout — the same data
+(the whole PTB training split), the same schedule and the same evaluation:
 
-Every configuration is evaluated at batch size 1 on a prefix of the PTB test split
-(``--eval-tokens``, default 8000 tokens: the full 82k-token split takes ~7 min per pass on
-this machine) for the perplexity and with :func:`snntorch_egru.opcount.count_operations`
-for activity sparsity per layer, weight (connection) sparsity and MACs per token; the
-reduction is the dense GRU's MACs per token over the configuration's effective MACs
-(``OpCounts.reduction_effective``: the GRU of the same size is ``OpCounts.dense``).
+- ``gru``: ``torch.nn.GRU`` layers inside the library's trainer (``rnn_type="gru"``);
+- ``lstm``: ``torch.nn.LSTM`` layers (``rnn_type="lstm"``);
+- ``egru_wd003``, ``egru_wd010``, ``egru_wd030``: the EGRU with the reference LM recipe's
+  neuron settings (triangle surrogate with dampening = width = 3.6; per-unit thresholds
+  drawn from Beta(alpha, 3) with mean 0.01, clamped into [min_threshold, 1] and frozen:
+  lr x 0, no weight decay) at three weight decays, the seed paper's activity knob
+  (0.03, 0.10, 0.30).
 
-Resumable: training checkpoints live in ``--output-dir/<config>/`` (the trainer's
-``checkpoint.pt``, resumed automatically), finished models as ``model.pt`` there, and a
-finished configuration is one JSON file in ``--results-dir`` (default
-``benchmarks/results/ptb_sparsity``); a rerun skips configurations whose JSON exists.
+Dense training (every family alike): ``epochs`` epochs over the full training split,
+batch 32, BPTT 35 (AWD-LSTM random lengths), AdamW (betas 0, 0.999), lr 2e-3, clip 0.25,
+cosine decay over the last third, locked dropout 0.25 on the embedding outputs, between
+the layers and before the readout, word dropout 0.05, DropConnect 0.25 on the recurrent
+matrices; validation perplexity (full split, batch 1) after every epoch: the curves are
+kept in each dense model's JSON (``history``).
 
-Run from the repository root::
+Pruning chain (every family alike): 80%, 90%, 95% of the input and recurrent matrices
+(``weight_ih``, ``weight_hh`` of both layers; global magnitude threshold; the tied
+embedding/readout stays dense), each level one-shot from the previous level's model, then
+``finetune_steps`` steps with the masks held (lr 1e-3 cosine to 0, the family's weight
+decay and dropouts).
 
-    nohup .venv/modern/bin/python benchmarks/ptb_sparsity_experiment.py --output-dir outputs/ptb_sparsity \
-        > outputs/ptb_sparsity.log 2>&1 &
-    .venv/modern/bin/python benchmarks/ptb_sparsity_experiment.py --report   # table.md + pareto.png
+Evaluation of every configuration: the full PTB test split (82,430 tokens: 82,429
+next-token predictions) and the full validation split at batch size 1 with the state
+carried (``snntorch_egru.train_lm.evaluate``), and
+:func:`snntorch_egru.opcount.count_operations` on the test split for activity sparsity
+and MACs. Reductions are against the dense GRU of the same size (3H(I+H) MACs per layer
+and token; the embedding lookup is 0 MACs):
 
-``--quick``: a seconds-long setting (tiny model, a slice of PTB) into a temporary
-directory (or ``--output-dir``/``--results-dir`` when given), for the tests.
+- ``reduction_rnn_activity_only``: GRU RNN MACs / the model's RNN MACs counting active
+  inputs only (dense weights);
+- ``reduction_rnn_weight_only``: GRU RNN MACs / nonzero RNN weights (dense inputs);
+- ``reduction_rnn_only``: GRU RNN MACs / effective RNN MACs (active inputs x nonzero
+  weights): the measured reduction;
+- ``reduction_vs_dense_gru``: the whole model, readout (V x H on the last layer's outputs)
+  included.
+
+An LSTM computes 4 gate blocks to the GRU's 3, so a dense LSTM has a reduction of 0.75.
+
+Resumable: each configuration trains in ``--output-dir/<name>/`` (the trainer's checkpoint
+is resumed), writes ``model.pt`` there and one JSON in ``--results-dir`` (default
+``benchmarks/results/ptb_fronts``); a rerun skips configurations whose JSON exists, and
+``--families`` runs a subset. ``--report`` writes ``table.md``, ``verdict.md`` and
+``pareto.png`` from the JSONs.
+
+Run from the repository root (one heavy job at a time on this machine)::
+
+    nohup .venv/modern/bin/python benchmarks/ptb_sparsity_experiment.py --output-dir outputs/ptb_fronts \
+        > outputs/ptb_fronts.log 2>&1 &
+    .venv/modern/bin/python benchmarks/ptb_sparsity_experiment.py --report
+
+``--quick``: the whole protocol on a tiny model and a slice of PTB, in seconds (tests).
 """
 
 from __future__ import annotations
@@ -46,314 +71,353 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
 import torch
-from torch import nn
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from snntorch_egru import train_lm  # noqa: E402
-from snntorch_egru.activity import ActivityStats  # noqa: E402
 from snntorch_egru.checkpoint import write_text_atomic  # noqa: E402
 from snntorch_egru.data import load_corpus  # noqa: E402
-from snntorch_egru.language_model import EGRULanguageModel  # noqa: E402
-from snntorch_egru.layer import EGRU  # noqa: E402
 from snntorch_egru.opcount import count_operations  # noqa: E402
-from snntorch_egru.pruning import CubicSchedule, Pruner, PrunerGroup, weight_sparsity  # noqa: E402
+from snntorch_egru.pruning import CubicSchedule, Pruner, weight_sparsity  # noqa: E402
 
-DEFAULT_RESULTS = ROOT / "benchmarks" / "results" / "ptb_sparsity"
+DEFAULT_RESULTS = ROOT / "benchmarks" / "results" / "ptb_fronts"
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "ptb"
 PRUNE_TARGETS = ("input", "recurrent")
-#: the last configuration keeps egru_p90's masks and prunes the (tied) readout on its own
-READOUT_LEVEL = 0.8
-LEVELS = (0.5, 0.8, 0.9, 0.95)
+LEVELS = (0.8, 0.9, 0.95)
+
+#: The reference LM recipe's EGRU neuron settings (docs/lm-recipe.md).
+EGRU_NEURON = dict(surrogate_dampening=3.6, surrogate_width=3.6, threshold_init="beta", threshold=0.01,
+                   threshold_beta=3.0, threshold_max=1.0, threshold_lr_scale=0.0, min_threshold=1e-3)
+#: (family name, rnn_type, weight decay)
+FAMILIES = (
+    ("gru", "gru", 0.1),
+    ("egru_wd010", "egru", 0.10),
+    ("lstm", "lstm", 0.1),
+    ("egru_wd003", "egru", 0.03),
+    ("egru_wd030", "egru", 0.30),
+)
+REGULARIZATION = dict(dropout_embedding=0.25, dropout_between=0.25, dropout_output=0.25, dropout_words=0.05,
+                      dropconnect=0.25)
 
 FULL = dict(
-    model=dict(embedding_size=256, hidden_sizes=(256, 256), tie_weights=True, threshold=0.1),
-    train=dict(epochs=2, batch_size=32, bptt=35, lr=2e-3, weight_decay=0.01, clip=0.25,
-               cosine_fraction=0.5, max_train_tokens=700_000),
+    model=dict(embedding_size=256, hidden_sizes=(256, 256), tie_weights=True),
+    train=dict(epochs=6, batch_size=32, bptt=35, lr=2e-3, clip=0.25, cosine_fraction=1 / 3, **REGULARIZATION),
     finetune=dict(steps=800, lr=1e-3),
-    eval_tokens=8000, checkpoint_every=100,
+    checkpoint_every=100, valid_tokens=None, test_tokens=None,
 )
 QUICK = dict(
-    model=dict(embedding_size=16, hidden_sizes=(24, 16), tie_weights=True, threshold=0.1),
-    train=dict(epochs=1, batch_size=4, bptt=10, lr=5e-3, weight_decay=0.01, clip=0.25,
-               cosine_fraction=0.5, max_train_tokens=2000),
-    finetune=dict(steps=5, lr=1e-3),
-    eval_tokens=300, checkpoint_every=10,
+    model=dict(embedding_size=16, hidden_sizes=(16, 16), tie_weights=True),
+    train=dict(epochs=2, batch_size=4, bptt=10, lr=5e-3, clip=0.25, cosine_fraction=0.5, max_train_tokens=1500,
+               **REGULARIZATION),
+    finetune=dict(steps=4, lr=1e-3),
+    checkpoint_every=10, valid_tokens=400, test_tokens=600,
 )
 
 
-class GRULanguageModel(EGRULanguageModel):
-    """``EGRULanguageModel`` whose stack is a plain GRU (``EGRU(events=False)``): the dense baseline."""
-
-    def __init__(self, vocab_size, embedding_size, hidden_sizes, **kwargs):
-        super().__init__(vocab_size, embedding_size, hidden_sizes, **kwargs)
-        self.rnn = EGRU(self.embedding_size, list(self.rnn.hidden_sizes), dropout=self.rnn.dropout, events=False)
-        self.rnn.reset_parameters()
-
-    def activity(self) -> ActivityStats:
-        """Every unit communicates every step."""
-        return ActivityStats([1.0] * self.rnn.num_layers, 1.0)
-
-
-def build_lm(kind: str, vocab_size: int, model_cfg: dict) -> EGRULanguageModel:
-    cls = GRULanguageModel if kind == "gru" else EGRULanguageModel
-    kwargs = dict(tie_weights=model_cfg["tie_weights"])
-    if kind != "gru":
-        kwargs["threshold"] = model_cfg["threshold"]
-    return cls(vocab_size, model_cfg["embedding_size"], list(model_cfg["hidden_sizes"]), **kwargs)
+def configurations(families=None):
+    """``(name, family, rnn_type, weight_decay, sparsity, parent)`` in protocol order."""
+    for family, rnn_type, weight_decay in FAMILIES:
+        if families is not None and family not in families:
+            continue
+        yield family, family, rnn_type, weight_decay, 0.0, None
+        parent = family
+        for level in LEVELS:
+            name = f"{family}_p{round(level * 100)}"
+            yield name, family, rnn_type, weight_decay, level, parent
+            parent = name
 
 
-def load_model(path: Path, kind: str, vocab_size: int, model_cfg: dict, pruned: bool,
-               targets=PRUNE_TARGETS) -> EGRULanguageModel:
-    """A finished model from ``model.pt`` (mask buffers of ``targets`` registered first when pruned)."""
-    model = build_lm(kind, vocab_size, model_cfg)
+def lm_config(settings: dict, rnn_type: str, weight_decay: float, **overrides) -> train_lm.LMConfig:
+    """The trainer settings of a configuration: the protocol's model and training, the family's knobs."""
+    values = dict(settings["train"])
+    values.update(overrides)
+    model = settings["model"]
+    neuron = EGRU_NEURON if rnn_type == "egru" else {}
+    return train_lm.LMConfig(rnn_type=rnn_type, embedding_size=model["embedding_size"],
+                             hidden_sizes=tuple(model["hidden_sizes"]), tie_weights=model["tie_weights"],
+                             weight_decay=weight_decay, betas=(0.0, 0.999), **neuron, **values)
+
+
+def load_model(path: Path, config: train_lm.LMConfig, vocab: int, pruned: bool):
+    """A finished model from ``model.pt`` (the mask buffers registered first when it was pruned)."""
+    model = train_lm.build_model(config, vocab)
     if pruned:
-        Pruner(model, targets=list(targets))
+        Pruner(model, targets=list(PRUNE_TARGETS))
     model.load_state_dict(torch.load(path, map_location="cpu"))
     return model
 
 
-@torch.no_grad()
-def test_loss(model: EGRULanguageModel, tokens: torch.Tensor, segment_length: int = 256) -> float:
-    """Mean next-token cross-entropy at batch size 1, state carried (works for the GRU too)."""
-    was_training = model.training
-    model.eval()
-    stream, state, total = tokens.view(-1, 1), None, 0.0
-    for start in range(0, stream.shape[0] - 1, segment_length):
-        inputs = stream[start: min(start + segment_length, stream.shape[0] - 1)]
-        targets = stream[start + 1: start + 1 + inputs.shape[0]]
-        logits, state = model(inputs, state)
-        total += nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1),
-                                             reduction="sum").item()
-    model.train(was_training)
-    return total / (stream.shape[0] - 1)
+def gru_rnn_macs(settings: dict) -> float:
+    """MACs per token of the recurrent layers of a dense GRU of the protocol's size: sum of 3H(I + H)."""
+    sizes = [settings["model"]["embedding_size"], *settings["model"]["hidden_sizes"]]
+    return float(sum(3 * h * (i + h) for i, h in zip(sizes[:-1], sizes[1:])))
 
 
-def configurations():
-    """(name, kind, sparsity, parent) in protocol order.
-
-    After the pruning chain, a control chain ``egru_ft1`` .. ``egru_ft4``: the unpruned EGRU
-    fine-tuned with exactly the same schedule, link for link, so that ``egru_p<level>`` and
-    the control with the same number of fine-tuning links differ only in the pruning. Last,
-    ``egru_p90_ro80``: ``egru_p90`` with its W_ih/W_hh masks held and the tied
-    embedding/readout pruned to 80% on its own (a :class:`PrunerGroup`), the readout being
-    most of a small model's MACs. (One global threshold over all three groups instead pruned
-    the EGRU matrices to 98% and the readout to 87.5%, perplexity 706: the groups need their
-    own levels.)
-    """
-    yield "gru", "gru", 0.0, None
-    yield "egru", "egru", 0.0, None
-    parent = "egru"
-    for level in LEVELS:
-        name = f"egru_p{round(level * 100)}"
-        yield name, "egru", level, parent
-        parent = name
-    parent = "egru"
-    for link in range(1, len(LEVELS) + 1):
-        name = f"egru_ft{link}"
-        yield name, "egru", 0.0, parent
-        parent = name
-    yield "egru_p90_ro80", "egru", 0.9, "egru_p90"
+def rnn_weights(model) -> dict:
+    """The recurrent layers' input and recurrent matrices by name (what the chain prunes)."""
+    return {name: p for name, p in model.named_parameters()
+            if name.startswith("rnn.") and ("weight_ih" in name or "weight_hh" in name)}
 
 
-def _sparsity_of(name: str) -> float:
-    return next(sparsity for config, _, sparsity, _ in configurations() if config == name)
-
-
-def prunes_readout(name: str) -> bool:
-    """Whether a configuration also prunes the tied embedding/readout (``egru_p90_ro80``)."""
-    return "_ro" in name
-
-
-def prune_targets(name: str) -> tuple:
-    """The pruned matrix groups of a configuration."""
-    return PRUNE_TARGETS + ("readout",) if prunes_readout(name) else PRUNE_TARGETS
-
-
-def measure(model, tokens: torch.Tensor) -> dict:
-    loss = test_loss(model, tokens)
-    counts = count_operations(model, tokens)
-    pruned = weight_sparsity({n: p for n, p in model.named_parameters() if n.startswith("rnn.weight_")})
-    total = pruned.pop("total")
-    rnn = {key: sum(m[key] for name, m in counts.layers().items() if name.startswith("layer"))
-           for key in ("dense", "activity", "effective")}
+def measure(model, settings: dict, valid: torch.Tensor, test: torch.Tensor) -> dict:
+    """Perplexities (full splits, batch 1), sparsities and MAC reductions of one model."""
+    test_result = train_lm.evaluate(model, test)
+    valid_result = train_lm.evaluate(model, valid)
+    counts = count_operations(model, test)
+    layers = counts.layers()
+    rnn = {key: sum(entry[key] for name, entry in layers.items() if name.startswith("layer"))
+           for key in ("activity", "effective")}
+    weights = rnn_weights(model)
+    nonzero = float(sum(int(torch.count_nonzero(w)) for w in weights.values()))
+    sparsity = weight_sparsity(weights)
+    total = sparsity.pop("total")
+    reference = gru_rnn_macs(settings)
+    readout_dense = float(model.readout.weight.shape[0] * model.readout.weight.shape[1])
     return {
-        "test_loss": loss, "test_perplexity": math.exp(loss), "eval_tokens": int(tokens.numel()),
+        "test_loss": test_result.loss, "test_perplexity": test_result.perplexity, "eval_tokens": test_result.tokens,
+        "valid_loss": valid_result.loss, "valid_perplexity": valid_result.perplexity,
+        "valid_tokens": valid_result.tokens,
         "activity_sparsity": counts.activity_sparsity,
-        "weight_sparsity_rnn": total, "weight_sparsity_per_matrix": pruned,
+        "weight_sparsity_rnn": total, "weight_sparsity_per_matrix": sparsity,
         "weight_sparsity_readout": float((model.readout.weight == 0).float().mean()),
         "connection_sparsity_overall": counts.connection_sparsity["overall"],
-        "macs_per_token": {"dense": counts.dense, "activity": counts.activity, "effective": counts.effective},
-        "reduction_vs_dense_gru": counts.reduction_effective,
-        # the EGRU layers alone (the tied V x H readout is dense and dominates a small model's MACs)
-        "reduction_rnn_only": rnn["dense"] / max(1e-12, rnn["effective"]),
-        "reduction_rnn_activity_only": rnn["dense"] / max(1e-12, rnn["activity"]),
-        "macs_per_layer": counts.layers(),
+        "macs_per_token": {"dense_gru_rnn": reference, "rnn_activity": rnn["activity"],
+                           "rnn_weights": nonzero, "rnn_effective": rnn["effective"],
+                           "effective": counts.effective},
+        "reduction_rnn_activity_only": reference / max(1e-12, rnn["activity"]),
+        "reduction_rnn_weight_only": reference / max(1e-12, nonzero),
+        "reduction_rnn_only": reference / max(1e-12, rnn["effective"]),
+        "reduction_vs_dense_gru": (reference + readout_dense) / max(1e-12, counts.effective),
+        "macs_per_layer": layers,
     }
 
 
-def run_protocol(settings: dict, corpus, output_dir: Path, results_dir: Path, log=print) -> dict:
+def _splits(settings: dict, corpus) -> tuple:
+    valid, test = corpus.valid, corpus.test
+    if settings.get("valid_tokens"):
+        valid = valid[: settings["valid_tokens"]]
+    if settings.get("test_tokens"):
+        test = test[: settings["test_tokens"]]
+    return valid, test
+
+
+def run_configuration(name, family, rnn_type, weight_decay, sparsity, parent, settings, corpus, output_dir: Path,
+                      log=print) -> dict:
+    """Train (or fine-tune) one configuration, save ``model.pt``, return its measured record."""
+    vocab = len(corpus.vocabulary)
+    valid, test = _splits(settings, corpus)
+    work = output_dir / name
+    work.mkdir(parents=True, exist_ok=True)
+    start = time.perf_counter()
+    train = settings["train"]
+    if parent is None:
+        config = lm_config(settings, rnn_type, weight_decay)
+        model, history = train_lm.train_language_model(
+            config, corpus.train, vocab, valid, log=log, output_dir=work, resume=True,
+            checkpoint_every=settings["checkpoint_every"], progress=True)
+        description = f"trained {config.epochs} epochs"
+    else:
+        parent_model = output_dir / parent / "model.pt"
+        if not parent_model.exists():
+            raise FileNotFoundError(f"{name} starts from {parent_model}, which is missing "
+                                    f"(remove the JSON of {parent} to train it again)")
+        steps = settings["finetune"]["steps"]
+        config = lm_config(settings, rnn_type, weight_decay, epochs=1, lr=settings["finetune"]["lr"],
+                           cosine_fraction=1.0, min_lr=0.0, prune_sparsity=sparsity,
+                           prune_targets=PRUNE_TARGETS, max_train_tokens=steps * train["batch_size"] * train["bptt"] + 1)
+        parent_sparsity = next(s for n, *_, s, _ in configurations() if n == parent)
+        model = load_model(parent_model, config, vocab, pruned=parent_sparsity > 0)
+        # one-shot to the level at the first step, then held; the parent's zeros go first: nested masks
+        pruner = Pruner(model, targets=list(PRUNE_TARGETS), scope="global", schedule=CubicSchedule.one_shot(sparsity))
+        model, history = train_lm.train_language_model(
+            config, corpus.train, vocab, None, log=log, output_dir=work, resume=True,
+            checkpoint_every=settings["checkpoint_every"], progress=True, model=model, pruner=pruner)
+        description = f"pruned to {sparsity:.0%} from {parent}, fine-tuned {history[-1]['step']} steps"
+    torch.save(model.state_dict(), work / "model.pt")
+    record = {"name": name, "family": family, "kind": rnn_type, "weight_decay": weight_decay,
+              "target_sparsity": sparsity, "parent": parent, "description": description,
+              "pruned_matrices": list(PRUNE_TARGETS) if sparsity else [],
+              "model": {k: list(v) if isinstance(v, tuple) else v for k, v in settings["model"].items()},
+              "neuron": EGRU_NEURON if rnn_type == "egru" else None,
+              "train": {k: v for k, v in train.items()},
+              "train_steps": history[-1]["step"] if history else None,
+              "train_perplexity": history[-1]["train_perplexity"] if history else None,
+              "history": history, "seed": config.seed}
+    record.update(measure(model, settings, valid, test))
+    record["train_seconds"] = sum(r.get("seconds", 0.0) for r in history)
+    record["wall_seconds"] = time.perf_counter() - start
+    return record
+
+
+def run_protocol(settings: dict, corpus, output_dir: Path, results_dir: Path, families=None, log=print) -> dict:
     output_dir, results_dir = Path(output_dir), Path(results_dir)
     results_dir.mkdir(parents=True, exist_ok=True)
-    vocab = len(corpus.vocabulary)
-    eval_tokens = corpus.test[: settings["eval_tokens"]]
-    model_cfg, train_cfg, ft = settings["model"], settings["train"], settings["finetune"]
     results = {}
-    for name, kind, sparsity, parent in configurations():
-        result_path = results_dir / f"{name}.json"
-        if result_path.exists():
-            log(f"[{name}] done already ({result_path}), skipped")
-            results[name] = json.loads(result_path.read_text())
+    for name, family, rnn_type, weight_decay, sparsity, parent in configurations(families):
+        path = results_dir / f"{name}.json"
+        if path.exists():
+            log(f"[{name}] done already ({path}), skipped")
+            results[name] = json.loads(path.read_text())
             continue
-        work = output_dir / name
-        work.mkdir(parents=True, exist_ok=True)
-        start = time.perf_counter()
-        if parent is None:
-            config = train_lm.LMConfig(hidden_sizes=tuple(model_cfg["hidden_sizes"]),
-                                       embedding_size=model_cfg["embedding_size"],
-                                       tie_weights=model_cfg["tie_weights"], threshold=model_cfg["threshold"],
-                                       **train_cfg)
-            torch.manual_seed(config.seed)   # the initial weights depend on the seed only
-            model, history = train_lm.train_language_model(
-                config, corpus.train, vocab, None, log=log, output_dir=work, resume=True,
-                checkpoint_every=settings["checkpoint_every"], progress=True, model=build_lm(kind, vocab, model_cfg))
-            description = f"trained {train_cfg['epochs']} epochs"
-        else:
-            parent_model = output_dir / parent / "model.pt"
-            if not parent_model.exists():
-                raise FileNotFoundError(f"{name} starts from {parent_model}, which is missing "
-                                        f"(remove {results_dir / (parent + '.json')} to retrain {parent})")
-            steps = ft["steps"]
-            tokens = steps * train_cfg["batch_size"] * train_cfg["bptt"]
-
-            start_model = load_model(parent_model, kind, vocab, model_cfg, pruned=_sparsity_of(parent) > 0,
-                                     targets=prune_targets(parent))
-            targets = prune_targets(name)
-            pruner = None
-            if prunes_readout(name):
-                # the parent's EGRU masks held as they are (no schedule); the readout one-shot to its level
-                pruner = PrunerGroup(Pruner(start_model, targets=list(PRUNE_TARGETS)),
-                                     Pruner(start_model, targets=["readout"],
-                                            schedule=CubicSchedule.one_shot(READOUT_LEVEL)))
-            elif sparsity > 0:
-                # one-shot to the level at step 0, held afterwards; previously pruned weights
-                # are zero, so they go first: the masks are nested.
-                pruner = Pruner(start_model, targets=list(targets), scope="global",
-                                schedule=CubicSchedule.one_shot(sparsity))
-
-            config = train_lm.LMConfig(hidden_sizes=tuple(model_cfg["hidden_sizes"]),
-                                       embedding_size=model_cfg["embedding_size"],
-                                       tie_weights=model_cfg["tie_weights"], threshold=model_cfg["threshold"],
-                                       epochs=1, batch_size=train_cfg["batch_size"], bptt=train_cfg["bptt"],
-                                       lr=ft["lr"], weight_decay=train_cfg["weight_decay"], clip=train_cfg["clip"],
-                                       cosine_fraction=1.0, prune_sparsity=sparsity,
-                                       prune_targets=targets, max_train_tokens=tokens + 1)
-            model, history = train_lm.train_language_model(
-                config, corpus.train, vocab, None, log=log, output_dir=work, resume=True,
-                checkpoint_every=settings["checkpoint_every"], progress=True, model=start_model, pruner=pruner)
-            steps_done = history[-1]["step"] if history else "?"
-            description = (f"pruned to {sparsity:.0%} from {parent}, fine-tuned {steps_done} steps" if sparsity
-                           else f"control: {parent} fine-tuned {steps_done} steps, no pruning")
-        torch.save(model.state_dict(), work / "model.pt")
-        train_seconds = sum(r.get("seconds", 0.0) for r in history)
-        record = {"name": name, "kind": kind, "target_sparsity": sparsity, "parent": parent,
-                  "description": description, "pruned_matrices": list(prune_targets(name)) if sparsity else [],
-                  "model": {k: list(v) if isinstance(v, tuple) else v for k, v in model_cfg.items()},
-                  "train_steps": history[-1]["step"] if history else None,
-                  "train_perplexity": history[-1]["train_perplexity"] if history else None}
-        record.update(measure(model, eval_tokens))
-        record["train_seconds"] = train_seconds
-        record["wall_seconds"] = time.perf_counter() - start
-        write_text_atomic(result_path, json.dumps(record, indent=1) + "\n")
-        log(f"[{name}] test ppl {record['test_perplexity']:.2f}, activity sparsity "
-            f"{record['activity_sparsity']['pooled']:.3f}, weight sparsity {record['weight_sparsity_rnn']:.3f}, "
-            f"reduction {record['reduction_vs_dense_gru']:.2f}x -> {result_path}")
+        record = run_configuration(name, family, rnn_type, weight_decay, sparsity, parent, settings, corpus,
+                                   output_dir, log)
+        write_text_atomic(path, json.dumps(record, indent=1) + "\n")
+        log(f"[{name}] test ppl {record['test_perplexity']:.2f} (valid {record['valid_perplexity']:.2f}), "
+            f"activity sparsity {record['activity_sparsity']['pooled']:.3f}, weight sparsity "
+            f"{record['weight_sparsity_rnn']:.3f}, RNN reduction {record['reduction_rnn_only']:.2f}x, "
+            f"{record['wall_seconds']:.0f} s -> {path}")
         results[name] = record
     return results
 
 
 def remeasure(settings: dict, corpus, output_dir: Path, results_dir: Path, log=print) -> None:
-    """Measure every finished configuration again from its ``model.pt`` (same tokens, same
-    numbers, plus any field :func:`measure` gained since) and rewrite its JSON."""
+    """Measure every finished configuration again from its ``model.pt`` and rewrite its JSON
+    (the same numbers, plus any field :func:`measure` gained since)."""
     vocab = len(corpus.vocabulary)
-    eval_tokens = corpus.test[: settings["eval_tokens"]]
-    for name, kind, sparsity, parent in configurations():
-        result_path, model_path = Path(results_dir) / f"{name}.json", Path(output_dir) / name / "model.pt"
-        if not result_path.exists():
+    valid, test = _splits(settings, corpus)
+    for name, _, rnn_type, weight_decay, sparsity, _ in configurations():
+        path, model_path = Path(results_dir) / f"{name}.json", Path(output_dir) / name / "model.pt"
+        if not path.exists():
             continue
         if not model_path.exists():
-            raise FileNotFoundError(f"{result_path} exists but {model_path} does not: cannot remeasure {name}")
-        record = json.loads(result_path.read_text())
-        model = load_model(model_path, kind, vocab, settings["model"], pruned=sparsity > 0, targets=prune_targets(name))
-        record.update(measure(model, eval_tokens))
-        write_text_atomic(result_path, json.dumps(record, indent=1) + "\n")
+            raise FileNotFoundError(f"{path} exists but {model_path} does not: cannot remeasure {name}")
+        record = json.loads(path.read_text())
+        model = load_model(model_path, lm_config(settings, rnn_type, weight_decay), vocab, pruned=sparsity > 0)
+        record.update(measure(model, settings, valid, test))
+        write_text_atomic(path, json.dumps(record, indent=1) + "\n")
         log(f"[{name}] remeasured: test ppl {record['test_perplexity']:.2f}")
+
+
+# --------------------------------------------------------------------------- report
+
+
+def fronts(records: dict) -> dict:
+    """``{front label: [records sorted by RNN reduction]}``: one EGRU front per weight decay, pruned GRU, pruned LSTM."""
+    out: dict = {}
+    for record in records.values():
+        label = {"gru": "pruned GRU", "lstm": "pruned LSTM"}.get(
+            record["kind"], f"EGRU x pruning, wd {record['weight_decay']:g}")
+        out.setdefault(label, []).append(record)
+    return {label: sorted(group, key=lambda r: r["reduction_rnn_only"]) for label, group in out.items()}
+
+
+def largest_reduction_within(front: list, reference_ppl: float, margin: float):
+    """The largest RNN reduction of a front whose test perplexity is within ``(1 + margin) * reference``."""
+    ok = [r for r in front if r["test_perplexity"] <= (1.0 + margin) * reference_ppl]
+    return max(ok, key=lambda r: r["reduction_rnn_only"]) if ok else None
+
+
+def perplexity_at(front: list, reduction: float):
+    """The front's test perplexity at ``reduction``, interpolated linearly in log(reduction); None outside it."""
+    xs = np.log([r["reduction_rnn_only"] for r in front])
+    ys = [r["test_perplexity"] for r in front]
+    x = math.log(reduction)
+    if not len(xs) or x < xs[0] or x > xs[-1]:
+        return None
+    return float(np.interp(x, xs, ys))
+
+
+def verdict_lines(records: dict) -> list:
+    """The verdict in numbers (issue 11, item 7)."""
+    lines = ["# Verdict against the seed claim (computed from the JSON files)", ""]
+    groups = fronts(records)
+    references = {key: records[key]["test_perplexity"] for key in ("gru", "lstm") if key in records}
+    if not references:
+        return lines + ["No dense baseline finished yet."]
+    lines.append("Largest RNN-layer MAC reduction (vs the dense GRU) of each front within a perplexity margin:")
+    lines.append("")
+    lines.append("| front | " + " | ".join(f"within +{m:.0%} of dense {k.upper()} ({p:.2f})"
+                                        for k, p in references.items() for m in (0.05, 0.10)) + " |")
+    lines.append("|---|" + "---|" * (2 * len(references)))
+    for label, front in groups.items():
+        cells = []
+        for key, ppl in references.items():
+            for margin in (0.05, 0.10):
+                best = largest_reduction_within(front, ppl, margin)
+                cells.append("none" if best is None else f"{best['reduction_rnn_only']:.2f}x ({best['name']}, "
+                                                         f"{best['test_perplexity']:.2f})")
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    lines.append("")
+    weight_only = {label: front for label, front in groups.items() if label in ("pruned GRU", "pruned LSTM")}
+    for label, front in groups.items():
+        if label in weight_only:
+            continue
+        for other, other_front in weight_only.items():
+            below = []
+            for r in front:
+                theirs = perplexity_at(other_front, r["reduction_rnn_only"])
+                if theirs is not None:
+                    below.append((r["reduction_rnn_only"], r["test_perplexity"], theirs))
+            if not below:
+                lines.append(f"- {label} vs {other}: no overlap in RNN reduction "
+                             f"({front[0]['reduction_rnn_only']:.2f}x-{front[-1]['reduction_rnn_only']:.2f}x vs "
+                             f"{other_front[0]['reduction_rnn_only']:.2f}x-{other_front[-1]['reduction_rnn_only']:.2f}x)")
+                continue
+            text = ", ".join(f"{x:.1f}x: {mine:.2f} vs {theirs:.2f}" for x, mine, theirs in below)
+            first_below = next((x for x, mine, theirs in below if mine < theirs), None)
+            where = "never below" if first_below is None else f"below from {first_below:.1f}x on" \
+                if all(mine < theirs for x, mine, theirs in below if x >= first_below) else \
+                f"below at {first_below:.1f}x (not at every larger reduction)"
+            lines.append(f"- {label} vs {other} (test ppl at equal RNN reduction; theirs interpolated): {text}; {where}")
+    return lines
 
 
 def write_report(results_dir: Path, command: str, log=print) -> Path:
     results_dir = Path(results_dir)
-    records = [json.loads((results_dir / f"{name}.json").read_text())
-               for name, *_ in configurations() if (results_dir / f"{name}.json").exists()]
-    readout_note = next((f"{r['weight_sparsity_readout']:.3f}" for r in records
-                         if prunes_readout(r["name"]) and "weight_sparsity_readout" in r), "n/a")
-    lines = [f"# PTB sparsity experiment (CPU protocol)", "",
-             f"Produced by `{command}` from the JSON files in this folder "
-             f"(benchmarks/ptb_sparsity_experiment.py). Test perplexity at batch size 1 on the first "
-             f"{records[0]['eval_tokens'] + 1 if records else '?'} tokens of the PTB test split. Pruned matrices: "
-             f"input and recurrent (weight_ih, weight_hh) of every layer; the tied embedding/readout is dense "
-             f"except in egru_p90_ro80 (egru_p90's masks held, the readout pruned on its own; its readout "
-             f"sparsity: {readout_note}). "
-             f"MACs per token by snntorch_egru.opcount (embedding lookup = 0 MACs; readout included); "
-             f"reduction = dense GRU MACs / effective MACs.", "",
-             "A = activity-only reduction and M = measured reduction (activity x weights) of the EGRU "
-             "layers' matmuls (W_ih, W_hh); W = 1 / (1 - weight sparsity of those matrices); "
-             "the whole-model reduction includes the dense tied readout (V x H MACs on the last layer's events).", "",
-             "| config | test ppl | activity sparsity (per layer; pooled) | weight sparsity (rnn) "
-             "| A | W | A x W | M | whole model | wall time (s) |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
-    for r in records:
+    records = {name: json.loads((results_dir / f"{name}.json").read_text())
+               for name, *_ in configurations() if (results_dir / f"{name}.json").exists()}
+    lines = ["# PTB fronts (CPU protocol, issue 11)", "",
+             f"Produced by `{command}` from the JSON files in this folder (benchmarks/ptb_sparsity_experiment.py). "
+             "Perplexities at batch size 1 over the full splits (test: 82,429 predictions; valid: 73,759). "
+             "Reductions are of the recurrent layers' MACs (W_ih, W_hh) against a dense GRU of the same size; "
+             "A = active inputs only, W = nonzero weights only, M = measured (both); whole = with the tied readout.",
+             "",
+             "| config | kind | wd | test ppl | valid ppl | activity sparsity (l0, l1) | weight sparsity "
+             "| A | W | M | whole | train s |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for r in records.values():
         act = r["activity_sparsity"]
         layers = ", ".join(f"{act[k]:.3f}" for k in sorted(act) if k.startswith("layer"))
-        weights = 1.0 / max(1e-12, 1.0 - r["weight_sparsity_rnn"])
-        activity = r.get("reduction_rnn_activity_only")
-        a_text = f"{activity:.2f}x" if activity else "n/a"
-        ax_text = f"{activity * weights:.2f}x" if activity else "n/a"
-        lines.append(f"| {r['name']} | {r['test_perplexity']:.2f} | {layers}; {act['pooled']:.3f} "
-                     f"| {r['weight_sparsity_rnn']:.3f} | {a_text} | {weights:.2f}x | {ax_text} "
-                     f"| {r['reduction_rnn_only']:.2f}x | {r['reduction_vs_dense_gru']:.2f}x | {r['wall_seconds']:.0f} |")
+        lines.append(f"| {r['name']} | {r['kind']} | {r['weight_decay']:g} | {r['test_perplexity']:.2f} "
+                     f"| {r['valid_perplexity']:.2f} | {layers} | {r['weight_sparsity_rnn']:.3f} "
+                     f"| {r['reduction_rnn_activity_only']:.2f}x | {r['reduction_rnn_weight_only']:.2f}x "
+                     f"| {r['reduction_rnn_only']:.2f}x | {r['reduction_vs_dense_gru']:.2f}x "
+                     f"| {r['train_seconds']:.0f} |")
     if not records:
-        lines.append("| (no finished configuration) | | | | | | | | | |")
+        lines.append("| (no finished configuration) |" + " |" * 11)
+    lines += ["", "Validation perplexity per epoch of the dense models (the training curves):", ""]
+    for r in records.values():
+        if r["parent"] is None and r.get("history"):
+            curve = [h.get("valid_perplexity") for h in r["history"]]
+            gains = [f"{(a - b) / a:+.1%}" for a, b in zip(curve, curve[1:]) if a and b]
+            lines.append(f"- {r['name']}: " + ", ".join(f"{v:.2f}" for v in curve if v) +
+                         (f" (last epoch improved {gains[-1]})" if gains else ""))
     table = results_dir / "table.md"
     write_text_atomic(table, "\n".join(lines) + "\n")
-    log(f"wrote {table}")
+    write_text_atomic(results_dir / "verdict.md", "\n".join(verdict_lines(records)) + "\n")
+    log(f"wrote {table} and {results_dir / 'verdict.md'}")
     try:
         import matplotlib
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError:
-        log("matplotlib is not installed in this environment: pareto.png not written "
-            "(pip install -e '.[test]' installs it)")
+        log("matplotlib is not installed in this environment: pareto.png not written")
         return table
     fig, ax = plt.subplots(figsize=(7.5, 4.8))
-    chain = [r for r in records if not r["name"].startswith("egru_ft") and not prunes_readout(r["name"])]
-    controls = [r for r in records if r["name"].startswith("egru_ft") or prunes_readout(r["name"])]
-    for key, label, marker in (("reduction_vs_dense_gru", "whole model (dense tied readout included)", "o"),
-                               ("reduction_rnn_only", "EGRU layers only (W_ih, W_hh)", "s")):
-        for group, style, suffix in ((chain, ":", "pruning chain"), (controls, "", "controls egru_ft*, readout pruned egru_p90_ro80")):
-            if not group:
-                continue
-            xs, ys = [r[key] for r in group], [r["test_perplexity"] for r in group]
-            ax.plot(xs, ys, marker=marker if style else "x", linestyle=style or "none",
-                    label=f"{label}: {suffix}")
-            for r, x, y in zip(group, xs, ys):
-                ax.annotate(r["name"], (x, y), textcoords="offset points", xytext=(4, 4), fontsize=7)
+    for label, front in fronts(records).items():
+        xs, ys = [r["reduction_rnn_only"] for r in front], [r["test_perplexity"] for r in front]
+        style = "--" if label.startswith("pruned") else "-"
+        ax.plot(xs, ys, marker="o", linestyle=style, label=label)
+        for r, x, y in zip(front, xs, ys):
+            ax.annotate(r["name"], (x, y), textcoords="offset points", xytext=(3, 3), fontsize=6)
     ax.set_xscale("log")
-    ax.set_xlabel("effective-MAC reduction vs the dense GRU (x)")
-    ax.set_ylabel("test perplexity (batch 1)")
-    ax.set_title("PTB: perplexity vs operations (activity x weight sparsity)")
+    ax.set_xlabel("RNN-layer MAC reduction vs the dense GRU (x)")
+    ax.set_ylabel("test perplexity (full split, batch 1)")
+    ax.set_title("PTB: perplexity vs recurrent-layer operations")
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()
@@ -367,11 +431,12 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", default=str(DEFAULT_DATA), help="PTB directory (default ../shared/data/ptb)")
-    parser.add_argument("--output-dir", default=None, help="checkpoints and models (default outputs/ptb_sparsity)")
+    parser.add_argument("--output-dir", default=None, help="checkpoints and models (default outputs/ptb_fronts)")
     parser.add_argument("--results-dir", default=None, help=f"JSON results (default {DEFAULT_RESULTS})")
+    parser.add_argument("--families", nargs="+", choices=[f for f, *_ in FAMILIES],
+                        help="run only these families (default: all, in order)")
     parser.add_argument("--quick", action="store_true", help="seconds-long setting, temporary dirs unless given")
-    parser.add_argument("--eval-tokens", type=int, default=None, help="test-split prefix for evaluation")
-    parser.add_argument("--report", action="store_true", help="only write table.md and pareto.png")
+    parser.add_argument("--report", action="store_true", help="only write table.md, verdict.md and pareto.png")
     parser.add_argument("--remeasure", action="store_true",
                         help="measure the finished configurations again from their model.pt, then report")
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads")
@@ -379,20 +444,17 @@ def main(argv=None) -> int:
     if hasattr(sys.stdout, "reconfigure"):
         sys.stdout.reconfigure(line_buffering=True)  # progress visible in a nohup log
     torch.set_num_threads(args.threads)
-    settings = dict(QUICK if args.quick else FULL)
-    if args.eval_tokens:
-        settings["eval_tokens"] = args.eval_tokens
+    settings = QUICK if args.quick else FULL
     temporary = None
     if args.quick and (args.output_dir is None or args.results_dir is None):
-        temporary = tempfile.mkdtemp(prefix="ptb_sparsity_quick_")
-    output_dir = Path(args.output_dir or (Path(temporary) / "work" if temporary else ROOT / "outputs" / "ptb_sparsity"))
+        temporary = tempfile.mkdtemp(prefix="ptb_fronts_quick_")
+    output_dir = Path(args.output_dir or (Path(temporary) / "work" if temporary else ROOT / "outputs" / "ptb_fronts"))
     results_dir = Path(args.results_dir or (Path(temporary) / "results" if temporary else DEFAULT_RESULTS))
     command = "python benchmarks/ptb_sparsity_experiment.py " + " ".join(argv if argv is not None else sys.argv[1:])
     if args.remeasure:
         remeasure(settings, load_corpus(args.data), output_dir, results_dir)
     elif not args.report:
-        corpus = load_corpus(args.data)
-        run_protocol(settings, corpus, output_dir, results_dir)
+        run_protocol(settings, load_corpus(args.data), output_dir, results_dir, args.families)
     write_report(results_dir, command.strip())
     print(f"results in {results_dir}")
     return 0

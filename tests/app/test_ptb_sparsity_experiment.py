@@ -1,19 +1,22 @@
-"""benchmarks/ptb_sparsity_experiment.py --quick: JSON and table outputs, resume-skip, opcount agreement."""
+"""benchmarks/ptb_sparsity_experiment.py --quick: the whole fronts protocol on a tiny model.
+
+Every family (GRU, LSTM, EGRU at three weight decays) with its pruning chain runs; the
+JSONs carry the fields the report and README read; reductions agree with opcount; a rerun
+skips finished configurations; --remeasure reproduces the numbers from model.pt; the
+report writes the table, the verdict and the plot.
+"""
 
 from __future__ import annotations
 
 import importlib.util
 import json
+import math
+from pathlib import Path
 
 import pytest
 import torch
 
-from pathlib import Path
-
 REPO_ROOT = Path(__file__).resolve().parents[2]
-
-CONFIGS = ["gru", "egru", "egru_p50", "egru_p80", "egru_p90", "egru_p95", "egru_ft1", "egru_ft2", "egru_ft3", "egru_ft4",
-           "egru_p90_ro80"]
 
 
 def _module():
@@ -24,82 +27,122 @@ def _module():
     return module
 
 
+MODULE = _module()
+CONFIGS = [name for name, *_ in MODULE.configurations()]
+
+
 @pytest.fixture(scope="module")
 def quick_run(shared_data_dir, tmp_path_factory):
-    module = _module()
-    base = tmp_path_factory.mktemp("ptb_sparsity")
+    base = tmp_path_factory.mktemp("ptb_fronts")
     work, results = base / "work", base / "results"
     args = ["--quick", "--data", str(shared_data_dir / "ptb"), "--output-dir", str(work),
             "--results-dir", str(results)]
-    assert module.main(args) == 0
-    return module, work, results, args
+    assert MODULE.main(args) == 0
+    return work, results, args
 
 
-def test_json_and_table(quick_run):
-    _, _, results, _ = quick_run
+def test_configurations_are_the_issue_fronts():
+    families = {family for _, family, *_ in MODULE.configurations()}
+    assert families == {"gru", "lstm", "egru_wd003", "egru_wd010", "egru_wd030"}
+    kinds = {kind for _, _, kind, *_ in MODULE.configurations()}
+    assert kinds == {"gru", "lstm", "egru"}
+    for family in families:
+        levels = [s for _, f, _, _, s, _ in MODULE.configurations() if f == family]
+        assert levels == [0.0, 0.8, 0.9, 0.95]
+    # the EGRU's activity knob is the weight decay; its neuron is the reference recipe's
+    assert sorted(wd for _, f, k, wd, s, _ in MODULE.configurations() if k == "egru" and s == 0) == [0.03, 0.1, 0.3]
+    assert MODULE.EGRU_NEURON["threshold_lr_scale"] == 0.0 and MODULE.EGRU_NEURON["surrogate_width"] == 3.6
+
+
+def test_gru_rnn_macs_formula():
+    assert MODULE.gru_rnn_macs({"model": {"embedding_size": 4, "hidden_sizes": (6, 5)}}) == 3 * 6 * 10 + 3 * 5 * 11
+
+
+def test_json_fields_and_chains(quick_run):
+    _, results, _ = quick_run
     records = {name: json.loads((results / f"{name}.json").read_text()) for name in CONFIGS}
-    assert records["gru"]["reduction_vs_dense_gru"] == pytest.approx(1.0, rel=1e-3)  # a few exact zeros
-    assert records["gru"]["activity_sparsity"]["pooled"] == 0.0
-    for name in CONFIGS[2:6]:
-        r = records[name]
-        assert r["weight_sparsity_rnn"] == pytest.approx(r["target_sparsity"], abs=1e-3)
-        assert r["pruned_matrices"] == ["input", "recurrent"]
-    everything = records["egru_p90_ro80"]           # W_ih, W_hh and the tied readout: 90% together
-    assert everything["pruned_matrices"] == ["input", "recurrent", "readout"]
-    assert everything["weight_sparsity_readout"] > 0.5 and records["egru_p90"]["weight_sparsity_readout"] == 0.0
-    readout = lambda r: r["macs_per_layer"]["readout"]   # noqa: E731
-    assert readout(everything)["effective"] < readout(records["egru_p90"])["effective"]
-    assert everything["reduction_vs_dense_gru"] > records["egru_p90"]["reduction_vs_dense_gru"]
-    for name in CONFIGS[6:10]:                     # the control chain: same fine-tuning, no pruning
-        r = records[name]
-        assert r["weight_sparsity_rnn"] < 0.01 and r["pruned_matrices"] == [] and "control" in r["description"]
-        assert r["train_steps"] == records["egru_p50"]["train_steps"]
     for r in records.values():
-        assert r["test_perplexity"] > 1 and r["wall_seconds"] > 0
-        assert set(r["activity_sparsity"]) == {"layer0", "layer1", "pooled"}
+        for key in ("name", "kind", "family", "test_perplexity", "valid_perplexity", "eval_tokens",
+                    "reduction_rnn_only", "reduction_rnn_activity_only", "reduction_rnn_weight_only",
+                    "reduction_vs_dense_gru", "pruned_matrices", "activity_sparsity", "weight_sparsity_rnn"):
+            assert key in r, (r["name"], key)
+        assert r["eval_tokens"] == MODULE.QUICK["test_tokens"] - 1       # every next-token prediction
+        assert r["valid_tokens"] == MODULE.QUICK["valid_tokens"] - 1
+        assert math.isfinite(r["test_perplexity"]) and r["test_perplexity"] > 1
+        if r["target_sparsity"]:
+            assert r["weight_sparsity_rnn"] == pytest.approx(r["target_sparsity"], abs=2e-3)
+            assert r["pruned_matrices"] == ["input", "recurrent"]
+            # nested chain: fine-tuned from the previous level of the same family
+            assert records[r["parent"]]["family"] == r["family"]
+        else:
+            assert r["parent"] is None and r["history"], r["name"]
+            assert all("valid_perplexity" in h for h in r["history"])    # the training curve
+    gru, lstm = records["gru"], records["lstm"]
+    # dense baselines: no activity saving; the LSTM computes 4 gate blocks to the GRU's 3
+    assert gru["reduction_rnn_weight_only"] == pytest.approx(1.0)
+    assert lstm["reduction_rnn_weight_only"] == pytest.approx(0.75)
+    assert gru["activity_sparsity"]["pooled"] < 0.01 and lstm["activity_sparsity"]["pooled"] < 0.01
+    for name in ("gru_p90", "lstm_p90"):                # weight-only fronts: measured = weight-only
+        r = records[name]
+        assert r["reduction_rnn_only"] == pytest.approx(r["reduction_rnn_weight_only"], rel=0.02)
+    egru = records["egru_wd010"]
+    assert egru["activity_sparsity"]["pooled"] > 0.05
+    assert egru["reduction_rnn_activity_only"] > 1.0
+    assert egru["neuron"]["threshold_init"] == "beta"
+
+
+def test_reductions_match_opcount(quick_run, shared_data_dir):
+    work, results, _ = quick_run
+    from snntorch_egru.data import load_corpus
+    from snntorch_egru.opcount import count_operations
+    corpus = load_corpus(shared_data_dir / "ptb")
+    record = json.loads((results / "egru_wd010_p95.json").read_text())
+    config = MODULE.lm_config(MODULE.QUICK, "egru", 0.1)
+    model = MODULE.load_model(work / "egru_wd010_p95" / "model.pt", config, len(corpus.vocabulary), pruned=True)
+    test = corpus.test[: MODULE.QUICK["test_tokens"]]
+    counts = count_operations(model, test)
+    rnn_effective = sum(v["effective"] for k, v in counts.layers().items() if k.startswith("layer"))
+    assert record["macs_per_token"]["rnn_effective"] == pytest.approx(rnn_effective, rel=1e-12)
+    assert record["reduction_rnn_only"] == pytest.approx(MODULE.gru_rnn_macs(MODULE.QUICK) / rnn_effective,
+                                                         rel=1e-12)
+    assert record["activity_sparsity"]["pooled"] == pytest.approx(counts.activity_sparsity["pooled"])
+    from snntorch_egru.train_lm import evaluate
+    with torch.no_grad():
+        assert evaluate(model, test).loss == pytest.approx(record["test_loss"], rel=1e-9)
+
+
+def test_rerun_skips_and_remeasure_reproduces(quick_run, capsys):
+    _, results, args = quick_run
+    before = {name: (results / f"{name}.json").read_text() for name in CONFIGS}
+    assert MODULE.main(args) == 0
+    out = capsys.readouterr().out
+    assert out.count("done already") == len(CONFIGS)
+    assert before == {name: (results / f"{name}.json").read_text() for name in CONFIGS}
+    assert MODULE.main(args + ["--remeasure"]) == 0
+    for name in CONFIGS:
+        old, new = json.loads(before[name]), json.loads((results / f"{name}.json").read_text())
+        for key in ("test_loss", "valid_loss", "reduction_rnn_only", "reduction_vs_dense_gru", "weight_sparsity_rnn"):
+            assert new[key] == pytest.approx(old[key], rel=1e-9), (name, key)
+
+
+def test_report_table_verdict_plot(quick_run):
+    _, results, _ = quick_run
     table = (results / "table.md").read_text()
     assert "--quick" in table
     for name in CONFIGS:
         assert f"| {name} |" in table
+    verdict = (results / "verdict.md").read_text()
+    for front in ("pruned GRU", "pruned LSTM", "EGRU x pruning, wd 0.03", "EGRU x pruning, wd 0.1",
+                  "EGRU x pruning, wd 0.3"):
+        assert f"| {front} |" in verdict
+    assert (results / "pareto.png").stat().st_size > 1000
 
 
-def test_rerun_skips_completed(quick_run, capsys):
-    module, _, results, args = quick_run
-    before = {name: (results / f"{name}.json").read_text() for name in CONFIGS}
-    assert module.main(args) == 0
-    out = capsys.readouterr().out
-    assert out.count("done already") == len(CONFIGS)
-    assert "epoch 1 step" not in out
-    assert before == {name: (results / f"{name}.json").read_text() for name in CONFIGS}
-
-
-def test_reduction_matches_opcount(quick_run, shared_data_dir):
-    module, work, results, _ = quick_run
-    from snntorch_egru.data import load_corpus
-    from snntorch_egru.opcount import count_operations
-    corpus = load_corpus(shared_data_dir / "ptb")
-    record = json.loads((results / "egru_p95.json").read_text())
-    model = module.load_model(work / "egru_p95" / "model.pt", "egru", len(corpus.vocabulary),
-                              module.QUICK["model"], pruned=True)
-    counts = count_operations(model, corpus.test[: record["eval_tokens"]])
-    assert record["reduction_vs_dense_gru"] == pytest.approx(counts.reduction_effective, rel=1e-12)
-    assert record["macs_per_token"]["effective"] == pytest.approx(counts.effective, rel=1e-12)
-    assert record["activity_sparsity"]["pooled"] == pytest.approx(counts.activity_sparsity["pooled"])
-    with torch.no_grad():
-        assert module.test_loss(model, corpus.test[: record["eval_tokens"]]) == pytest.approx(record["test_loss"])
-
-
-def test_remeasure_reproduces_the_numbers_and_the_multiplication(quick_run):
-    module, _, results, args = quick_run
-    before = {name: json.loads((results / f"{name}.json").read_text()) for name in CONFIGS}
-    assert module.main(args + ["--remeasure"]) == 0
-    for name in CONFIGS:
-        after = json.loads((results / f"{name}.json").read_text())
-        for key in ("test_loss", "reduction_vs_dense_gru", "reduction_rnn_only", "weight_sparsity_rnn"):
-            assert after[key] == pytest.approx(before[name][key], rel=1e-12), (name, key)
-        layers = after["macs_per_layer"]
-        assert set(layers) >= {"layer0", "layer1", "readout"}
-        # the EGRU layers' measured reduction (activity x weights) is at least the activity-only one
-        assert after["reduction_rnn_only"] >= after["reduction_rnn_activity_only"] * (1 - 1e-9)
-    table = (results / "table.md").read_text()
-    assert "| A | W | A x W | M |" in table and "n/a" not in table
+def test_verdict_helpers():
+    front = [{"name": n, "reduction_rnn_only": x, "test_perplexity": p}
+             for n, x, p in (("a", 1.0, 100.0), ("b", 10.0, 104.0), ("c", 20.0, 111.0))]
+    assert MODULE.largest_reduction_within(front, 100.0, 0.05)["name"] == "b"
+    assert MODULE.largest_reduction_within(front, 100.0, 0.10)["name"] == "b"
+    assert MODULE.largest_reduction_within(front, 90.0, 0.05) is None
+    assert MODULE.perplexity_at(front, math.sqrt(10.0)) == pytest.approx(102.0)
+    assert MODULE.perplexity_at(front, 40.0) is None

@@ -12,7 +12,6 @@ import math
 import pytest
 import torch
 
-from egru.train_lm import build_parser, main
 from snntorch_egru import EGRULanguageModel
 from snntorch_egru.checkpoint import load_checkpoint, save_checkpoint
 from snntorch_egru.surrogate import triangle
@@ -283,69 +282,3 @@ def test_cuda_training_checkpoints_load_on_cpu_and_resume_there(tmp_path):
     _, cpu_history = train_language_model(LMConfig(**plain), tokens, 11, valid)
     assert gpu_history[0]["train_loss"] == pytest.approx(cpu_history[0]["train_loss"], rel=0.02)
     assert gpu_history[0]["valid_loss"] == pytest.approx(cpu_history[0]["valid_loss"], rel=0.02)
-
-
-# ---------------------------------------------------------------- command line
-
-def test_new_flags_parse_into_the_config():
-    args = vars(build_parser().parse_args([
-        "--data", "x", "--surrogate-dampening", "3.6", "--surrogate-width", "3.6", "--threshold-init", "beta",
-        "--threshold", "0.01", "--threshold-beta", "3", "--threshold-max", "1", "--threshold-lr-scale", "0",
-        "--min-threshold", "0.002", "--weight-decay", "0.1", "--rnn-type", "egru", "--device", "cuda:1",
-        "--tie-weights", "false", "--hidden-sizes", "16", "8"]))
-    assert args["surrogate_dampening"] == args["surrogate_width"] == 3.6 and args["threshold_init"] == "beta"
-    assert args["threshold"] == 0.01 and args["threshold_beta"] == 3.0 and args["threshold_max"] == 1.0
-    assert args["threshold_lr_scale"] == 0.0 and args["min_threshold"] == 0.002 and args["weight_decay"] == 0.1
-    assert args["rnn_type"] == "egru" and args["device"] == "cuda:1" and args["tie_weights"] is False
-    assert args["hidden_sizes"] == [16, 8]
-    defaults = vars(build_parser().parse_args(["--data", "x"]))
-    assert {k: defaults[k] for k in ("threshold_init", "rnn_type", "device", "threshold_lr_scale")} == {
-        "threshold_init": "constant", "rnn_type": "egru", "device": "cpu", "threshold_lr_scale": 1.0}
-
-
-@pytest.mark.parametrize("argv", [["--threshold-init", "normal"], ["--rnn-type", "rnn"],
-                                  ["--tie-weights", "maybe"], ["--prune-scope", "layer"]])
-def test_bad_flag_values_are_rejected(argv, capsys):
-    with pytest.raises(SystemExit) as exit_info:
-        build_parser().parse_args(["--data", "x", *argv])
-    assert exit_info.value.code == 2
-    assert f"argument {argv[0]}:" in capsys.readouterr().err
-
-
-def test_every_flag_has_a_help_text():
-    parser = build_parser()
-    text = parser.format_help()
-    for flag in ("--threshold-init {constant,beta}", "--rnn-type {egru,gru,lstm}", "--device DEVICE",
-                 "--locked-dropout {true,false}", "--threshold-lr-scale"):
-        assert flag in text, flag
-    for action in parser._actions:
-        assert action.help, action.dest
-    assert "except the thresholds" in next(a.help for a in parser._actions if a.dest == "weight_decay")
-
-
-def test_inconsistent_options_are_a_usage_error(capsys, tmp_path):
-    with pytest.raises(SystemExit) as exit_info:
-        main(["--data", str(tmp_path), "--rnn-type", "gru", "--threshold-init", "beta"])
-    assert exit_info.value.code == 2
-    assert "threshold_init='beta' is an EGRU option" in capsys.readouterr().err
-
-
-def test_the_documented_full_size_command_is_the_reference_recipe():
-    import shlex
-    from pathlib import Path
-    text = (Path(__file__).resolve().parents[2] / "docs" / "lm-recipe.md").read_text()
-    section = text.split("## 1.")[1].split("## 2.")[0]
-    assert "not a flag" not in section and "not trainer flags" not in section
-    command = section.split("```bash\n")[1].split("```")[0].split("\n#")[0].replace("\\\n", " ")
-    argv = shlex.split(command)[3:]
-    args = vars(build_parser().parse_args(argv))
-    for name in ("data", "output_dir", "resume", "checkpoint_every", "max_steps", "no_progress", "no_test",
-                 "backend"):
-        args.pop(name)
-    config = LMConfig(**args)
-    assert {k: getattr(config, k) for k in REFERENCE_NEURON} == REFERENCE_NEURON
-    assert (config.weight_decay, config.lr, config.clip, config.bptt, config.batch_size) == (0.1, 1.2e-3, 0.1, 70, 64)
-    assert list(config.hidden_sizes) == [1350, 1350, 750] and config.embedding_size == 750 and config.tie_weights
-    assert (config.dropout_words, config.dropout_embedding, config.dropout_between, config.dropconnect) == (
-        0.1, 0.6, 0.25, 0.7)
-    assert (config.epochs, config.cosine_fraction, config.rnn_type, config.device) == (1000, 0.3, "egru", "cuda")

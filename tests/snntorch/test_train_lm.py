@@ -3,10 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import socket
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -15,7 +11,6 @@ import torch
 from snntorch_egru import EGRULanguageModel
 from snntorch_egru.checkpoint import load_checkpoint
 from snntorch_egru.regularization import RegularizedLM, drop_connect, embedding_dropout, locked_dropout
-from egru.train_lm import main
 from snntorch_egru.train_lm import CHECKPOINT_NAME, LOG_NAME, CosineTailSchedule, LMConfig, train_language_model
 
 REPO = Path(__file__).resolve().parents[2]
@@ -149,48 +144,3 @@ def test_model_and_pruner_arguments_continue_training_an_existing_model():
         train_language_model(config, _tokens(300), 11, pruner=pruner)
     with pytest.raises(ValueError, match="different module"):
         train_language_model(config, _tokens(300), 11, model=EGRULanguageModel(11, 6, [10, 6]), pruner=pruner)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _write_corpus(directory: Path) -> None:
-    g = torch.Generator().manual_seed(5)
-    words = [f"w{i}" for i in range(15)]
-    directory.mkdir()
-    for split, lines in (("train", 60), ("valid", 6), ("test", 6)):
-        text = []
-        for _ in range(lines):
-            n = int(torch.randint(3, 12, (), generator=g))
-            text.append(" ".join(words[int(i)] for i in torch.randint(0, 15, (n,), generator=g)))
-        (directory / f"ptb.{split}.txt").write_text("\n".join(text) + "\n")
-
-
-def test_ddp_two_ranks_equal_single_process_on_the_global_batch(tmp_path):
-    _write_corpus(tmp_path / "corpus")
-    args = ["--data", str(tmp_path / "corpus"), "--embedding-size", "8", "--hidden-sizes", "12", "8",
-            "--epochs", "2", "--batch-size", "4", "--bptt", "9", "--lr", "0.01", "--clip", "0.5",
-            "--weight-decay", "0.1", "--cosine-fraction", "0.5", "--no-progress", "--no-test",
-            "--checkpoint-every", "4"]
-    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(REPO))
-    env.pop("WORLD_SIZE", None)
-    command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--nnodes", "1",
-               "--master_addr", "127.0.0.1", "--master_port", str(_free_port()),
-               "-m", "egru.train_lm", *args, "--output-dir", str(tmp_path / "ddp")]
-    result = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=240)
-    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[:6000]
-    assert main([*args, "--output-dir", str(tmp_path / "single")]) == 0
-    ddp = torch.load(tmp_path / "ddp" / "model.pt")
-    single = torch.load(tmp_path / "single" / "model.pt")
-    assert ddp.keys() == single.keys()
-    for key in single:
-        torch.testing.assert_close(ddp[key], single[key], rtol=1e-4, atol=1e-5, msg=key)
-    assert load_checkpoint(tmp_path / "ddp" / CHECKPOINT_NAME)["world_size"] == 2
-    ddp_log = (tmp_path / "ddp" / LOG_NAME).read_text().splitlines()
-    single_log = (tmp_path / "single" / LOG_NAME).read_text().splitlines()
-    assert len(ddp_log) == len(single_log) == 2
-    for a, b in zip(ddp_log, single_log):
-        assert abs(json.loads(a)["train_loss"] - json.loads(b)["train_loss"]) < 1e-4
