@@ -17,6 +17,10 @@ import runpy
 import sys
 from pathlib import Path
 
+from ._argtypes import existing_file as _existing_file
+from ._argtypes import fraction as _fraction
+from ._argtypes import OneLineParser, nonnegative_int, positive_float, positive_int, token_count
+
 __all__ = ["main", "build_parser", "benchmark_names"]
 
 #: the benchmarks are scripts of the source checkout (next to this package), not part of an installed egru
@@ -24,25 +28,22 @@ BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 DEFAULT_PIPELINE_DIR = "outputs/pipeline"
 
 
+#: ValueError subclasses of the library that describe bad input (a file, a corpus): one line, exit 2
+USER_ERRORS = ("CorpusError", "CheckpointError")
+
+
 class UsageError(Exception):
     """A wrong argument or path: reported as ``egru: error: ...`` with exit code 2."""
 
 
-def _existing_file(value: str) -> Path:
+def _output_dir(value, option: str = "--output-dir") -> Path:
+    """``value`` as the output folder: an existing file (or a file on the way) there is a usage error."""
     path = Path(value)
-    if not path.is_file():
-        raise argparse.ArgumentTypeError(f"no such file: {value}")
+    for part in (path, *path.parents):
+        if part.exists() and not part.is_dir():
+            where = "" if part == path else f" ({part} is a file)"
+            raise UsageError(f"{option} {value} is not a directory{where}")
     return path
-
-
-def _fraction(value: str) -> float:
-    try:
-        x = float(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {value}") from None
-    if not 0.0 <= x < 1.0:
-        raise argparse.ArgumentTypeError(f"must be in [0, 1), got {value}")
-    return x
 
 
 def benchmark_names() -> list:
@@ -68,11 +69,12 @@ def _cmd_train(args) -> int:
     from egru_format import write_network
     from .pipelines.digits import PipelineConfig, classifier_accuracy, classifier_spec, load_digits_split, train_digits
 
+    _output_dir(args.output_dir or "outputs/train")
     config = PipelineConfig(hidden=args.hidden, epochs=args.epochs, seed=args.seed)
     x_tr, y_tr, x_te, y_te = load_digits_split(config.seed)
     model = train_digits(config, x_tr, y_tr)
     acc = classifier_accuracy(model, x_te, y_te)
-    out = Path(args.output_dir or "outputs/train") / "digits_float.h5"
+    out = _output_dir(args.output_dir or "outputs/train") / "digits_float.h5"
     out.parent.mkdir(parents=True, exist_ok=True)
     write_network(classifier_spec(model), out)
     print(f"digits: test accuracy {acc:.4f}; network written to {out}")
@@ -182,9 +184,13 @@ def _cmd_evaluate(args) -> int:
     from egru_format import FormatError, read_network
     from .pipelines.digits import accuracy, classifier_accuracy, classifier_from_spec, load_digits_split, run_lava
 
+    if args.backend == "torch" and args.precision == "fixed_pt":
+        raise UsageError("--precision fixed_pt needs --backend lava: the torch backend evaluates the float "
+                         "weights only")
+    precision = args.precision or "floating_pt"
     try:
         spec = read_network(args.network)
-        model = classifier_from_spec(spec)
+        model = classifier_from_spec(spec, source=args.network)
     except FormatError as exc:
         raise UsageError(f"{exc} (evaluate supports digits classifier files written by `egru train/pipeline`)") \
             from None
@@ -194,11 +200,11 @@ def _cmd_evaluate(args) -> int:
     if args.backend == "torch":
         acc = classifier_accuracy(model, x_te, y_te)
     else:
-        if args.precision == "fixed_pt" and not spec.quantized:
+        if precision == "fixed_pt" and not spec.quantized:
             raise UsageError(f"{args.network} is a float network: fixed_pt needs a quantised file")
-        logits = run_lava(args.network, x_te.numpy().astype(np.float64), args.precision)
+        logits = run_lava(args.network, x_te.numpy().astype(np.float64), precision)
         acc = accuracy(logits.mean(axis=1).argmax(axis=1), y_te)
-    where = "torch float" if args.backend == "torch" else f"Lava {args.precision}"
+    where = "torch float" if args.backend == "torch" else f"Lava {precision}"
     print(f"{args.network}: digits test accuracy ({where}, {len(y_te)} images) {acc:.4f}")
     return 0
 
@@ -240,7 +246,7 @@ def _cmd_pipeline(args) -> int:
                                    ("sparsity", args.sparsity), ("lava_images", args.lava_images), ("lr", args.lr))
                  if v is not None}
     config = PipelineConfig.quick(**overrides) if args.quick else PipelineConfig(**overrides)
-    report = run_pipeline(config, args.output_dir, lava=not args.no_lava)
+    report = run_pipeline(config, _output_dir(args.output_dir), lava=not args.no_lava)
     print_report(report, format_report(report), as_json=args.json)
     return 0
 
@@ -264,7 +270,7 @@ def _cmd_pipeline_lm(args) -> int:
         overrides["hidden_sizes"] = tuple(args.hidden for _ in range(2))
     config = LMPipelineConfig.quick(**overrides) if args.quick else LMPipelineConfig(**overrides)
     output_dir = args.output_dir if args.output_dir != DEFAULT_PIPELINE_DIR else "outputs/pipeline_lm"
-    report = run_lm_pipeline(config, data, output_dir, lava=not args.no_lava)
+    report = run_lm_pipeline(config, data, _output_dir(output_dir), lava=not args.no_lava)
     print_report(report, format_lm_report(report), as_json=args.json)
     return 0
 
@@ -273,7 +279,7 @@ def _cmd_pipeline_lm(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="egru",
         description="Event-based GRU (EGRU): train in snnTorch, prune, export to the HDF5 network format, "
                     "run in Lava (floating or fixed point). Start with `egru pipeline`: it runs every step on "
@@ -288,9 +294,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--task", choices=("digits", "lm"), default="digits", help="what to train (default digits)")
     p.add_argument("--data", help="corpus directory for --task lm (e.g. ../shared/data/ptb)")
     p.add_argument("--output-dir", help="where to write results (digits default: outputs/train)")
-    p.add_argument("--epochs", type=int, default=40, help="digits: training epochs (default 40)")
-    p.add_argument("--hidden", type=int, default=64, help="digits: EGRU units (default 64)")
-    p.add_argument("--seed", type=int, default=0, help="digits: seed of the split and training (default 0)")
+    p.add_argument("--epochs", type=positive_int, default=40, help="digits: training epochs (default 40)")
+    p.add_argument("--hidden", type=positive_int, default=64, help="digits: EGRU units (default 64)")
+    p.add_argument("--seed", type=nonnegative_int, default=0, help="digits: seed of the split and training (default 0)")
     p.add_argument("extra", nargs=argparse.REMAINDER, help="--task lm: options for python -m egru.train_lm")
     p.set_defaults(func=_cmd_train)
 
@@ -323,10 +329,11 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Test accuracy of a digits classifier network file on the fixed test split.")
     p.add_argument("network", type=_existing_file, help="network file (.h5) written by `egru train`/`pipeline`")
     p.add_argument("--backend", choices=("torch", "lava"), default="torch", help="default torch")
-    p.add_argument("--precision", choices=("floating_pt", "fixed_pt"), default="floating_pt",
-                   help="Lava precision (default floating_pt)")
-    p.add_argument("--limit", type=int, default=0, help="evaluate only the first N test images (0: all)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the train/test split (default 0)")
+    p.add_argument("--precision", choices=("floating_pt", "fixed_pt"), default=None,
+                   help="--backend lava: floating_pt (default) or fixed_pt (needs a quantised file); the torch "
+                        "backend evaluates the float weights, so fixed_pt with it is an error")
+    p.add_argument("--limit", type=nonnegative_int, default=0, help="evaluate only the first N test images (0: all)")
+    p.add_argument("--seed", type=nonnegative_int, default=0, help="seed of the train/test split (default 0)")
     p.set_defaults(func=_cmd_evaluate)
 
     names = benchmark_names()
@@ -354,15 +361,17 @@ def build_parser() -> argparse.ArgumentParser:
                    help="default outputs/pipeline (--task lm: outputs/pipeline_lm)")
     p.add_argument("--quick", action="store_true", help="seconds-long smoke setting (small model, few epochs)")
     p.add_argument("--no-lava", action="store_true", help="skip the Lava runs (e.g. without .venv/lava)")
-    p.add_argument("--epochs", type=int, help="training epochs (digits default 40, --quick 4; lm default 2, --quick 1)")
-    p.add_argument("--hidden", type=int, help="EGRU units (digits default 64, --quick 32; lm: both layers, "
+    p.add_argument("--epochs", type=positive_int, help="training epochs (digits default 40, --quick 4; lm default 2, --quick 1)")
+    p.add_argument("--hidden", type=positive_int, help="EGRU units (digits default 64, --quick 32; lm: both layers, "
                                               "default 256 and 128)")
     p.add_argument("--sparsity", type=_fraction, help="pruned fraction of W_ih/W_hh (default 0.8)")
-    p.add_argument("--lava-images", type=int, help="digits: test images run in Lava (0: all; default all, --quick 24)")
-    p.add_argument("--lava-tokens", type=int, help="lm: test tokens run in Lava (default 300, --quick 40)")
-    p.add_argument("--train-tokens", type=int, help="lm: training tokens (default 400000, --quick 4000)")
-    p.add_argument("--lr", type=float, help="learning rate of the first training (digits default 0.01, lm 0.003)")
-    p.add_argument("--seed", type=int, help="seed (default 0)")
+    p.add_argument("--lava-images", type=nonnegative_int, help="digits: test images run in Lava (0: all; default all, --quick 24)")
+    p.add_argument("--lava-tokens", type=token_count,
+                   help="lm: test tokens run in Lava, >= 2 (default 300, --quick 40)")
+    p.add_argument("--train-tokens", type=token_count,
+                   help="lm: training tokens, >= 2 (default 400000, --quick 4000)")
+    p.add_argument("--lr", type=positive_float, help="learning rate of the first training (digits default 0.01, lm 0.003)")
+    p.add_argument("--seed", type=nonnegative_int, help="seed (default 0)")
     p.add_argument("--json", action="store_true", help="also print the report as JSON")
     p.set_defaults(func=_cmd_pipeline)
     return parser
@@ -388,13 +397,14 @@ def main(argv=None) -> int:
             raise
         parser.exit(2, f"egru: error: this command needs the Lava stack ({exc}); Lava runs on Python 3.10: use "
                        f".venv/lava/bin/egru (created by scripts/env.sh), or pass --no-lava to skip the Lava steps\n")
-    except (FileNotFoundError, IsADirectoryError, PermissionError) as exc:
+    except (FileNotFoundError, IsADirectoryError, NotADirectoryError, FileExistsError, PermissionError) as exc:
         parser.exit(2, f"egru: error: {exc}\n")
     except ValueError as exc:
         from egru_format import FormatError, QuantizationError
 
-        # CorpusError by name: snntorch_egru.data imports torch, which a failing command may not have loaded
-        if not isinstance(exc, (FormatError, QuantizationError)) and type(exc).__name__ != "CorpusError":
+        # CorpusError and CheckpointError by name: snntorch_egru imports torch, which a failing command
+        # may not have loaded
+        if not isinstance(exc, (FormatError, QuantizationError)) and type(exc).__name__ not in USER_ERRORS:
             raise
         parser.exit(2, f"egru: error: {exc}\n")
 

@@ -8,6 +8,13 @@ Every :class:`~snntorch_egru.train_lm.LMConfig` field is a ``--flag`` with a hel
 ``OUTPUT_DIR/model.pt`` (a ``state_dict``), next to the trainer's ``checkpoint.pt`` and
 ``log.jsonl``; the test split is evaluated at the end (``--no-test`` skips it).
 
+Every numeric option is checked when parsed (:mod:`egru._argtypes`: counts >= 1, or >= 0 where
+the help says what 0 means; finite rates; fractions in their ranges). ``--resume`` needs
+``OUTPUT_DIR/checkpoint.pt`` and is an error without it; ``--resume-if-exists`` resumes when
+that checkpoint exists and starts from scratch otherwise (for jobs restarted by a scheduler).
+Bad input (a missing, corrupt or non-UTF-8 corpus file, an unreadable checkpoint, an output
+folder that is a file) prints one line ``egru: error: ...`` and exits with code 2.
+
 Run::
 
     python -m egru.train_lm --data ../shared/data/ptb --epochs 1 --max-train-tokens 100000 \\
@@ -30,10 +37,14 @@ from pathlib import Path
 
 import torch
 
-from snntorch_egru.data import load_corpus
-from snntorch_egru.train_lm import RNN_TYPES, THRESHOLD_INITS, LMConfig, evaluate, train_language_model
+from snntorch_egru.checkpoint import CheckpointError
+from snntorch_egru.data import CorpusError, load_corpus
+from snntorch_egru.train_lm import (CHECKPOINT_NAME, RNN_TYPES, THRESHOLD_INITS, LMConfig, evaluate,
+                                    train_language_model)
 
-__all__ = ["build_parser", "main", "FLAG_HELP"]
+from . import _argtypes as types
+
+__all__ = ["build_parser", "main", "FLAG_HELP", "FLAG_TYPES"]
 
 #: The help text of every LMConfig flag (with the reference recipe's value where it sets one).
 FLAG_HELP = {
@@ -91,28 +102,65 @@ FLAG_HELP = {
 
 CHOICES = {"rnn_type": RNN_TYPES, "threshold_init": THRESHOLD_INITS, "prune_scope": ("global", "matrix")}
 
-_TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
+#: The argparse type of every numeric and boolean LMConfig flag (sequences: the type of each element).
+FLAG_TYPES = {
+    "embedding_size": types.positive_int,
+    "hidden_sizes": types.positive_int,
+    "tie_weights": types.boolean,
+    "threshold": types.positive_float,
+    "threshold_beta": types.positive_float,
+    "threshold_max": types.positive_float,
+    "min_threshold": types.positive_float,
+    "threshold_lr_scale": types.nonnegative_float,      # 0 freezes the thresholds
+    "surrogate_dampening": types.positive_float,
+    "surrogate_width": types.positive_float,
+    "dropout_embedding": types.fraction,
+    "dropout_between": types.fraction,
+    "dropout_output": types.fraction,
+    "dropout_words": types.fraction,
+    "dropconnect": types.fraction,
+    "locked_dropout": types.boolean,
+    "epochs": types.positive_int,
+    "batch_size": types.positive_int,
+    "bptt": types.positive_int,
+    "random_bptt": types.boolean,
+    "lr": types.positive_float,
+    "betas": types.beta_coefficient,
+    "weight_decay": types.nonnegative_float,
+    "clip": types.nonnegative_float,                    # 0: no clipping
+    "cosine_fraction": types.unit_interval,             # 0: no decay, 1: decay over the whole run
+    "min_lr": types.nonnegative_float,
+    "prune_sparsity": types.fraction,                   # 0: no pruning
+    "prune_begin": types.nonnegative_int,               # 0: from the first step
+    "prune_frequency": types.positive_int,
+    "prune_updates": types.nonnegative_int,             # 0: one mask update only
+    "seed": types.nonnegative_int,
+    "max_train_tokens": types.token_count,
+}
+#: The value of ``args.resume`` for --resume-if-exists (--resume: True; neither: False).
+IF_EXISTS = "if-exists"
+#: Sequence flags with a fixed number of values.
+FLAG_NARGS = {"betas": 2}
 
-
-def _boolean(text: str) -> bool:
-    """``true``/``false`` (also 1/0, yes/no, on/off), anything else an error."""
-    value = text.strip().lower()
-    if value in _TRUE:
-        return True
-    if value in _FALSE:
-        return False
-    raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
+_USER_ERRORS = (CorpusError, CheckpointError, FileNotFoundError, IsADirectoryError, NotADirectoryError,
+                FileExistsError, PermissionError)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m egru.train_lm",
+    parser = types.OneLineParser(prog="python -m egru.train_lm",
                                      description="Train an EGRU (or GRU/LSTM baseline) language model on PTB "
                                                  "or WikiText-2.")
     parser.add_argument("--data", required=True, help="corpus directory (e.g. ../shared/data/ptb)")
     parser.add_argument("--output-dir", default=None, help="directory for checkpoint.pt, log.jsonl, model.pt")
-    parser.add_argument("--resume", action="store_true", help="continue from OUTPUT_DIR/checkpoint.pt")
-    parser.add_argument("--checkpoint-every", type=int, default=0, help="checkpoint every N optimizer steps")
-    parser.add_argument("--max-steps", type=int, default=None, help=argparse.SUPPRESS)  # tests: stop early
+    resume = parser.add_mutually_exclusive_group()
+    resume.add_argument("--resume", action="store_const", const=True, default=False,
+                        help="continue from OUTPUT_DIR/checkpoint.pt (an error when there is none)")
+    resume.add_argument("--resume-if-exists", dest="resume", action="store_const", const=IF_EXISTS,
+                        help="continue from OUTPUT_DIR/checkpoint.pt when it exists, else start from scratch")
+    parser.add_argument("--checkpoint-every", type=types.nonnegative_int, default=0,
+                        help="also checkpoint every N optimizer steps (default 0: at epoch ends only)")
+    parser.add_argument("--max-steps", type=types.positive_int, default=None,
+                        help=argparse.SUPPRESS)  # tests: stop early
     parser.add_argument("--no-progress", action="store_true", help="no progress bar / progress lines")
     parser.add_argument("--no-test", action="store_true", help="skip the final test-set evaluation")
     parser.add_argument("--backend", default=None,
@@ -122,30 +170,71 @@ def build_parser() -> argparse.ArgumentParser:
         value = field.default
         flag = "--" + field.name.replace("_", "-")
         text = FLAG_HELP.get(field.name, field.name.replace("_", " "))
+        kind = FLAG_TYPES.get(field.name)
         if isinstance(value, bool):
-            group.add_argument(flag, type=_boolean, default=value, metavar="{true,false}",
+            group.add_argument(flag, type=types.boolean, default=value, metavar="{true,false}",
                                help=f"{text} (default: {str(value).lower()})")
         elif isinstance(value, (tuple, list)):
-            group.add_argument(flag, type=type(value[0]), nargs="+", default=list(value),
-                               help=f"{text} (default: {' '.join(map(str, value))})")
+            group.add_argument(flag, type=kind or _plain_type(value[0]), nargs=FLAG_NARGS.get(field.name, "+"),
+                               default=list(value), help=f"{text} (default: {' '.join(map(str, value))})")
         elif value is None:
-            group.add_argument(flag, type=int, default=None, help=text)
+            group.add_argument(flag, type=kind or types.positive_int, default=None, help=text)
         else:
-            group.add_argument(flag, type=type(value), default=value, choices=CHOICES.get(field.name),
+            group.add_argument(flag, type=kind or _plain_type(value), default=value, choices=CHOICES.get(field.name),
                                help=f"{text} (default: {value})")
     return parser
+
+
+def _plain_type(value):
+    """A field without an entry in FLAG_TYPES: strings as they are; numbers at least finite."""
+    if isinstance(value, str):
+        return str
+    return types.finite_float if isinstance(value, float) else int
+
+
+def _error(message: str, launched: bool = False):
+    """One line ``egru: error: ...`` on stderr, exit code 2 (a torchrun rank leaves with os._exit)."""
+    if launched:
+        sys.stdout.flush()
+        sys.stderr.write(f"egru: error: {message}\n")
+        sys.stderr.flush()
+        os._exit(2)
+    sys.stderr.write(f"egru: error: {message}\n")
+    raise SystemExit(2)
+
+
+def _check_paths(data_dir, output_dir, resume: bool) -> None:
+    """Usage errors found before anything is loaded: the corpus folder, the output folder, --resume."""
+    if not Path(data_dir).is_dir():
+        what = "is not a directory" if Path(data_dir).exists() else "does not exist"
+        _error(f"--data {data_dir} {what} (expected a corpus directory, e.g. ../shared/data/ptb)")
+    if output_dir is not None:
+        for part in (Path(output_dir), *Path(output_dir).parents):
+            if part.exists() and not part.is_dir():
+                _error(f"--output-dir {output_dir} is not a directory ({part} is a file)")
+    if resume:
+        if output_dir is None:
+            _error("--resume needs --output-dir (the folder of checkpoint.pt)")
+        checkpoint = Path(output_dir) / CHECKPOINT_NAME
+        if not checkpoint.is_file():
+            _error(f"--resume: no checkpoint {checkpoint} (use --resume-if-exists to start from scratch "
+                   f"when there is none)")
 
 
 def main(argv=None) -> int:
     args = vars(build_parser().parse_args(argv))
     data_dir, output_dir = args.pop("data"), args.pop("output_dir")
-    resume, checkpoint_every = args.pop("resume"), args.pop("checkpoint_every")
+    resume = args.pop("resume")                   # False, True (--resume) or IF_EXISTS
+    checkpoint_every = args.pop("checkpoint_every")
     max_steps, show_progress = args.pop("max_steps"), not args.pop("no_progress")
     no_test, backend = args.pop("no_test"), args.pop("backend")
+    if resume == IF_EXISTS and output_dir is None:
+        _error("--resume-if-exists needs --output-dir (the folder of checkpoint.pt)")
     try:
         config = LMConfig(**args)
     except ValueError as error:
         build_parser().error(str(error))
+    _check_paths(data_dir, output_dir, resume is True)
     import torch.distributed as dist
     launched = int(os.environ.get("WORLD_SIZE", "1")) > 1 and "RANK" in os.environ
     if launched and not dist.is_initialized():
@@ -155,7 +244,7 @@ def main(argv=None) -> int:
         corpus = load_corpus(data_dir)
         model, _ = train_language_model(
             config, corpus.train, len(corpus.vocabulary), corpus.valid, log=print, output_dir=output_dir,
-            resume=resume, checkpoint_every=checkpoint_every, max_steps=max_steps, progress=show_progress)
+            resume=bool(resume), checkpoint_every=checkpoint_every, max_steps=max_steps, progress=show_progress)
         if rank == 0:
             if output_dir is not None:
                 state = {k: v.detach().cpu() for k, v in model.state_dict().items()}  # loads on CPU
@@ -166,6 +255,8 @@ def main(argv=None) -> int:
                       f"activity {result.activity:.3f}")
         if launched:
             _finish_launched_rank(dist)          # does not return
+    except _USER_ERRORS as exc:
+        _error(str(exc), launched)
     except BaseException:
         if not launched:
             raise

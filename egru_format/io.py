@@ -24,7 +24,11 @@ naming the file and the field.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
+import re
+import signal
+import threading
 import uuid
 from pathlib import Path
 from typing import Callable, Union
@@ -39,7 +43,7 @@ from .spec import (LAYER_TYPES, DenseLayer, DenseQuantization, EGRULayer, EGRUQu
                    InputQuantization, NetworkSpec, SurrogateSpec)
 from .validation import attr_value, model_key, validate_spec
 
-__all__ = ["write_network", "read_network", "atomic_write", "PathLike"]
+__all__ = ["write_network", "read_network", "atomic_write", "remove_stale_temporaries", "target_path", "PathLike"]
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -65,36 +69,205 @@ def _fsync_directory(directory: Path) -> None:
         os.close(fd)
 
 
+#: ``.{name}.{pid}-{12 hex}.tmp``: the temporary file of a write of ``name`` by process ``pid``
+#: (``.{name}.{12 hex}.tmp``: by an earlier version of this module, which did not record the pid).
+_TMP_PATTERN = r"\.{name}\.(?:(?P<pid>\d+)-)?[0-9a-f]{{12}}\.tmp"
+#: The temporary files this process is writing now (never removed as stale).
+_ACTIVE_TMP: set = set()
+#: The signals a write turns into "remove the temporary file, then end as the signal would".
+_GUARDED_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM") if hasattr(signal, name))
+
+
+def target_path(path: PathLike) -> Path:
+    """``path`` as a ``Path`` for writing: ValueError for an empty path, IsADirectoryError for a directory."""
+    text = os.fspath(path)
+    if not isinstance(text, str) or text.strip() == "":
+        raise ValueError(f"cannot write to an empty path ({path!r}): give a file name")
+    target = Path(text)
+    if target.is_dir():
+        raise IsADirectoryError(errno.EISDIR, f"cannot write {target}: it is a directory")
+    return target
+
+
+def _pid_alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError):      # another user's live process, or no way to tell
+        return True
+    return True
+
+
+def remove_stale_temporaries(path: PathLike) -> list:
+    """Remove the temporary files that killed writers of ``path`` left beside it; return them.
+
+    Only files of ``path``'s own pattern ``.{name}.{pid}-{hex}.tmp`` (and the pid-less
+    ``.{name}.{hex}.tmp`` of earlier versions) are candidates, never another target's; a
+    file whose writing process is still alive (this process's current writes included)
+    is kept.
+    """
+    path = Path(os.fspath(path))
+    pattern = re.compile(_TMP_PATTERN.format(name=re.escape(path.name)))
+    removed = []
+    try:
+        entries = list(os.scandir(path.parent))
+    except OSError:
+        return removed
+    for entry in entries:
+        match = pattern.fullmatch(entry.name)
+        if match is None or not entry.is_file(follow_symlinks=False):
+            continue
+        candidate = Path(entry.path)
+        if candidate in _ACTIVE_TMP:
+            continue
+        pid = match.group("pid")
+        if pid is not None and _pid_alive(int(pid)):
+            continue
+        with contextlib.suppress(OSError):
+            os.unlink(candidate)
+            removed.append(candidate)
+    return removed
+
+
+class _Interrupted(BaseException):
+    """Raised by the temporary handler of a guarded signal during a write (never leaves atomic_write)."""
+
+    def __init__(self, signum: int, guard: "_SignalGuard"):
+        super().__init__(signum)
+        self.signum = signum
+        self.guard = guard
+
+
+class _SignalGuard:
+    """While a write runs in the main thread: SIGINT/SIGTERM with their default handling raise
+    :class:`_Interrupted` (and are recorded, in case a library swallows the exception, as h5py
+    can in a finaliser); afterwards the previous handlers are back and the signal is delivered again.
+
+    Signals with a handler of the application's own (or ignored) are left alone.
+    """
+
+    def __init__(self):
+        self.pending = None
+        self.active = False
+        self.previous = {}
+
+    def __enter__(self):
+        if threading.current_thread() is not threading.main_thread():
+            return self
+        for signum in _GUARDED_SIGNALS:
+            current = signal.getsignal(signum)
+            default = signal.default_int_handler if signum == signal.SIGINT else signal.SIG_DFL
+            if current is default:
+                self.previous[signum] = current
+                signal.signal(signum, self._handle)
+        self.active = True
+        return self
+
+    def _handle(self, signum, frame):
+        if self.pending is None:
+            self.pending = signum
+        if self.active:
+            raise _Interrupted(signum, self)
+
+    def check(self) -> None:
+        """Raise the recorded signal now (it arrived, but its exception did not come through)."""
+        if self.pending is not None:
+            raise _Interrupted(self.pending, self)
+
+    def __exit__(self, *exc_info):
+        self.active = False
+        for signum, handler in self.previous.items():
+            signal.signal(signum, handler)
+        self.previous = {}
+        return False
+
+    def redeliver(self) -> None:
+        """End as the recorded signal would have without the guard (its previous handler is back)."""
+        signum, self.pending = self.pending, None
+        if signum is None:
+            return
+        if signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        signal.raise_signal(signum)        # default action: the process ends with the signal
+        raise SystemExit(128 + signum)     # pragma: no cover - only if the default did not end it
+
+
+def _fail(path: Path, exc: OSError):
+    """The same kind of OSError as ``exc``, naming the target ``path`` instead of the temporary file."""
+    return type(exc)(exc.errno, f"cannot write {path}: {exc.strerror or exc}")
+
+
 def atomic_write(path: PathLike, write: Callable[[Path], None]) -> Path:
     """Create ``path`` atomically: ``write(tmp)`` fills a temporary file, which then replaces ``path``.
 
-    The temporary file ``.{name}.{random}.tmp`` is created (exclusively, with the
+    The temporary file ``.{name}.{pid}-{random}.tmp`` is created (exclusively, with the
     umask's permissions) in ``path``'s directory, which must exist
     (``FileNotFoundError`` otherwise). After ``write`` returns, the file is fsynced and
     moved over ``path`` with ``os.replace``, then the directory is fsynced. Any exception,
     ``KeyboardInterrupt`` included, removes the temporary file and leaves an existing
     ``path`` untouched. Returns ``path`` as a ``Path``.
 
+    Errors name ``path``, not the temporary file: ``ValueError`` for an empty path,
+    ``IsADirectoryError`` when ``path`` is a directory, ``PermissionError`` (and other
+    ``OSError``) when the directory is not writable.
+
+    Interrupts: in the main thread, SIGINT and SIGTERM with their default handling are
+    caught for the duration of the write: the temporary file is removed, the previous
+    handlers are restored, and the signal then takes effect as it would have
+    (``KeyboardInterrupt`` for SIGINT, even when a library such as h5py swallowed it
+    during the write; the process ends by SIGTERM). A writer killed outright (SIGKILL,
+    power loss) leaves its temporary file; the next write of the same ``path`` removes
+    it (:func:`remove_stale_temporaries`). ``path`` itself is only ever replaced by a
+    complete file.
+
         >>> import os, tempfile
         >>> target = os.path.join(tempfile.mkdtemp(), "notes.txt")
         >>> atomic_write(target, lambda tmp: tmp.write_text("done")).read_text()
         'done'
     """
-    path = Path(os.fspath(path))
+    path = target_path(path)
     directory = path.parent
     if not directory.is_dir():
-        raise FileNotFoundError(f"cannot write {path}: directory {directory} does not exist")
-    tmp = directory / f".{path.name}.{uuid.uuid4().hex[:12]}.tmp"
-    fd = os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666)
-    os.close(fd)
+        raise FileNotFoundError(errno.ENOENT, f"cannot write {path}: directory {directory} does not exist")
+    remove_stale_temporaries(path)
+    tmp = directory / f".{path.name}.{os.getpid()}-{uuid.uuid4().hex[:12]}.tmp"
+    guard = _SignalGuard()
     try:
-        write(tmp)
-        _fsync_path(tmp)
-        os.replace(tmp, path)
+        with guard:
+            try:
+                try:
+                    fd = os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666)
+                except OSError as exc:
+                    raise _fail(path, exc) from None
+                _ACTIVE_TMP.add(tmp)
+                os.close(fd)
+                write(tmp)
+                guard.check()          # a signal whose exception the writer swallowed
+                _fsync_path(tmp)
+                guard.check()
+                try:
+                    os.replace(tmp, path)
+                except OSError as exc:
+                    raise _fail(path, exc) from None
+            except BaseException:
+                with contextlib.suppress(OSError):
+                    os.unlink(tmp)
+                raise
+            finally:
+                guard.active = False
+    except _Interrupted as exc:
+        if exc.guard is not guard:     # an enclosing write's signal: that write handles it
+            raise
     except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+        if guard.pending is None:
+            raise
+    finally:
+        _ACTIVE_TMP.discard(tmp)
+    if guard.pending is not None:
+        guard.redeliver()              # the write is undone (or complete, if the signal came during os.replace)
     _fsync_directory(directory)
     return path
 
@@ -191,7 +364,7 @@ def write_network(spec: NetworkSpec, path: PathLike, *, sparse: Union[str, bool]
     """
     if not (isinstance(sparse, bool) or (isinstance(sparse, str) and sparse == "auto")):
         raise ValueError(f"sparse must be 'auto', True or False, got {sparse!r}")
-    path = Path(os.fspath(path))
+    path = target_path(path)
     model = validate_spec(spec, source=path)
     atomic_write(path, lambda tmp: _write_file(tmp, spec, model, sparse))
     return path
@@ -496,14 +669,24 @@ def read_network(path: PathLike) -> NetworkSpec:
         >>> sorted(back.sparse_matrices), back == spec     # the layout is not part of ==
         (['layer/1/weight'], True)
     """
+    if os.fspath(path) == "":
+        raise ValueError("cannot read a network file from an empty path")
     path = Path(os.fspath(path))
     if not path.exists():
         raise FileNotFoundError(f"no such network file: {path}")
     if path.is_dir():
         raise IsADirectoryError(f"{path} is a directory, not a network file")
+    if not os.access(path, os.R_OK):
+        raise PermissionError(errno.EACCES, f"cannot read the network file {path}: permission denied")
     try:
         f = h5py.File(path, "r")
+    except PermissionError as exc:
+        raise PermissionError(errno.EACCES, f"cannot read the network file {path}: permission denied "
+                                            f"({exc})") from None
     except OSError as exc:
+        if getattr(exc, "errno", None) == errno.EACCES or "Permission denied" in str(exc):
+            raise PermissionError(errno.EACCES, f"cannot read the network file {path}: permission denied") \
+                from None
         raise FormatError(path, "/", f"not a readable HDF5 file (truncated or not HDF5?): {exc}") from None
     try:
         with f:

@@ -67,6 +67,7 @@ _EXPORTS = {
     "EGRUNetwork": "lava_egru.proc.network.process",
     "simulate": "lava_egru.simulation",
     "SimulationResult": "lava_egru.simulation",
+    "SaturationWarning": "lava_egru.simulation",
     "export": "lava_egru.exchange",
     "network_spec": "lava_egru.exchange",
     "EGRUNeuron": "lava_egru.proc.egru.process",
@@ -78,7 +79,7 @@ _EXPORTS = {
 }
 
 __all__ = [
-    "EGRUNetwork", "simulate", "SimulationResult", "export", "network_spec",
+    "EGRUNetwork", "simulate", "SimulationResult", "SaturationWarning", "export", "network_spec",
     "EGRUNeuron", "Identity", "OneHot", "InputBlock", "DenseBlock", "EGRUBlock",
 ]
 
@@ -89,7 +90,7 @@ if ty.TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from .proc.identity.process import Identity
     from .proc.network.process import EGRUNetwork
     from .proc.one_hot.process import OneHot
-    from .simulation import SimulationResult, simulate
+    from .simulation import SaturationWarning, SimulationResult, simulate
 
 
 def __getattr__(name: str):

@@ -27,7 +27,9 @@ models (the source and the Extractor, whose Lava models are float-only, are mapp
 explicitly). It needs a quantised (version 2) network file: a float one raises
 :class:`~egru_format.FormatError` naming ``layer/0/quantization``. The
 returned floats are the output layer's integers divided by ``2**frac_state`` of
-that layer (float64; exact). ``return_details=True`` returns a
+that layer (float64; exact). Whenever an overflow counter fires, ``simulate`` emits a
+:class:`SaturationWarning` naming the counts (in the default API too).
+``return_details=True`` returns a
 :class:`SimulationResult` with the raw integers too and the overflow counters
 (docs/fixed-point.md, section 8) per layer: ``{"layer/0": {"input": n}}`` for a
 vector input, ``{"output": n}`` for a dense layer, ``{"preact": n, "candidate": n,
@@ -64,6 +66,7 @@ Example::
 from __future__ import annotations
 
 import typing as ty
+import warnings
 
 import numpy as np
 from egru_format import integer_network
@@ -75,13 +78,35 @@ from lava.proc.io.source import PySendModelFloat, RingBuffer
 from lava_egru.exchange import network_spec
 from lava_egru.proc.network.process import EGRUNetwork
 
-__all__ = ["simulate", "SimulationResult", "PRECISIONS"]
+__all__ = ["simulate", "SimulationResult", "SaturationWarning", "PRECISIONS"]
 
 PRECISIONS = ("floating_pt", "fixed_pt")
 #: Upper bound on the output buffered between Lava and Python (outputs are read in chunks of steps).
 OUTPUT_BUFFER_BYTES = 64 * 2**20
 #: Input sent on the flush steps of a token network: a negative id sends no spike.
 NO_TOKEN = -1
+
+
+class SaturationWarning(RuntimeWarning):
+    """A ``fixed_pt`` simulation saturated (an overflow counter fired): its outputs are clipped.
+
+    Emitted by :func:`simulate` (once per call, with the counts per layer) in the default
+    API as well as with ``return_details=True``. Silence it with
+    ``warnings.simplefilter("ignore", SaturationWarning)``; make it an error with ``"error"``.
+    """
+
+
+def saturation_message(overflow: dict) -> ty.Optional[str]:
+    """The text of a :class:`SaturationWarning` for these counters, or None when none fired."""
+    fired = {layer: {name: n for name, n in counts.items() if n} for layer, counts in overflow.items()}
+    fired = {layer: counts for layer, counts in fired.items() if counts}
+    if not fired:
+        return None
+    total = sum(sum(counts.values()) for counts in fired.values())
+    detail = "; ".join(f"{layer}: " + ", ".join(f"{name} {n}" for name, n in counts.items())
+                       for layer, counts in fired.items())
+    return (f"fixed_pt simulation saturated {total} time(s) ({detail}); the affected values were clipped "
+            f"(docs/fixed-point.md, section 8)")
 
 
 class SimulationResult(ty.NamedTuple):
@@ -148,6 +173,9 @@ def simulate(network: EGRUNetwork, x, precision: str = "floating_pt", *, return_
             return empty
         return SimulationResult(empty, None if frac is None else empty.astype(np.int64), frac, {})
     outputs, overflow = run_twin(network, inputs, select_tag=precision, spec=spec)
+    message = saturation_message(overflow) if frac is not None else None
+    if message is not None:
+        warnings.warn(SaturationWarning(message), stacklevel=2)
     if frac is None:
         return SimulationResult(outputs, None, None, overflow) if return_details else outputs
     output_int = np.rint(outputs).astype(np.int64)

@@ -2,7 +2,19 @@
 
 from __future__ import annotations
 
+import numbers
+
 import torch
+
+
+def check_size(name: str, value, minimum: int = 1) -> int:
+    """``value`` as an int >= ``minimum``: TypeError for a non-integer (bools and floats included), ValueError below."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an int, got {type(value).__name__} {value!r}")
+    if value < minimum:
+        bound = "positive (>= 1)" if minimum == 1 else f">= {minimum}"
+        raise ValueError(f"{name} must be {bound}, got {value}")
+    return int(value)
 
 
 def check_finite(name: str, tensor: torch.Tensor) -> None:

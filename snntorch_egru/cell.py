@@ -32,7 +32,7 @@ import torch
 from snntorch import SpikingNeuron
 from torch import nn
 
-from ._checks import check_finite, check_shape, check_tensor, positive_threshold, threshold_tensor
+from ._checks import check_finite, check_shape, check_size, check_tensor, positive_threshold, threshold_tensor
 from .functional import RESET_MECHANISMS, EGRUParameters, EGRUState, egru_step_with_events
 from .surrogate import triangle
 
@@ -81,8 +81,10 @@ class EGRUCell(SpikingNeuron):
     ):
         if reset_mechanism not in RESET_MECHANISMS:
             raise ValueError(f"reset_mechanism must be one of {RESET_MECHANISMS}, got {reset_mechanism!r}")
-        if input_size <= 0 or hidden_size <= 0:
-            raise ValueError(f"sizes must be positive, got input_size={input_size}, hidden_size={hidden_size}")
+        input_size = check_size("input_size", input_size)
+        hidden_size = check_size("hidden_size", hidden_size)
+        if not min_threshold > 0:
+            raise ValueError(f"min_threshold must be > 0, got {min_threshold}")
         super().__init__(
             threshold=threshold_tensor(threshold, hidden_size),
             spike_grad=spike_grad if spike_grad is not None else triangle(),

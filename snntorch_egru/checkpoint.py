@@ -32,7 +32,12 @@ try:  # numpy is optional for this module
 except ImportError:  # pragma: no cover
     _np = None
 
-__all__ = ["save_checkpoint", "write_text_atomic", "load_checkpoint", "rng_state", "set_rng_state"]
+__all__ = ["save_checkpoint", "write_text_atomic", "load_checkpoint", "CheckpointError", "rng_state",
+           "set_rng_state"]
+
+
+class CheckpointError(ValueError):
+    """A checkpoint file that cannot be loaded (truncated, corrupt, not a checkpoint); names the file."""
 
 
 def _write_atomically(path: Union[str, Path], write) -> None:
@@ -60,8 +65,29 @@ def write_text_atomic(path: Union[str, Path], text: str) -> Path:
 
 
 def load_checkpoint(path: Union[str, Path], map_location="cpu") -> dict:
-    """Load a checkpoint written by :func:`save_checkpoint` (a trusted file of this project)."""
-    return torch.load(Path(path), map_location=map_location, weights_only=False)
+    """Load a checkpoint written by :func:`save_checkpoint` (a trusted file of this project).
+
+    Raises ``FileNotFoundError`` / ``IsADirectoryError`` / ``PermissionError`` naming the
+    path, and :class:`CheckpointError` (a ``ValueError``) naming the file for one that
+    cannot be unpickled (truncated, corrupt, not written by ``torch.save``) or that does
+    not hold a dict.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"no such checkpoint: {path}")
+    if path.is_dir():
+        raise IsADirectoryError(f"{path} is a directory, not a checkpoint file")
+    try:
+        checkpoint = torch.load(path, map_location=map_location, weights_only=False)
+    except PermissionError as exc:
+        raise PermissionError(exc.errno, f"cannot read the checkpoint {path}: {exc.strerror}") from None
+    except Exception as exc:  # noqa: BLE001  # unpickling a damaged file raises anything
+        raise CheckpointError(f"cannot load the checkpoint {path} (truncated or corrupt?): "
+                              f"{type(exc).__name__}: {exc}") from None
+    if not isinstance(checkpoint, dict):
+        raise CheckpointError(f"{path} is not a training checkpoint: it holds a {type(checkpoint).__name__}, "
+                              f"not a dict")
+    return checkpoint
 
 
 def rng_state(generator: Optional[torch.Generator] = None) -> dict:

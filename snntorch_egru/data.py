@@ -25,7 +25,7 @@ __all__ = ["Vocabulary", "Corpus", "CorpusError", "load_corpus", "batchify", "CO
 
 
 class CorpusError(ValueError):
-    """A corpus file or directory that cannot be used (empty file, unknown corpus kind)."""
+    """A corpus file or directory that cannot be used (empty file, not UTF-8 text, unknown corpus kind)."""
 
 EOS = "<eos>"
 UNK = "<unk>"
@@ -82,12 +82,21 @@ def _read_words(path: Path) -> List[str]:
     if not path.is_file():
         raise FileNotFoundError(f"corpus file not found: {path}")
     words: List[str] = []
-    with path.open(encoding="utf-8") as handle:
-        for line in handle:
-            tokens = line.split()
-            if tokens:
-                words.extend(tokens)
-                words.append(EOS)
+    # bytes, decoded line by line: an undecodable byte is reported with its file and line
+    with path.open("rb") as handle:
+        for number, raw in enumerate(handle, start=1):
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise CorpusError(f"{path}: line {number}: not valid UTF-8 (byte 0x{raw[exc.start]:02x} at "
+                                  f"column {len(raw[:exc.start].decode('utf-8', 'replace')) + 1}): {exc.reason}"
+                                  ) from None
+            # text mode's universal newlines: a lone "\r" ends a line too
+            for part in line.replace("\r\n", "\n").split("\r"):
+                tokens = part.split()
+                if tokens:
+                    words.extend(tokens)
+                    words.append(EOS)
     if not words:
         raise CorpusError(f"corpus file is empty (no tokens): {path}")
     return words
@@ -105,7 +114,8 @@ def load_corpus(directory: Union[str, Path], kind: Optional[str] = None) -> Corp
     """Load PTB (``ptb.*.txt``) or WikiText-2 (``wiki.*.tokens``) from ``directory``.
 
     ``kind`` ("ptb" or "wikitext-2") is detected from the file names when omitted.
-    Missing directory/file -> FileNotFoundError, empty file -> ValueError, both naming the path.
+    Missing directory/file -> FileNotFoundError, empty file or not UTF-8 text -> :class:`CorpusError`
+    (a ValueError), each naming the path (and, for an undecodable byte, the line).
     """
     directory = Path(directory)
     if not directory.is_dir():

@@ -33,12 +33,13 @@ Example::
 from __future__ import annotations
 
 import math
+import numbers
 from typing import Optional, Sequence, Union
 
 import torch
 from torch import nn
 
-from ._checks import check_finite, check_shape, check_tensor, positive_threshold, threshold_tensor
+from ._checks import check_finite, check_shape, check_size, check_tensor, positive_threshold, threshold_tensor
 from ._sequence import RESET_CODES, EGRUSequenceFunction
 from .activity import ActivityStats, activity_statistics
 from .functional import RESET_MECHANISMS, EGRUParameters, EGRUState, egru_step_with_events
@@ -99,16 +100,27 @@ class EGRU(nn.Module):
         dtype=None,
     ):
         super().__init__()
-        if isinstance(hidden_size, int):
-            hidden_sizes = [hidden_size] * num_layers
+        input_size = check_size("input_size", input_size)
+        num_layers = check_size("num_layers", num_layers)
+        if isinstance(hidden_size, numbers.Integral) and not isinstance(hidden_size, bool):
+            hidden_sizes = [check_size("hidden_size", hidden_size)] * num_layers
         else:
-            hidden_sizes = [int(h) for h in hidden_size]
+            try:
+                if isinstance(hidden_size, (str, bytes)):
+                    raise TypeError
+                hidden_size = list(hidden_size)
+            except TypeError:
+                raise TypeError(f"hidden_size must be an int or a sequence of ints (one per layer), got "
+                                f"{type(hidden_size).__name__} {hidden_size!r}") from None
+            if len(hidden_size) == 0:
+                raise ValueError("hidden_size is an empty sequence: give one size per layer")
+            hidden_sizes = [check_size(f"hidden_size[{k}]", h) for k, h in enumerate(hidden_size)]
             if num_layers not in (1, len(hidden_sizes)):
                 raise ValueError(
                     f"num_layers={num_layers} disagrees with the {len(hidden_sizes)} sizes in hidden_size"
                 )
-        if not hidden_sizes or any(h <= 0 for h in hidden_sizes) or input_size <= 0:
-            raise ValueError(f"sizes must be positive, got input_size={input_size}, hidden_size={hidden_size}")
+        if isinstance(dropout, bool) or not isinstance(dropout, numbers.Real):
+            raise TypeError(f"dropout must be a number in [0, 1), got {type(dropout).__name__} {dropout!r}")
         if not 0.0 <= dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {dropout}")
         if reset_mechanism not in RESET_MECHANISMS:
@@ -225,6 +237,8 @@ class EGRU(nn.Module):
             raise ValueError("input has no time steps (T = 0)")
         check_finite("input", x)
         y0s, c0s, stacked = self._initial_state(state, batch, unbatched, x)
+        if batch == 0:
+            return self._empty_batch(x, y0s, c0s, stacked)
         layer_input = x.contiguous()
         y_n, c_n, self.last_events = [], [], []
         for k in range(self.num_layers):
@@ -246,6 +260,18 @@ class EGRU(nn.Module):
         if stacked:
             return output, (torch.stack(y_n), torch.stack(c_n))
         return output, (tuple(y_n), tuple(c_n))
+
+    def _empty_batch(self, x: torch.Tensor, y0s: list, c0s: list, stacked: bool):
+        """Batch size 0, as ``torch.nn.GRU``: an empty output [T, 0, H] ([0, T, H] batch_first)
+        and the (empty) initial state back as the final state."""
+        # empty, but part of the graph as nn.GRU's is (a backward pass gives zero gradients)
+        output = x.new_zeros(x.shape[0], 0, self.hidden_sizes[-1]) + self.weight_ih_l0.sum() * 0.0
+        if self.batch_first:
+            output = output.transpose(0, 1)
+        self.last_events = [x.new_zeros(x.shape[0], 0, h) if self.events else None for h in self.hidden_sizes]
+        if stacked:
+            return output, (torch.stack(y0s), torch.stack(c0s))
+        return output, (tuple(y0s), tuple(c0s))
 
     def _initial_state(self, state, batch: int, unbatched: bool, x: torch.Tensor):
         uniform = len(set(self.hidden_sizes)) == 1

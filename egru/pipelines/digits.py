@@ -54,7 +54,7 @@ from snntorch_egru.opcount import count_operations
 from snntorch_egru.progress import progress_bar
 from snntorch_egru.pruning import CubicSchedule, Pruner
 
-from .run import Phase, Pipeline
+from .run import Phase, Pipeline, check_config
 
 __all__ = ["PipelineConfig", "DigitsClassifier", "load_digits_split", "train_classifier", "train_digits",
            "accuracy", "classifier_accuracy", "gradual_pruner", "classifier_spec", "classifier_from_spec",
@@ -78,6 +78,11 @@ class PipelineConfig:
     seed: int = 0
     lava_images: int = 0          # 0: the whole test set
     lava_batch: int = 24          # images per Lava call (replicas per network)
+
+    def __post_init__(self):
+        check_config(self, minimum={"hidden": 1, "epochs": 1, "finetune_epochs": 0, "qat_epochs": 0,
+                                    "batch_size": 1, "seed": 0, "lava_images": 0, "lava_batch": 1},
+                     positive=("threshold", "lr"), fractions=("sparsity",))
 
     @classmethod
     def quick(cls, **overrides) -> "PipelineConfig":
@@ -205,13 +210,18 @@ def classifier_spec(model: DigitsClassifier, quantization=None) -> NetworkSpec:
     return NetworkSpec(layers, {"description": "digits classifier: EGRU + readout (generic stack)"})
 
 
-def classifier_from_spec(spec: NetworkSpec) -> DigitsClassifier:
-    """A :class:`DigitsClassifier` with the exact weights of an ``input -> egru... -> dense`` file."""
+def classifier_from_spec(spec: NetworkSpec, source="<NetworkSpec>") -> DigitsClassifier:
+    """A :class:`DigitsClassifier` with the exact weights of an ``input -> egru... -> dense`` file.
+
+    ``source``: the file the spec was read from, named by the :class:`~egru_format.FormatError`
+    raised when the spec is not such a classifier.
+    """
     from egru_format import FormatError
 
     types = [layer.type for layer in spec.layers]
     if len(types) < 3 or types[0] != "input" or types[-1] != "dense" or set(types[1:-1]) != {"egru"}:
-        raise FormatError("<NetworkSpec>", "layer", f"expected input -> egru ... -> dense, got {types}")
+        raise FormatError(source, "layer", f"not a digits classifier: expected input -> egru ... -> dense, "
+                                           f"got {types}")
     sub = NetworkSpec(spec.layers[:-1], {"class": "EGRU", "batch_first": True, "dropout": 0.0,
                                          "learn_threshold": True})
     model = DigitsClassifier(rnn=from_spec(sub))

@@ -53,7 +53,7 @@ from snntorch_egru.progress import progress_bar
 from snntorch_egru.pruning import CubicSchedule, Pruner, weight_sparsity
 from snntorch_egru.train_lm import LMConfig, bptt_segments, evaluate, train_language_model
 
-from .run import Phase, Pipeline
+from .run import Phase, Pipeline, check_config
 
 __all__ = ["LMPipelineConfig", "LMPipeline", "run_lm_pipeline", "format_lm_report", "perplexity_from_logits",
            "PRUNE_TARGETS"]
@@ -92,12 +92,19 @@ class LMPipelineConfig:
         return cls(**values)
 
     def __post_init__(self):
+        if isinstance(self.hidden_sizes, (int, float, str)) or not self.hidden_sizes:
+            raise ValueError(f"hidden_sizes must be a non-empty sequence of positive ints, got {self.hidden_sizes!r}")
+        if any(isinstance(h, bool) or not isinstance(h, (int, np.integer)) or h < 1 for h in self.hidden_sizes):
+            raise ValueError(f"hidden_sizes must be positive ints, got {tuple(self.hidden_sizes)}")
         self.hidden_sizes = tuple(int(h) for h in self.hidden_sizes)
         if not 0.0 <= self.sparsity < 1.0:
             raise ValueError(f"sparsity must be in [0, 1), got {self.sparsity}")
         for name in ("train_tokens", "eval_tokens", "calibration_tokens", "lava_tokens"):
             if getattr(self, name) < 2:
                 raise ValueError(f"{name} must be at least 2, got {getattr(self, name)}")
+        check_config(self, minimum={"embedding_size": 1, "epochs": 1, "batch_size": 1, "bptt": 1,
+                                    "finetune_tokens": 2, "qat_tokens": 2, "seed": 0},
+                     positive=("threshold", "lr"))
 
     def lm_config(self, **overrides) -> LMConfig:
         values = dict(embedding_size=self.embedding_size, hidden_sizes=self.hidden_sizes, tie_weights=True,

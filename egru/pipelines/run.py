@@ -18,6 +18,8 @@ for every pipeline:
 from __future__ import annotations
 
 import json
+import math
+import numbers
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,9 +27,31 @@ from typing import Callable, List, Sequence
 
 from snntorch_egru.checkpoint import write_text_atomic
 
-__all__ = ["Phase", "Pipeline", "print_report", "REPORT_NAME"]
+__all__ = ["Phase", "Pipeline", "print_report", "check_config", "REPORT_NAME"]
 
 REPORT_NAME = "report.json"
+
+
+def check_config(config, *, minimum: dict = None, positive=(), fractions=()) -> None:
+    """Validate a pipeline configuration's numbers; the error names the field.
+
+    ``minimum``: integer fields and their least value (TypeError for a non-integer,
+    ValueError below it); ``positive``: finite numbers > 0; ``fractions``: numbers in [0, 1).
+    """
+    for name, low in (minimum or {}).items():
+        value = getattr(config, name)
+        if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+            raise TypeError(f"{name} must be an integer, got {type(value).__name__} {value!r}")
+        if value < low:
+            raise ValueError(f"{name} must be >= {low}, got {value}")
+    for name in positive:
+        value = getattr(config, name)
+        if isinstance(value, bool) or not (isinstance(value, numbers.Real) and math.isfinite(value) and value > 0):
+            raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
+    for name in fractions:
+        value = getattr(config, name)
+        if isinstance(value, bool) or not (isinstance(value, numbers.Real) and 0.0 <= value < 1.0):
+            raise ValueError(f"{name} must be in [0, 1), got {value!r}")
 
 
 @dataclass(frozen=True)
