@@ -73,7 +73,7 @@ import torch
 from torch import nn
 
 from .activity import ActivityStats, activity_statistics
-from .language_model import EGRULanguageModel, _sizes
+from .language_model import TokenLanguageModel, _sizes
 
 __all__ = ["RNNLanguageModel", "RNNStack", "CELLS"]
 
@@ -148,7 +148,7 @@ class RNNStack(nn.Module):
         return f"cell={self.cell!r}, dropout={self.dropout}"
 
 
-class RNNLanguageModel(nn.Module):
+class RNNLanguageModel(TokenLanguageModel):
     r"""Embedding -> LSTM/GRU stack -> dense readout, the dense baseline of :class:`EGRULanguageModel`.
 
     Args:
@@ -181,70 +181,23 @@ class RNNLanguageModel(nn.Module):
         dropout_between: float = 0.0,
         dropout_output: float = 0.0,
     ):
-        super().__init__()
-        sizes = _sizes(hidden_sizes)
-        for name, value in (("vocab_size", vocab_size), ("embedding_size", embedding_size)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive int, got {value!r}")
-        for name, value in (("dropout_embedding", dropout_embedding), ("dropout_output", dropout_output)):
-            if not 0.0 <= float(value) < 1.0:
-                raise ValueError(f"{name} must be in [0, 1), got {value}")
-        if tie_weights and sizes[-1] != embedding_size:
-            raise ValueError(
-                f"tie_weights=True needs the last layer to have embedding_size={embedding_size} units "
-                f"(the readout weight [V, H] is the embedding [V, E]); got hidden_sizes[-1]={sizes[-1]}"
-            )
-        self.vocab_size = int(vocab_size)
-        self.embedding_size = int(embedding_size)
-        self.tie_weights = bool(tie_weights)
-        self.dropout_embedding = float(dropout_embedding)
-        self.dropout_output = float(dropout_output)
-        self.embedding = nn.Embedding(self.vocab_size, self.embedding_size)
-        self.rnn = RNNStack(self.embedding_size, sizes, cell=cell, dropout=dropout_between)
-        self.readout = nn.Linear(sizes[-1], self.vocab_size)
-        self.reset_parameters()
-        if self.tie_weights:
-            self.readout.weight = self.embedding.weight
+        super().__init__(
+            vocab_size, embedding_size, hidden_sizes, tie_weights=tie_weights,
+            dropout_embedding=dropout_embedding, dropout_output=dropout_output,
+            build_rnn=lambda size, sizes: RNNStack(size, sizes, cell=cell, dropout=dropout_between))
 
     @property
     def cell(self) -> str:
         return self.rnn.cell
 
-    @property
-    def hidden_sizes(self) -> list:
-        return list(self.rnn.hidden_sizes)
-
-    @property
-    def dropout_between(self) -> float:
-        return self.rnn.dropout
-
-    def reset_parameters(self) -> None:
-        """Embedding (and untied readout weight) ~ U(-0.1, 0.1), readout bias 0, RNN layers torch's default."""
-        nn.init.uniform_(self.embedding.weight, -0.1, 0.1)
-        if not self.tie_weights:
-            nn.init.uniform_(self.readout.weight, -0.1, 0.1)
-        nn.init.zeros_(self.readout.bias)
+    def _reset_rnn(self) -> None:
+        """torch's default initialisation of every LSTM/GRU layer."""
         for layer in self.rnn.layers:
             layer.reset_parameters()
-
-    # the EGRU model's checks and messages; they read only ``self.embedding`` and ``self.vocab_size``
-    _check_tokens = EGRULanguageModel._check_tokens
-
-    def forward(self, tokens: torch.Tensor, state=None):
-        self._check_tokens(tokens)
-        x = self.embedding(tokens)
-        if self.dropout_embedding and self.training:
-            x = nn.functional.dropout(x, self.dropout_embedding, training=True)
-        y, state = self.rnn(x, state)
-        if self.dropout_output and self.training:
-            y = nn.functional.dropout(y, self.dropout_output, training=True)
-        return self.readout(y), state
 
     def activity(self) -> ActivityStats:
         """Fraction of nonzero outputs per layer and pooled, over the last forward pass (~1: dense)."""
         return self.rnn.activity()
 
-    def extra_repr(self) -> str:
-        return (f"vocab_size={self.vocab_size}, embedding_size={self.embedding_size}, "
-                f"hidden_sizes={self.hidden_sizes}, cell={self.cell!r}, tie_weights={self.tie_weights}, "
-                f"dropout_embedding={self.dropout_embedding}, dropout_output={self.dropout_output}")
+    def _repr_extra(self) -> str:
+        return f", cell={self.cell!r}"

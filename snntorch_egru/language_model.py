@@ -45,7 +45,7 @@ from torch import nn
 from .activity import ActivityStats
 from .layer import EGRU
 
-__all__ = ["EGRULanguageModel"]
+__all__ = ["EGRULanguageModel", "TokenLanguageModel"]
 
 
 def _sizes(hidden_sizes) -> list:
@@ -60,7 +60,114 @@ def _sizes(hidden_sizes) -> list:
     return sizes
 
 
-class EGRULanguageModel(nn.Module):
+class TokenLanguageModel(nn.Module):
+    r"""Embedding -> recurrent stack ``rnn`` -> dense readout: what every language model here shares.
+
+    :class:`EGRULanguageModel` and :class:`snntorch_egru.baselines.RNNLanguageModel` differ only
+    in the stack they build (``build_rnn(embedding_size, sizes)``) and how it is initialised
+    (``_reset_rnn``); the argument checks, the token checks, the forward pass with its
+    dropouts, weight tying and the embedding/readout initialisation (``U(-0.1, 0.1)``,
+    readout bias 0) are defined here once.
+    """
+
+    #: how error messages name the stack's layers
+    layer_word = "layer"
+
+    def __init__(self, vocab_size: int, embedding_size: int, hidden_sizes, *, tie_weights: bool,
+                 dropout_embedding: float, dropout_output: float, build_rnn):
+        super().__init__()
+        sizes = _sizes(hidden_sizes)
+        for name, value in (("vocab_size", vocab_size), ("embedding_size", embedding_size)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be a positive int, got {value!r}")
+        for name, value in (("dropout_embedding", dropout_embedding), ("dropout_output", dropout_output)):
+            if not 0.0 <= float(value) < 1.0:
+                raise ValueError(f"{name} must be in [0, 1), got {value}")
+        if tie_weights and sizes[-1] != embedding_size:
+            raise ValueError(
+                f"tie_weights=True needs the last {self.layer_word} to have embedding_size={embedding_size} units "
+                f"(the readout weight [V, H] is the embedding [V, E]); got hidden_sizes[-1]={sizes[-1]}"
+            )
+        self.vocab_size = int(vocab_size)
+        self.embedding_size = int(embedding_size)
+        self.tie_weights = bool(tie_weights)
+        self.dropout_embedding = float(dropout_embedding)
+        self.dropout_output = float(dropout_output)
+        self.embedding = nn.Embedding(self.vocab_size, self.embedding_size)
+        self.rnn = build_rnn(self.embedding_size, sizes)
+        self.readout = nn.Linear(sizes[-1], self.vocab_size)
+        self.reset_parameters()
+        if self.tie_weights:
+            self.readout.weight = self.embedding.weight
+
+    @property
+    def hidden_sizes(self) -> list:
+        return list(self.rnn.hidden_sizes)
+
+    @property
+    def dropout_between(self) -> float:
+        return self.rnn.dropout
+
+    def _reset_rnn(self) -> None:
+        raise NotImplementedError
+
+    def reset_parameters(self) -> None:
+        """Embedding (and untied readout weight) ~ U(-0.1, 0.1), readout bias 0, then the stack's own."""
+        nn.init.uniform_(self.embedding.weight, -0.1, 0.1)
+        if not self.tie_weights:
+            nn.init.uniform_(self.readout.weight, -0.1, 0.1)
+        nn.init.zeros_(self.readout.bias)
+        self._reset_rnn()
+
+    def check_tokens(self, tokens) -> None:
+        """TypeError/ValueError naming the problem unless ``tokens`` are int ids ``[T, B]`` in ``[0, V)``."""
+        if not isinstance(tokens, torch.Tensor):
+            raise TypeError(f"tokens must be a torch.Tensor of token ids, got {type(tokens).__name__}")
+        if tokens.dtype not in (torch.int64, torch.int32):
+            raise TypeError(
+                f"tokens must be integer token ids (torch.int64), got dtype {tokens.dtype}; "
+                f"convert with tokens.long() if they hold whole numbers"
+            )
+        if tokens.dim() != 2:
+            raise ValueError(f"tokens must have shape [T, B] (time first), got shape {tuple(tokens.shape)}")
+        if tokens.shape[0] == 0:
+            raise ValueError("tokens has no time steps (T = 0)")
+        device = self.embedding.weight.device
+        if tokens.device != device:
+            raise ValueError(f"tokens are on device {tokens.device} but the model is on {device}")
+        if tokens.numel():
+            low, high = int(tokens.min()), int(tokens.max())
+            if low < 0 or high >= self.vocab_size:
+                bad = low if low < 0 else high
+                raise ValueError(f"token id {bad} out of range [0, {self.vocab_size}) (vocab_size={self.vocab_size})")
+
+    _check_tokens = check_tokens   # the name the trainer's regulariser has always used
+
+    def forward(self, tokens: torch.Tensor, state=None):
+        self.check_tokens(tokens)
+        x = self.embedding(tokens)
+        if self.dropout_embedding and self.training:
+            x = nn.functional.dropout(x, self.dropout_embedding, training=True)
+        y, state = self.rnn(x, state)
+        if self.dropout_output and self.training:
+            y = nn.functional.dropout(y, self.dropout_output, training=True)
+        return self.readout(y), state
+
+    def activity(self) -> ActivityStats:
+        """Fraction of nonzero outputs per layer and pooled, over the last forward pass."""
+        return self.rnn.activity()
+
+    def _repr_extra(self) -> str:
+        return ""
+
+    def extra_repr(self) -> str:
+        return (f"vocab_size={self.vocab_size}, embedding_size={self.embedding_size}, "
+                f"hidden_sizes={self.hidden_sizes}, tie_weights={self.tie_weights}, "
+                f"dropout_embedding={self.dropout_embedding}, dropout_output={self.dropout_output}"
+                + self._repr_extra())
+
+
+class EGRULanguageModel(TokenLanguageModel):
     r"""Embedding -> EGRU stack -> dense readout, for next-token prediction.
 
     Args:
@@ -101,87 +208,19 @@ class EGRULanguageModel(nn.Module):
         learn_threshold: bool = True,
         min_threshold: float = 1e-3,
     ):
-        super().__init__()
-        sizes = _sizes(hidden_sizes)
-        for name, value in (("vocab_size", vocab_size), ("embedding_size", embedding_size)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive int, got {value!r}")
-        for name, value in (("dropout_embedding", dropout_embedding), ("dropout_output", dropout_output)):
-            if not 0.0 <= float(value) < 1.0:
-                raise ValueError(f"{name} must be in [0, 1), got {value}")
-        if tie_weights and sizes[-1] != embedding_size:
-            raise ValueError(
-                f"tie_weights=True needs the last EGRU layer to have embedding_size={embedding_size} units "
-                f"(the readout weight [V, H] is the embedding [V, E]); got hidden_sizes[-1]={sizes[-1]}"
-            )
-        self.vocab_size = int(vocab_size)
-        self.embedding_size = int(embedding_size)
-        self.tie_weights = bool(tie_weights)
-        self.dropout_embedding = float(dropout_embedding)
-        self.dropout_output = float(dropout_output)
-        self.embedding = nn.Embedding(self.vocab_size, self.embedding_size)
-        self.rnn = EGRU(
-            self.embedding_size, sizes, dropout=dropout_between, threshold=threshold,
-            learn_threshold=learn_threshold, spike_grad=spike_grad, reset_mechanism=reset_mechanism,
-            min_threshold=min_threshold,
-        )
-        self.readout = nn.Linear(sizes[-1], self.vocab_size)
-        self.reset_parameters()
-        if self.tie_weights:
-            self.readout.weight = self.embedding.weight
+        super().__init__(
+            vocab_size, embedding_size, hidden_sizes, tie_weights=tie_weights,
+            dropout_embedding=dropout_embedding, dropout_output=dropout_output,
+            build_rnn=lambda size, sizes: EGRU(
+                size, sizes, dropout=dropout_between, threshold=threshold, learn_threshold=learn_threshold,
+                spike_grad=spike_grad, reset_mechanism=reset_mechanism, min_threshold=min_threshold))
 
-    @property
-    def hidden_sizes(self) -> list:
-        return list(self.rnn.hidden_sizes)
+    layer_word = "EGRU layer"
 
-    @property
-    def dropout_between(self) -> float:
-        return self.rnn.dropout
-
-    def reset_parameters(self) -> None:
-        """Embedding (and untied readout weight) ~ U(-0.1, 0.1), readout bias 0, EGRU as ``nn.GRU``."""
-        nn.init.uniform_(self.embedding.weight, -0.1, 0.1)
-        if not self.tie_weights:
-            nn.init.uniform_(self.readout.weight, -0.1, 0.1)
-        nn.init.zeros_(self.readout.bias)
+    def _reset_rnn(self) -> None:
+        """EGRU weights as ``nn.GRU``'s initialisation (thresholds are kept)."""
         self.rnn.reset_parameters()
-
-    def _check_tokens(self, tokens) -> None:
-        if not isinstance(tokens, torch.Tensor):
-            raise TypeError(f"tokens must be a torch.Tensor of token ids, got {type(tokens).__name__}")
-        if tokens.dtype not in (torch.int64, torch.int32):
-            raise TypeError(
-                f"tokens must be integer token ids (torch.int64), got dtype {tokens.dtype}; "
-                f"convert with tokens.long() if they hold whole numbers"
-            )
-        if tokens.dim() != 2:
-            raise ValueError(f"tokens must have shape [T, B] (time first), got shape {tuple(tokens.shape)}")
-        if tokens.shape[0] == 0:
-            raise ValueError("tokens has no time steps (T = 0)")
-        device = self.embedding.weight.device
-        if tokens.device != device:
-            raise ValueError(f"tokens are on device {tokens.device} but the model is on {device}")
-        if tokens.numel():
-            low, high = int(tokens.min()), int(tokens.max())
-            if low < 0 or high >= self.vocab_size:
-                bad = low if low < 0 else high
-                raise ValueError(f"token id {bad} out of range [0, {self.vocab_size}) (vocab_size={self.vocab_size})")
-
-    def forward(self, tokens: torch.Tensor, state=None):
-        self._check_tokens(tokens)
-        x = self.embedding(tokens)
-        if self.dropout_embedding and self.training:
-            x = nn.functional.dropout(x, self.dropout_embedding, training=True)
-        y, state = self.rnn(x, state)
-        if self.dropout_output and self.training:
-            y = nn.functional.dropout(y, self.dropout_output, training=True)
-        return self.readout(y), state
 
     def activity(self) -> ActivityStats:
         """Fraction of nonzero graded events per EGRU layer and pooled, over the last forward pass."""
         return self.rnn.activity()
-
-    def extra_repr(self) -> str:
-        return (f"vocab_size={self.vocab_size}, embedding_size={self.embedding_size}, "
-                f"hidden_sizes={self.hidden_sizes}, tie_weights={self.tie_weights}, "
-                f"dropout_embedding={self.dropout_embedding}, dropout_output={self.dropout_output}")
