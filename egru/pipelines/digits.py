@@ -54,7 +54,7 @@ from snntorch_egru.opcount import count_operations
 from snntorch_egru.progress import progress_bar
 from snntorch_egru.pruning import CubicSchedule, Pruner
 
-from .run import Phase, Pipeline, check_config
+from .run import Phase, Pipeline, check_config, save_figure
 
 __all__ = ["PipelineConfig", "DigitsClassifier", "load_digits_split", "train_classifier", "train_digits",
            "accuracy", "classifier_accuracy", "gradual_pruner", "classifier_spec", "classifier_from_spec",
@@ -370,10 +370,7 @@ def _plots(model, x_test, y_test, output_dir: Path) -> list:
     ax.set_xlabel(f"step (12 test images of {SEQ_LEN} rows, labels {y_test[:12].tolist()})")
     ax.set_ylabel("EGRU unit")
     ax.set_title("Event raster of the EGRU layer (each image starts from the zero state)")
-    fig.tight_layout()
-    paths.append(output_dir / "event_raster.png")
-    fig.savefig(paths[-1], dpi=100)
-    plt.close(fig)
+    paths.append(save_figure(fig, output_dir / "event_raster.png"))
 
     with torch.no_grad():
         logits = model(x_test)
@@ -390,10 +387,7 @@ def _plots(model, x_test, y_test, output_dir: Path) -> list:
     a2.set_xlabel("step (row of the image)")
     a2.set_ylabel("EGRU activity")
     a2.set_title("EGRU activity per step")
-    fig.tight_layout()
-    paths.append(output_dir / "activity.png")
-    fig.savefig(paths[-1], dpi=100)
-    plt.close(fig)
+    paths.append(save_figure(fig, output_dir / "activity.png"))
     return paths
 
 

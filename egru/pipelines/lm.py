@@ -53,7 +53,7 @@ from snntorch_egru.progress import progress_bar
 from snntorch_egru.pruning import CubicSchedule, Pruner, weight_sparsity
 from snntorch_egru.train_lm import LMConfig, bptt_segments, evaluate, train_language_model
 
-from .run import Phase, Pipeline, check_config
+from .run import Phase, Pipeline, check_config, save_figure
 
 __all__ = ["LMPipelineConfig", "LMPipeline", "run_lm_pipeline", "format_lm_report", "perplexity_from_logits",
            "PRUNE_TARGETS"]
@@ -185,10 +185,7 @@ def _plots(model: EGRULanguageModel, tokens: torch.Tensor, counts, output_dir: P
         ax.set_ylim(-0.5, e.shape[1] - 0.5)
     axes[-1, 0].set_xlabel("token")
     axes[0, 0].set_title(f"EGRU events on the first {events[0].shape[0]} test tokens (colour: |y|)")
-    fig.tight_layout()
-    paths.append(output_dir / "lm_event_raster.png")
-    fig.savefig(paths[-1], dpi=100)
-    plt.close(fig)
+    paths.append(save_figure(fig, output_dir / "lm_event_raster.png"))
 
     layers = counts.layers()
     names = [n for n in layers if n.startswith("layer")] + (["readout"] if "readout" in layers else [])
@@ -205,10 +202,7 @@ def _plots(model: EGRULanguageModel, tokens: torch.Tensor, counts, output_dir: P
     ax2.set_ylabel("MACs per token")
     ax2.legend()
     ax2.set_title("operations per matmul group")
-    fig.tight_layout()
-    paths.append(output_dir / "lm_activity_and_macs.png")
-    fig.savefig(paths[-1], dpi=100)
-    plt.close(fig)
+    paths.append(save_figure(fig, output_dir / "lm_activity_and_macs.png"))
     return paths
 
 

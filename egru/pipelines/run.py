@@ -115,6 +115,16 @@ class Pipeline:
         return report
 
 
+def save_figure(fig, path: Path) -> Path:
+    """Lay out ``fig``, write it to ``path`` (PNG, 100 dpi), close it; return the path."""
+    import matplotlib.pyplot as plt
+
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return Path(path)
+
+
 def print_report(report: dict, text: str, *, as_json: bool = False) -> None:
     """Print ``text`` (a pipeline's formatted report), then the report as JSON when asked."""
     print(text)
