@@ -50,7 +50,9 @@ Resumable: each configuration trains in ``--output-dir/<name>/`` (the trainer's 
 is resumed), writes ``model.pt`` there and one JSON in ``--results-dir`` (default
 ``benchmarks/results/ptb_fronts``); a rerun skips configurations whose JSON exists, and
 ``--families`` runs a subset. ``--report`` writes ``table.md``, ``verdict.md`` and
-``pareto.png`` from the JSONs.
+``pareto.png`` from the JSONs. ``--ablations`` also trains the recipe ablations
+(:data:`ABLATIONS`: dense models of a short budget, one recipe item changed at a time,
+JSONs in ``ablations/``, table ``ablations.md``).
 
 Run from the repository root (one heavy job at a time on this machine)::
 
@@ -114,7 +116,28 @@ QUICK = dict(
     train=dict(epochs=2, batch_size=4, bptt=10, lr=5e-3, clip=0.25, cosine_fraction=0.5, max_train_tokens=1500,
                **REGULARIZATION),
     finetune=dict(steps=4, lr=1e-3),
-    checkpoint_every=10, valid_tokens=400, test_tokens=600,
+    checkpoint_every=10, valid_tokens=400, test_tokens=600, ablation_epochs=1,
+)
+
+
+#: Recipe ablations (issue 11, item 7's evidence): each dense model trained ``ABLATION_EPOCHS``
+#: epochs (the same schedule shape, the same data and evaluation), one item of the reference
+#: recipe changed at a time against ``abl_egru``; ``abl_gru`` is the gap's reference.
+#: ``(name, rnn_type, weight decay, neuron settings or None, what changes)``.
+ABLATION_EPOCHS = 1
+OLD_THRESHOLDS = dict(threshold_init="constant", threshold=0.1, threshold_lr_scale=1.0, min_threshold=1e-3)
+ABLATIONS = (
+    ("abl_gru", "gru", 0.1, None, "dense GRU (the reference of the gap)"),
+    ("abl_egru", "egru", 0.1, EGRU_NEURON, "EGRU, the reference recipe"),
+    ("abl_egru_surrogate_0.7_1.0", "egru", 0.1, dict(EGRU_NEURON, surrogate_dampening=0.7, surrogate_width=1.0),
+     "surrogate dampening 0.7, width 1.0 (this project's former setting)"),
+    ("abl_egru_thresholds_learned", "egru", 0.1, dict(EGRU_NEURON, threshold_lr_scale=1.0),
+     "Beta-drawn thresholds learned (lr x 1) instead of frozen"),
+    ("abl_egru_thresholds_0.1", "egru", 0.1, dict(EGRU_NEURON, **OLD_THRESHOLDS),
+     "thresholds start at 0.1 for every unit and are learned (former setting)"),
+    ("abl_egru_thresholds_0.001", "egru", 0.1, dict(EGRU_NEURON, threshold_init="constant", threshold=1e-3),
+     "every threshold 0.001, frozen: an event whenever c > 0.001 (the least activity sparsity of this neuron)"),
+    ("abl_egru_wd001", "egru", 0.01, EGRU_NEURON, "weight decay 0.01 (former setting) instead of 0.10"),
 )
 
 
@@ -131,12 +154,20 @@ def configurations(families=None):
             parent = name
 
 
-def lm_config(settings: dict, rnn_type: str, weight_decay: float, **overrides) -> train_lm.LMConfig:
-    """The trainer settings of a configuration: the protocol's model and training, the family's knobs."""
+def neuron_settings(neuron: dict) -> dict:
+    """``neuron`` without the Beta-only options when its thresholds are constant (the trainer rejects them)."""
+    if neuron.get("threshold_init") == "constant":
+        return {k: v for k, v in neuron.items() if k not in ("threshold_beta", "threshold_max")}
+    return dict(neuron)
+
+
+def lm_config(settings: dict, rnn_type: str, weight_decay: float, neuron=None, **overrides) -> train_lm.LMConfig:
+    """The trainer settings of a configuration: the protocol's model and training, the family's knobs
+    (``neuron``: the EGRU's neuron settings, default the reference recipe's)."""
     values = dict(settings["train"])
     values.update(overrides)
     model = settings["model"]
-    neuron = EGRU_NEURON if rnn_type == "egru" else {}
+    neuron = neuron_settings(EGRU_NEURON if neuron is None else neuron) if rnn_type == "egru" else {}
     return train_lm.LMConfig(rnn_type=rnn_type, embedding_size=model["embedding_size"],
                              hidden_sizes=tuple(model["hidden_sizes"]), tie_weights=model["tie_weights"],
                              weight_decay=weight_decay, betas=(0.0, 0.999), **neuron, **values)
@@ -206,8 +237,9 @@ def _splits(settings: dict, corpus) -> tuple:
 
 
 def run_configuration(name, family, rnn_type, weight_decay, sparsity, parent, settings, corpus, output_dir: Path,
-                      log=print) -> dict:
-    """Train (or fine-tune) one configuration, save ``model.pt``, return its measured record."""
+                      log=print, neuron=None, epochs=None) -> dict:
+    """Train (or fine-tune) one configuration, save ``model.pt``, return its measured record
+    (``neuron``, ``epochs``: an ablation's EGRU settings and budget; default the protocol's)."""
     vocab = len(corpus.vocabulary)
     valid, test = _splits(settings, corpus)
     work = output_dir / name
@@ -215,7 +247,7 @@ def run_configuration(name, family, rnn_type, weight_decay, sparsity, parent, se
     start = time.perf_counter()
     train = settings["train"]
     if parent is None:
-        config = lm_config(settings, rnn_type, weight_decay)
+        config = lm_config(settings, rnn_type, weight_decay, neuron, **({"epochs": epochs} if epochs else {}))
         model, history = train_lm.train_language_model(
             config, corpus.train, vocab, valid, log=log, output_dir=work, resume=True,
             checkpoint_every=settings["checkpoint_every"], progress=True)
@@ -242,8 +274,9 @@ def run_configuration(name, family, rnn_type, weight_decay, sparsity, parent, se
               "target_sparsity": sparsity, "parent": parent, "description": description,
               "pruned_matrices": list(PRUNE_TARGETS) if sparsity else [],
               "model": {k: list(v) if isinstance(v, tuple) else v for k, v in settings["model"].items()},
-              "neuron": EGRU_NEURON if rnn_type == "egru" else None,
-              "train": {k: v for k, v in train.items()},
+              "neuron": {k: getattr(config, k) for k in neuron_settings(neuron or EGRU_NEURON)}
+              if rnn_type == "egru" else None,
+              "train": dict(train, epochs=config.epochs) if parent is None else dict(train),
               "train_steps": history[-1]["step"] if history else None,
               "train_perplexity": history[-1]["train_perplexity"] if history else None,
               "history": history, "seed": config.seed}
@@ -272,6 +305,55 @@ def run_protocol(settings: dict, corpus, output_dir: Path, results_dir: Path, fa
             f"{record['wall_seconds']:.0f} s -> {path}")
         results[name] = record
     return results
+
+
+def run_ablations(settings: dict, corpus, output_dir: Path, results_dir: Path, log=print) -> dict:
+    """Train and measure every :data:`ABLATIONS` model (resumable like the protocol); JSONs in
+    ``results_dir/ablations/``."""
+    folder = Path(results_dir) / "ablations"
+    folder.mkdir(parents=True, exist_ok=True)
+    results = {}
+    for name, rnn_type, weight_decay, neuron, change in ABLATIONS:
+        path = folder / f"{name}.json"
+        if path.exists():
+            log(f"[{name}] done already ({path}), skipped")
+            results[name] = json.loads(path.read_text())
+            continue
+        record = run_configuration(name, "ablation", rnn_type, weight_decay, 0.0, None, settings, corpus,
+                                   Path(output_dir) / "ablations", log, neuron=neuron,
+                                   epochs=settings.get("ablation_epochs", ABLATION_EPOCHS))
+        record["change"] = change
+        write_text_atomic(path, json.dumps(record, indent=1) + "\n")
+        log(f"[{name}] test ppl {record['test_perplexity']:.2f} (valid {record['valid_perplexity']:.2f}), "
+            f"activity sparsity {record['activity_sparsity']['pooled']:.3f}, {record['wall_seconds']:.0f} s -> {path}")
+        results[name] = record
+    return results
+
+
+def ablation_lines(results_dir: Path) -> list:
+    """The ablation table (markdown lines), empty when no ablation has finished."""
+    folder = Path(results_dir) / "ablations"
+    records = {name: json.loads((folder / f"{name}.json").read_text())
+               for name, *_ in ABLATIONS if (folder / f"{name}.json").exists()}
+    if not records:
+        return []
+    base, gru = records.get("abl_egru"), records.get("abl_gru")
+    lines = ["# Recipe ablations (dense models, one item changed at a time)", "",
+             f"Every model trained {next(iter(records.values()))['train']['epochs']} epoch(s) on the protocol's "
+             "training data with its schedule shape, regularisation and evaluation (full splits, "
+             "batch 1); seed 0. Deltas are of test perplexity against `abl_egru` (the reference recipe) and "
+             "against `abl_gru`.", "",
+             "| ablation | change | test ppl | valid ppl | vs abl_egru | vs abl_gru | activity sparsity "
+             "(l0, l1, pooled) | RNN reduction (A) |",
+             "|---|---|---|---|---|---|---|---|"]
+    for name, r in records.items():
+        act = r["activity_sparsity"]
+        layers = ", ".join(f"{act[k]:.3f}" for k in sorted(act) if k.startswith("layer"))
+        rel = lambda ref: "" if ref is None else f"{r['test_perplexity'] / ref['test_perplexity'] - 1:+.1%}"
+        lines.append(f"| {name} | {r['change']} | {r['test_perplexity']:.2f} | {r['valid_perplexity']:.2f} "
+                     f"| {rel(base)} | {rel(gru)} | {layers}, {act['pooled']:.3f} "
+                     f"| {r['reduction_rnn_activity_only']:.2f}x |")
+    return lines
 
 
 def remeasure(settings: dict, corpus, output_dir: Path, results_dir: Path, log=print) -> None:
@@ -399,6 +481,9 @@ def write_report(results_dir: Path, command: str, log=print) -> Path:
     table = results_dir / "table.md"
     write_text_atomic(table, "\n".join(lines) + "\n")
     write_text_atomic(results_dir / "verdict.md", "\n".join(verdict_lines(records)) + "\n")
+    ablations = ablation_lines(results_dir)
+    if ablations:
+        write_text_atomic(results_dir / "ablations.md", "\n".join(ablations) + "\n")
     log(f"wrote {table} and {results_dir / 'verdict.md'}")
     try:
         import matplotlib
@@ -436,6 +521,8 @@ def main(argv=None) -> int:
     parser.add_argument("--families", nargs="+", choices=[f for f, *_ in FAMILIES],
                         help="run only these families (default: all, in order)")
     parser.add_argument("--quick", action="store_true", help="seconds-long setting, temporary dirs unless given")
+    parser.add_argument("--ablations", action="store_true",
+                        help="after the protocol's configurations, train and measure the recipe ablations")
     parser.add_argument("--report", action="store_true", help="only write table.md, verdict.md and pareto.png")
     parser.add_argument("--remeasure", action="store_true",
                         help="measure the finished configurations again from their model.pt, then report")
@@ -454,7 +541,10 @@ def main(argv=None) -> int:
     if args.remeasure:
         remeasure(settings, load_corpus(args.data), output_dir, results_dir)
     elif not args.report:
-        run_protocol(settings, load_corpus(args.data), output_dir, results_dir, args.families)
+        corpus = load_corpus(args.data)
+        run_protocol(settings, corpus, output_dir, results_dir, args.families)
+        if args.ablations:
+            run_ablations(settings, corpus, output_dir, results_dir)
     write_report(results_dir, command.strip())
     print(f"results in {results_dir}")
     return 0

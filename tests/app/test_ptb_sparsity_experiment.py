@@ -146,3 +146,33 @@ def test_verdict_helpers():
     assert MODULE.largest_reduction_within(front, 90.0, 0.05) is None
     assert MODULE.perplexity_at(front, math.sqrt(10.0)) == pytest.approx(102.0)
     assert MODULE.perplexity_at(front, 40.0) is None
+
+
+def test_ablations_change_one_recipe_item_each(quick_run, capsys):
+    work, results, args = quick_run
+    assert MODULE.main(args + ["--ablations"]) == 0
+    assert capsys.readouterr().out.count("done already") == len(CONFIGS)  # the protocol is not trained again
+    reference = MODULE.neuron_settings(MODULE.EGRU_NEURON)
+    table = (results / "ablations.md").read_text()
+    for name, rnn_type, weight_decay, neuron, change in MODULE.ABLATIONS:
+        record = json.loads((results / "ablations" / f"{name}.json").read_text())
+        assert record["kind"] == rnn_type and record["weight_decay"] == weight_decay
+        assert record["train"]["epochs"] == MODULE.QUICK["ablation_epochs"]
+        assert record["eval_tokens"] == MODULE.QUICK["test_tokens"] - 1
+        assert f"| {name} | {change} |" in table
+        if rnn_type != "egru":
+            assert record["neuron"] is None
+            continue
+        # the settings the trainer ran with are the declared ones
+        assert record["neuron"] == pytest.approx(MODULE.neuron_settings(neuron)), name
+        changed = {k for k in set(reference) | set(record["neuron"])
+                   if reference.get(k) != record["neuron"].get(k)}
+        other_decay = weight_decay != 0.1
+        if name == "abl_egru":
+            assert not changed and not other_decay
+        else:  # either the neuron or the weight decay differs from the reference recipe, not both
+            assert bool(changed) != other_decay, (name, changed)
+    # the frozen constant thresholds are what the model holds
+    model = torch.load(work / "ablations" / "abl_egru_thresholds_0.001" / "model.pt", map_location="cpu")
+    thresholds = [v for k, v in model.items() if ".threshold_l" in k or k.startswith("threshold_l")]
+    assert thresholds and all(torch.allclose(t, torch.full_like(t, 1e-3)) for t in thresholds)
