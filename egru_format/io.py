@@ -27,8 +27,6 @@ import contextlib
 import errno
 import os
 import re
-import signal
-import threading
 import uuid
 from pathlib import Path
 from typing import Callable, Union
@@ -37,6 +35,7 @@ import h5py
 import numpy as np
 
 from .constants import FORMAT_NAME, FORMAT_VERSION, GATE_ORDER, PRODUCER, SPARSE_AUTO_FRACTION, SUPPORTED_VERSIONS
+from .signals import Interrupted, SignalGuard
 from .csr import csr_from_dense, dense_from_csr, zero_fraction
 from .errors import FormatError, QuantizationError
 from .spec import (LAYER_TYPES, DenseLayer, DenseQuantization, EGRULayer, EGRUQuantization, InputLayer,
@@ -74,8 +73,6 @@ def _fsync_directory(directory: Path) -> None:
 _TMP_PATTERN = r"\.{name}\.(?:(?P<pid>\d+)-)?[0-9a-f]{{12}}\.tmp"
 #: The temporary files this process is writing now (never removed as stale).
 _ACTIVE_TMP: set = set()
-#: The signals a write turns into "remove the temporary file, then end as the signal would".
-_GUARDED_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM") if hasattr(signal, name))
 
 
 def target_path(path: PathLike) -> Path:
@@ -132,69 +129,6 @@ def remove_stale_temporaries(path: PathLike) -> list:
     return removed
 
 
-class _Interrupted(BaseException):
-    """Raised by the temporary handler of a guarded signal during a write (never leaves atomic_write)."""
-
-    def __init__(self, signum: int, guard: "_SignalGuard"):
-        super().__init__(signum)
-        self.signum = signum
-        self.guard = guard
-
-
-class _SignalGuard:
-    """While a write runs in the main thread: SIGINT/SIGTERM with their default handling raise
-    :class:`_Interrupted` (and are recorded, in case a library swallows the exception, as h5py
-    can in a finaliser); afterwards the previous handlers are back and the signal is delivered again.
-
-    Signals with a handler of the application's own (or ignored) are left alone.
-    """
-
-    def __init__(self):
-        self.pending = None
-        self.active = False
-        self.previous = {}
-
-    def __enter__(self):
-        if threading.current_thread() is not threading.main_thread():
-            return self
-        for signum in _GUARDED_SIGNALS:
-            current = signal.getsignal(signum)
-            default = signal.default_int_handler if signum == signal.SIGINT else signal.SIG_DFL
-            if current is default:
-                self.previous[signum] = current
-                signal.signal(signum, self._handle)
-        self.active = True
-        return self
-
-    def _handle(self, signum, frame):
-        if self.pending is None:
-            self.pending = signum
-        if self.active:
-            raise _Interrupted(signum, self)
-
-    def check(self) -> None:
-        """Raise the recorded signal now (it arrived, but its exception did not come through)."""
-        if self.pending is not None:
-            raise _Interrupted(self.pending, self)
-
-    def __exit__(self, *exc_info):
-        self.active = False
-        for signum, handler in self.previous.items():
-            signal.signal(signum, handler)
-        self.previous = {}
-        return False
-
-    def redeliver(self) -> None:
-        """End as the recorded signal would have without the guard (its previous handler is back)."""
-        signum, self.pending = self.pending, None
-        if signum is None:
-            return
-        if signum == signal.SIGINT:
-            raise KeyboardInterrupt
-        signal.raise_signal(signum)        # default action: the process ends with the signal
-        raise SystemExit(128 + signum)     # pragma: no cover - only if the default did not end it
-
-
 def _fail(path: Path, exc: OSError):
     """The same kind of OSError as ``exc``, naming the target ``path`` instead of the temporary file."""
     return type(exc)(exc.errno, f"cannot write {path}: {exc.strerror or exc}")
@@ -234,7 +168,7 @@ def atomic_write(path: PathLike, write: Callable[[Path], None]) -> Path:
         raise FileNotFoundError(errno.ENOENT, f"cannot write {path}: directory {directory} does not exist")
     remove_stale_temporaries(path)
     tmp = directory / f".{path.name}.{os.getpid()}-{uuid.uuid4().hex[:12]}.tmp"
-    guard = _SignalGuard()
+    guard = SignalGuard()
     try:
         with guard:
             try:
@@ -258,7 +192,7 @@ def atomic_write(path: PathLike, write: Callable[[Path], None]) -> Path:
                 raise
             finally:
                 guard.active = False
-    except _Interrupted as exc:
+    except Interrupted as exc:
         if exc.guard is not guard:     # an enclosing write's signal: that write handles it
             raise
     except BaseException:
