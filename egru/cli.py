@@ -30,6 +30,8 @@ DEFAULT_PIPELINE_DIR = "outputs/pipeline"
 
 #: ValueError subclasses of the library that describe bad input (a file, a corpus): one line, exit 2
 USER_ERRORS = ("CorpusError", "CheckpointError")
+#: Exit code after Ctrl-C (128 + SIGINT, as a shell reports a process that SIGINT ended).
+INTERRUPTED_EXIT_CODE = 130
 
 
 class UsageError(Exception):
@@ -388,6 +390,9 @@ def main(argv=None) -> int:
         args.extra = extra[1:]
     try:
         return int(args.func(args) or 0)
+    except KeyboardInterrupt:                # Ctrl-C: one line, the shell's code for SIGINT
+        print("egru: interrupted", file=sys.stderr)
+        return INTERRUPTED_EXIT_CODE
     except UsageError as exc:
         parser.exit(2, f"egru: error: {exc}\n")
     except NotImplementedError as exc:

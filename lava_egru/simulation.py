@@ -37,8 +37,12 @@ vector input, ``{"output": n}`` for a dense layer, ``{"preact": n, "candidate": 
 output wrapped at int32) has no counterpart: Lava's Dense wraps silently in its
 int32 ``a_out`` port, where nothing can observe it.
 
-The runtime is stopped on every exit path (return, exception, KeyboardInterrupt),
-so no Lava OS process outlives the call.
+The runtime is stopped on every exit path (return, exception, Ctrl-C, SIGTERM), so
+no Lava OS process outlives the call (:mod:`lava_egru.lifecycle`): Ctrl-C to the whole
+process group raises ``KeyboardInterrupt`` here and the workers ignore it; SIGTERM
+stops the runtime and then ends the process as SIGTERM does; the workers die with a
+SIGKILLed parent; a worker that raises, exits or is killed gives a ``RuntimeError``
+naming it (``a Lava ProcessModel failed during the run: ...``) within seconds.
 
 Example::
 
@@ -70,12 +74,14 @@ import warnings
 
 import numpy as np
 from egru_format import integer_network
-from lava.magma.core.run_conditions import RunSteps
 from lava.magma.core.run_configs import Loihi2SimCfg
 from lava.proc.io.extractor import Extractor, PyLoihiExtractorModel
 from lava.proc.io.source import PySendModelFloat, RingBuffer
 
+from egru_format.signals import Interrupted, SignalGuard
+
 from lava_egru.exchange import network_spec
+from lava_egru.lifecycle import FAILURE_PREFIX, WorkerFailed, run_steps, teardown
 from lava_egru.proc.network.process import EGRUNetwork
 
 __all__ = ["simulate", "SimulationResult", "SaturationWarning", "PRECISIONS"]
@@ -155,6 +161,9 @@ def simulate(network: EGRUNetwork, x, precision: str = "floating_pt", *, return_
         ValueError: wrong shape, NaN/Inf, token ids out of range, unknown precision.
         egru_format.FormatError: ``fixed_pt`` on a network without quantization
             (it names the missing field, ``layer/0/quantization``).
+        RuntimeError: a Lava worker raised, exited or was killed during the run
+            (named, with its traceback or exit status).
+        KeyboardInterrupt: Ctrl-C (SIGINT) during the run, after the runtime stopped.
     """
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
@@ -254,43 +263,34 @@ def run_network(network: EGRUNetwork, inputs: np.ndarray, select_tag: str):
     run_cfg = Loihi2SimCfg(select_tag=select_tag, exception_proc_model_map={
         Extractor: PyLoihiExtractorModel, RingBuffer: PySendModelFloat})
     outputs = np.empty((steps, out_size))
-    try:
-        for start in range(0, steps, chunk):
-            stop = min(start + chunk, steps)
-            try:
-                network.run(RunSteps(stop - start), run_cfg)
-            except RuntimeError as exc:
-                failures = release_failed_runtime(network)
-                if not failures:
-                    raise
-                raise RuntimeError(f"a Lava ProcessModel failed during the run:\n{failures}") from exc
-            for step in range(start, stop):
-                outputs[step] = extractor.receive()
-        overflow = read_overflow(network)
-    finally:
-        network.stop()
-        # Lava never joins the Python end of an Extractor's pipe: its listener thread would stay.
-        pipe = getattr(extractor.out_port, "external_pipe_csp_recv_port", None)
-        if pipe is not None:
-            pipe.join()
+    with SignalGuard() as guard:  # SIGTERM (and SIGINT) raise here, so the runtime is stopped first
+        try:
+            for start in range(0, steps, chunk):
+                stop = min(start + chunk, steps)
+                run_steps(network, stop - start, run_cfg)
+                for step in range(start, stop):
+                    outputs[step] = extractor.receive()
+            overflow = read_overflow(network)
+        except WorkerFailed as exc:
+            guard.active = False  # a second signal waits for the teardown
+            teardown(network, graceful=False)
+            if guard.pending is None:  # else the signal that came meanwhile ends the call, below
+                raise RuntimeError(str(exc)) from None
+        except BaseException as exc:
+            guard.active = False
+            teardown(network, graceful=True)
+            if not (isinstance(exc, Interrupted) and exc.guard is guard):
+                raise
+            # our signal: delivered again below, once the guard's handlers are gone
+        else:
+            guard.active = False
+            failures = teardown(network, graceful=True)
+            if failures:
+                raise RuntimeError(f"{FAILURE_PREFIX}\n{failures}")
+        finally:
+            # Lava never joins the Python end of an Extractor's pipe: its listener thread would stay.
+            pipe = getattr(extractor.out_port, "external_pipe_csp_recv_port", None)
+            if pipe is not None:
+                pipe.join()
+    guard.redeliver()  # KeyboardInterrupt, or SIGTERM's default action (also for one during the teardown)
     return outputs[network.latency:], overflow
-
-
-def release_failed_runtime(process) -> str:
-    """Prepare a runtime whose run failed for ``process.stop()``; return the failures' tracebacks.
-
-    When a ProcessModel raises, Lava's runtime (lava-nc 0.10.0) raises a RuntimeError
-    that says "see output above" (its log, at INFO level) after its runtime services
-    have exited and it has joined every OS process. Its ``stop()`` would then send
-    STOP and wait forever for an answer. Here the runtime's ports are joined and the
-    runtime is marked as not started, so ``stop()`` skips that handshake and only
-    shuts down the shared-memory manager and the watchdogs. Without a failed
-    ProcessModel nothing is changed (and "" returned): ``stop()`` then works as usual.
-    """
-    runtime = process.runtime
-    actors = [] if runtime is None else runtime._messaging_infrastructure.actors
-    failures = [actor.exception[1] for actor in actors if actor.exception]
-    if failures:
-        runtime.join()
-        runtime._is_started = False
-    return "\n".join(failures)

@@ -1,0 +1,275 @@
+r"""The lifetime of Lava's worker processes: signals, a dead parent, a failing worker.
+
+Lava (lava-nc 0.10.0) runs every ProcessModel and every runtime service in a forked OS
+process. Left alone, three things go wrong (issue 12):
+
+1. Ctrl-C in a terminal sends SIGINT to the whole process group: every worker dies with a
+   ``KeyboardInterrupt`` traceback, and the parent then waits forever for an answer to its
+   STOP from a runtime service that is gone.
+2. SIGTERM or SIGKILL of the parent leaves the workers running (nothing tells them).
+3. A ProcessModel that raises before it sends (Lava's own ``Dense`` does) or a worker that
+   dies (``os._exit``, a signal, the OOM killer) leaves its peers blocked in ``recv``: the
+   parent waits forever for a reply that never comes.
+
+This module fixes the three for the runtimes that :func:`lava_egru.simulate` starts:
+
+- **Every worker**, before it runs, ignores SIGINT (Ctrl-C is the parent's business),
+  takes the default SIGTERM, and asks the kernel to SIGKILL it when the parent dies
+  (``prctl(PR_SET_PDEATHSIG)``, Linux); a worker whose parent is already gone exits. The
+  hook is :func:`multiprocessing.util.register_after_fork`, active only while
+  :func:`forking_workers` is: it reaches Lava's models, its runtime services and the
+  shared-memory manager, and nothing else the application forks. SIGINT and SIGTERM are
+  blocked in the forking thread meanwhile, so no signal lands between ``fork`` and the hook.
+- **The parent never blocks without a bound**: :func:`run_steps` starts a non-blocking run
+  and waits on the runtime services' replies *and* on every worker's process sentinel, so a
+  worker that exits ends the wait (:class:`WorkerFailed`, naming the process, its model,
+  its pid and how it ended); a Ctrl-C lands in that wait as ``KeyboardInterrupt``.
+- **Teardown is bounded** (:func:`teardown`): STOP and the TERMINATED handshake when every
+  worker is alive, within ``STOP_TIMEOUT_SECONDS``; then SIGTERM and SIGKILL for whatever
+  is left; the ports joined, the shared-memory manager shut down (it unlinks the
+  segments), and the runtime marked stopped so that Lava's ``Runtime.__del__`` does not
+  wait again.
+
+The PDEATHSIG fires when the *thread* that forked the workers ends: start and stop a
+runtime in the same thread (``simulate`` does).
+
+Example (what ``simulate`` does; its tests interrupt and kill it)::
+
+    >>> import numpy as np
+    >>> from lava.magma.core.run_configs import Loihi2SimCfg
+    >>> from lava.proc.io.source import RingBuffer
+    >>> from lava.proc.io.sink import RingBuffer as Sink
+    >>> from lava_egru.lifecycle import run_steps, teardown
+    >>> source, sink = RingBuffer(data=np.arange(6.0).reshape(1, 6)), Sink(shape=(1,), buffer=6)
+    >>> source.s_out.connect(sink.a_in)
+    >>> try:
+    ...     run_steps(source, 6, Loihi2SimCfg())
+    ...     received = sink.data.get()
+    ... finally:
+    ...     failures = teardown(source, graceful=True)
+    >>> received.ravel().tolist(), failures
+    ([0.0, 1.0, 2.0, 3.0, 4.0, 5.0], '')
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import ctypes.util
+import os
+import signal
+import sys
+import threading
+import time
+import typing as ty
+from multiprocessing import connection, util
+
+from lava.magma.compiler.builders.py_builder import PyProcessBuilder
+from lava.magma.core.run_conditions import RunSteps
+from lava.magma.runtime.mgmt_token_enums import MGMT_COMMAND, MGMT_RESPONSE, enum_equal
+
+__all__ = ["WorkerFailed", "forking_workers", "run_steps", "teardown", "worker_pids", "FAILURE_PREFIX",
+           "STOP_TIMEOUT_SECONDS"]
+
+#: The first line of every error about a failed worker.
+FAILURE_PREFIX = "a Lava ProcessModel failed during the run:"
+#: How long a graceful STOP may take before the workers are terminated, then killed.
+STOP_TIMEOUT_SECONDS = 3.0
+#: How long a failed run waits for the failing worker's traceback before it names what it has.
+SETTLE_SECONDS = 2.0
+#: Longest sleep between two looks at the runtime services' replies.
+POLL_SECONDS = 0.02
+#: ``prctl`` option: the signal this process gets when its parent (thread) dies.
+PR_SET_PDEATHSIG = 1
+#: The signals blocked in the forking thread while workers are forked.
+FORK_BLOCKED_SIGNALS = frozenset({signal.SIGINT, signal.SIGTERM})
+
+
+class WorkerFailed(RuntimeError):
+    """A Lava worker raised, exited or was killed during a run (the message names it)."""
+
+
+def _libc():
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        return ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
+    except OSError:  # pragma: no cover - a Linux without a loadable libc
+        return None
+
+
+_LIBC = _libc()
+
+
+class _ForkToken:
+    """Alive while :func:`forking_workers` is: the after-fork hook runs only for forks by this thread."""
+
+    def __init__(self):
+        self.pid = os.getpid()
+        self.thread = threading.get_ident()
+
+
+def _prepare_worker(token: _ForkToken) -> None:
+    """In every process forked (by multiprocessing) while ``token`` lives, before its ``run``."""
+    if threading.get_ident() != token.thread:
+        return  # pragma: no cover - forked by another thread of the parent: not ours
+    try:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        unblock = FORK_BLOCKED_SIGNALS
+    except ValueError:  # pragma: no cover - not the child's main thread: keep SIGINT blocked
+        unblock = {signal.SIGTERM}
+    if _LIBC is not None:
+        _LIBC.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    if os.getppid() != token.pid:
+        os._exit(1)  # the parent died before the death signal was set
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, unblock)
+
+
+@contextlib.contextmanager
+def forking_workers():
+    """While this is active, every multiprocessing child forked by this thread becomes a
+    well-behaved worker (module docstring); SIGINT/SIGTERM wait until it ends."""
+    token = _ForkToken()
+    util.register_after_fork(token, _prepare_worker)
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, FORK_BLOCKED_SIGNALS)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)  # a pending Ctrl-C is delivered here
+        del token  # the registry is weak: the hook is gone
+
+
+def _actors(runtime) -> list:
+    infrastructure = getattr(runtime, "_messaging_infrastructure", None)
+    return list(getattr(infrastructure, "actors", None) or [])
+
+
+def worker_pids(process) -> ty.List[int]:
+    """The OS pids of the workers of ``process``'s runtime (empty before it started)."""
+    runtime = getattr(process, "runtime", None)
+    return [actor.pid for actor in _actors(runtime) if actor.pid is not None] if runtime is not None else []
+
+
+def _names(runtime) -> list:
+    """A name per actor, in the order Lava started them: the models, then the runtime services."""
+    executable = getattr(runtime, "_executable", None)
+    builders = [] if executable is None else [
+        (proc, builder) for proc, builder in executable.proc_builders.items() if isinstance(builder, PyProcessBuilder)]
+    names = [f"{proc.name} ({builder.proc_model.__name__})" for proc, builder in builders]
+    return names + ["the Lava runtime service"] * max(0, len(_actors(runtime)) - len(names))
+
+
+def _how_it_ended(actor) -> ty.Optional[str]:
+    """The traceback a worker reported, or how it exited; None while it runs without a report."""
+    try:
+        reported = actor.exception
+    except (OSError, ValueError):  # its pipe is closed already
+        reported = None
+    if reported:
+        return reported[1].rstrip()
+    code = actor.exitcode
+    if code is None or code == 0:
+        return None
+    if code < 0:
+        try:
+            return f"killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"killed by signal {-code}"
+    return f"exited with code {code}"
+
+
+def describe_failures(runtime, settle: float = 0.0) -> str:
+    """One entry per failed worker (name, pid, traceback or exit), waiting up to ``settle``
+    seconds for a first one; "" when none failed."""
+    actors, names = _actors(runtime), _names(runtime)
+    deadline = time.monotonic() + settle
+    while True:
+        ended = [(name, actor, _how_it_ended(actor)) for name, actor in zip(names, actors)]
+        failed = [(name, actor, how) for name, actor, how in ended if how is not None]
+        if failed or time.monotonic() >= deadline:
+            break
+        alive = [actor.sentinel for actor in actors if actor.exitcode is None]
+        connection.wait(alive, timeout=min(POLL_SECONDS * 5, max(0.0, deadline - time.monotonic())))
+    return "\n".join(f"{name}, pid {actor.pid}: {how}" for name, actor, how in failed)
+
+
+def run_steps(process, num_steps: int, run_cfg) -> None:
+    """Run ``process``'s network for ``num_steps`` steps, like ``process.run(RunSteps(n), run_cfg)``,
+    but starting the workers under :func:`forking_workers` and never waiting without a bound.
+
+    Raises:
+        WorkerFailed: a worker reported an error, exited or was killed (the message names it).
+        KeyboardInterrupt: Ctrl-C during the run (the runtime is left for :func:`teardown`).
+    """
+    if process.runtime is None:
+        with forking_workers():
+            process.create_runtime(run_cfg=run_cfg)
+    runtime = process.runtime
+    runtime.start(RunSteps(num_steps=num_steps, blocking=False))
+    services, actors = list(runtime.service_to_runtime), _actors(runtime)
+    while not all(port.probe() for port in services):
+        if any(actor.exitcode is not None for actor in actors):
+            raise WorkerFailed(f"{FAILURE_PREFIX}\n{describe_failures(runtime, SETTLE_SECONDS)}")
+        connection.wait([actor.sentinel for actor in actors], timeout=POLL_SECONDS)
+    if not all(enum_equal(port.peek(), MGMT_RESPONSE.DONE) for port in services):
+        raise WorkerFailed(f"{FAILURE_PREFIX}\n{describe_failures(runtime, SETTLE_SECONDS)}")
+    runtime.wait()  # consumes the DONE replies
+
+
+def _stop_handshake(runtime, deadline: float) -> bool:
+    """STOP to every runtime service and their TERMINATED, until ``deadline``; True when all answered."""
+    to_services, from_services = list(runtime.runtime_to_service), list(runtime.service_to_runtime)
+    for port in to_services:
+        while not port.probe():
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(POLL_SECONDS)
+        port.send(MGMT_COMMAND.STOP)
+    for port in from_services:
+        while True:
+            while not port.probe():
+                if time.monotonic() >= deadline:
+                    return False
+                time.sleep(POLL_SECONDS)
+            reply = port.recv()
+            if enum_equal(reply, MGMT_RESPONSE.TERMINATED):
+                break
+            if enum_equal(reply, MGMT_RESPONSE.ERROR):
+                return False
+            # a DONE of an interrupted run, or a request: not the answer to STOP
+    return True
+
+
+def teardown(process, graceful: bool = True, timeout: float = STOP_TIMEOUT_SECONDS) -> str:
+    """Stop ``process``'s runtime within about ``timeout`` seconds, whatever state it is in;
+    return :func:`describe_failures` of its workers ("" when none failed).
+
+    ``graceful``: try Lava's STOP handshake first (when every worker is alive). Afterwards no
+    worker is left, the shared-memory segments are unlinked and the runtime is marked
+    stopped. Safe to call on a process whose runtime never started (it does nothing).
+    """
+    runtime = getattr(process, "runtime", None)
+    if runtime is None:
+        return ""
+    actors = _actors(runtime)
+    deadline = time.monotonic() + timeout
+    if (graceful and runtime._is_started and actors and all(a.exitcode is None for a in actors)
+            and getattr(runtime, "service_to_runtime", None)):
+        if _stop_handshake(runtime, deadline):
+            connection.wait([a.sentinel for a in actors if a.exitcode is None],
+                            timeout=max(0.0, deadline - time.monotonic()))
+    failures = describe_failures(runtime)
+    for end in ("terminate", "kill"):
+        for actor in actors:
+            if actor.exitcode is None:
+                getattr(actor, end)()
+        connection.wait([a.sentinel for a in actors if a.exitcode is None], timeout=1.0)
+    runtime.join()  # the parent's ports: their threads end
+    runtime._is_started = runtime._is_running = False  # Runtime.__del__ must not send STOP again
+    infrastructure = getattr(runtime, "_messaging_infrastructure", None)
+    if infrastructure is not None and getattr(infrastructure, "smm", None) is not None:
+        infrastructure.stop()  # joins the (ended) workers; the manager unlinks the shared memory
+    if getattr(runtime, "_watchdog_manager", None) is not None:
+        runtime._watchdog_manager.stop()
+    return failures
