@@ -15,6 +15,7 @@ MODULES = [
     "lava_egru",
     "lava_egru.exchange",
     "lava_egru.simulation",
+    "lava_egru.lifecycle",
     "lava_egru.proc",
     "lava_egru.proc.abstract_models",
     "lava_egru.proc.checks",
