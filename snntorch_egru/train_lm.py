@@ -84,7 +84,7 @@ from typing import Callable, List, NamedTuple, Optional, Sequence
 import torch
 from torch import nn
 
-from .checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from .checkpoint import CheckpointError, load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from .data import batchify
 from .language_model import EGRULanguageModel
 from .pruning import CubicSchedule, Pruner
@@ -109,6 +109,8 @@ EGRU_ONLY_OPTIONS = ("threshold", "threshold_init", "threshold_beta", "threshold
                      "threshold_lr_scale", "surrogate_dampening", "surrogate_width")
 #: Options that may change when a run is resumed (they do not change what is computed).
 RESUMABLE_CHANGES = ("device",)
+#: What a training checkpoint of this trainer holds (resume checks them before it reads any).
+TRAINING_CHECKPOINT_KEYS = ("config", "model", "optimizer", "scheduler", "pruner", "rng", "history", "position")
 
 
 @dataclass
@@ -534,6 +536,9 @@ class _TrainingRun:
         if path is None or not path.exists():
             return
         checkpoint = load_checkpoint(path)
+        missing = [key for key in TRAINING_CHECKPOINT_KEYS if key not in checkpoint]
+        if missing:
+            raise CheckpointError(f"{path} is not a training checkpoint of this trainer: it lacks {missing}")
         # a field the checkpoint's trainer did not have yet had its default's meaning then
         saved = {**_DEFAULTS, **checkpoint["config"]}
         saved = {k: list(v) if isinstance(v, (tuple, list)) else v for k, v in saved.items()}
@@ -541,9 +546,9 @@ class _TrainingRun:
         changed = sorted(k for k in set(current) | set(saved)
                          if saved.get(k) != current.get(k) and k not in RESUMABLE_CHANGES)
         if changed:
-            raise ValueError(f"cannot resume {path}: settings differ from the checkpoint's: {changed}")
+            raise CheckpointError(f"cannot resume {path}: settings differ from the checkpoint's: {changed}")
         if checkpoint.get("world_size", 1) != self.world:
-            raise ValueError(f"checkpoint was written by {checkpoint.get('world_size', 1)} ranks, "
+            raise CheckpointError(f"cannot resume {path}: it was written by {checkpoint.get('world_size', 1)} ranks, "
                              f"resuming with {self.world}")
         self.model.load_state_dict(checkpoint["model"])
         self.optimizer.load_state_dict(_upgrade_optimizer_state(checkpoint["optimizer"], self.optimizer,

@@ -297,6 +297,22 @@ def test_resume_if_exists_starts_from_scratch_without_a_checkpoint(tmp_path, cap
     assert code == 2 and "not allowed with argument" in err
 
 
+def test_resume_with_other_settings_or_a_foreign_checkpoint_is_one_error_line(tmp_path, capsys):
+    data, run = _corpus(tmp_path / "corpus"), tmp_path / "run"
+    assert train_lm.main(["--data", str(data), "--output-dir", str(run), "--max-steps", "1", "--checkpoint-every",
+                          "1", *TINY_LM]) == 0
+    checkpoint = run / "checkpoint.pt"
+    assert checkpoint.is_file()
+    code, _, err = _exit(train_lm.main, ["--data", str(data), "--output-dir", str(run), "--resume", "--lr", "0.5",
+                                         *TINY_LM], capsys)
+    assert code == 2
+    _one_error_line(err, "cannot resume", str(checkpoint), "settings differ", "lr")
+    save_checkpoint(checkpoint, {"config": {}, "weights": torch.zeros(3)})  # a dict, but not this trainer's
+    code, _, err = _exit(train_lm.main, ["--data", str(data), "--output-dir", str(run), "--resume", *TINY_LM], capsys)
+    assert code == 2
+    _one_error_line(err, str(checkpoint), "not a training checkpoint", "model")
+
+
 def test_every_trainer_option_has_a_help_text():
     for action in train_lm.build_parser()._actions:
         assert action.help, action.dest
