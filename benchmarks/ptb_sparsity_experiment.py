@@ -509,6 +509,22 @@ def write_report(results_dir: Path, command: str, log=print) -> Path:
     fig.savefig(results_dir / "pareto.png", dpi=120)
     plt.close(fig)
     log(f"wrote {results_dir / 'pareto.png'}")
+    dense = [r for r in records.values() if r["parent"] is None and r.get("history")]
+    if dense:
+        fig, ax = plt.subplots(figsize=(6.5, 4.2))
+        for r in dense:
+            curve = [(h["epoch"], h["valid_perplexity"]) for h in r["history"] if h.get("valid_perplexity")]
+            ax.plot(*zip(*curve), marker="o", label=r["name"])
+        ax.set_xlabel("epoch")
+        ax.set_ylabel("validation perplexity (full split, batch 1)")
+        ax.set_yscale("log")
+        ax.set_title("PTB: dense models' validation curves")
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend(fontsize=8)
+        fig.tight_layout()
+        fig.savefig(results_dir / "curves.png", dpi=120)
+        plt.close(fig)
+        log(f"wrote {results_dir / 'curves.png'}")
     return table
 
 

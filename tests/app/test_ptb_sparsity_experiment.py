@@ -136,6 +136,7 @@ def test_report_table_verdict_plot(quick_run):
                   "EGRU x pruning, wd 0.3"):
         assert f"| {front} |" in verdict
     assert (results / "pareto.png").stat().st_size > 1000
+    assert (results / "curves.png").stat().st_size > 1000
 
 
 def test_verdict_helpers():
