@@ -3,9 +3,10 @@
 :class:`SignalGuard` is what :func:`egru_format.atomic_write` uses to remove its temporary
 file when it is interrupted, and what ``lava_egru`` uses to stop its runtime before a
 signal ends the process. Only signals whose handling is the default one are guarded (an
-application's own handlers are left alone), only in the main thread; ``guard.active =
-False`` turns raising off (the signal is only recorded: for a teardown that must not be
-interrupted), and :meth:`SignalGuard.redeliver` ends as the signal would have: SIGINT as
+application's own handlers are left alone), only in the main thread. A guard raises
+:class:`Interrupted` once and then only records (a SIGTERM replaces a recorded SIGINT), so
+the clean-up that follows is not interrupted; ``guard.active = False`` turns raising off
+beforehand, and :meth:`SignalGuard.redeliver` ends as the signal would have: SIGINT as
 ``KeyboardInterrupt``, SIGTERM by its default action (the process ends with -15).
 
 Example::
@@ -67,9 +68,10 @@ class SignalGuard:
         return self
 
     def _handle(self, signum, frame):
-        if self.pending is None:
-            self.pending = signum
+        if self.pending is None or signum == getattr(signal, "SIGTERM", None):
+            self.pending = signum  # the first one; a SIGTERM wins over a SIGINT
         if self.active:
+            self.active = False    # raised once: the clean-up that follows is not interrupted
             raise Interrupted(signum, self)
 
     def check(self) -> None:

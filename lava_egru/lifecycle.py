@@ -16,10 +16,10 @@ This module fixes the three for the runtimes that :func:`lava_egru.simulate` sta
 - **Every worker**, before it runs, ignores SIGINT (Ctrl-C is the parent's business),
   takes the default SIGTERM, and asks the kernel to SIGKILL it when the parent dies
   (``prctl(PR_SET_PDEATHSIG)``, Linux); a worker whose parent is already gone exits. The
-  hook is :func:`multiprocessing.util.register_after_fork`, active only while
-  :func:`forking_workers` is: it reaches Lava's models, its runtime services and the
+  hook is an ``os.register_at_fork`` child hook, active only in the thread inside
+  :func:`forking_workers`: it reaches Lava's models, its runtime services and the
   shared-memory manager, and nothing else the application forks. SIGINT and SIGTERM are
-  blocked in the forking thread meanwhile, so no signal lands between ``fork`` and the hook.
+  blocked around each ``fork``, so no signal lands between ``fork`` and the hook.
 - **The parent never blocks without a bound**: :func:`run_steps` starts a non-blocking run
   and waits on the runtime services' replies *and* on every worker's process sentinel, so a
   worker that exits ends the wait (:class:`WorkerFailed`, naming the process, its model,
@@ -62,7 +62,7 @@ import sys
 import threading
 import time
 import typing as ty
-from multiprocessing import connection, util
+from multiprocessing import connection
 
 from lava.magma.compiler.builders.py_builder import PyProcessBuilder
 from lava.magma.core.run_conditions import RunSteps
@@ -101,43 +101,59 @@ def _libc():
 _LIBC = _libc()
 
 
-class _ForkToken:
-    """Alive while :func:`forking_workers` is: the after-fork hook runs only for forks by this thread."""
-
-    def __init__(self):
-        self.pid = os.getpid()
-        self.thread = threading.get_ident()
+#: Per thread: while :func:`forking_workers` is active, the pid of the parent (else absent/None)
+#: and, between ``fork``'s "before" and "after" hooks, the signal mask to restore.
+_FORKING = threading.local()
 
 
-def _prepare_worker(token: _ForkToken) -> None:
-    """In every process forked (by multiprocessing) while ``token`` lives, before its ``run``."""
-    if threading.get_ident() != token.thread:
-        return  # pragma: no cover - forked by another thread of the parent: not ours
+def _block_before_fork() -> None:
+    if getattr(_FORKING, "parent_pid", None) is not None:
+        _FORKING.mask = signal.pthread_sigmask(signal.SIG_BLOCK, FORK_BLOCKED_SIGNALS)
+
+
+def _restore_after_fork_in_parent() -> None:
+    mask = getattr(_FORKING, "mask", None)
+    if mask is not None:
+        _FORKING.mask = None
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+
+
+def _prepare_worker() -> None:
+    """In the child of every fork by a thread inside :func:`forking_workers`, right after ``fork``
+    (SIGINT and SIGTERM still blocked, as the parent's "before" hook left them)."""
+    parent, mask = getattr(_FORKING, "parent_pid", None), getattr(_FORKING, "mask", None)
+    if parent is None:
+        return
+    _FORKING.parent_pid = _FORKING.mask = None  # the worker's own forks are not ours
     try:
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
-        unblock = FORK_BLOCKED_SIGNALS
-    except ValueError:  # pragma: no cover - not the child's main thread: keep SIGINT blocked
-        unblock = {signal.SIGTERM}
+        signal.signal(signal.SIGINT, signal.SIG_IGN)   # Ctrl-C is the parent's business
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)  # not the parent's Python handler
+    except ValueError:  # pragma: no cover - not the child's main thread: keep both blocked
+        return
     if _LIBC is not None:
         _LIBC.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-    if os.getppid() != token.pid:
+    if os.getppid() != parent:
         os._exit(1)  # the parent died before the death signal was set
-    signal.pthread_sigmask(signal.SIG_UNBLOCK, unblock)
+    if mask is not None:
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(before=_block_before_fork, after_in_parent=_restore_after_fork_in_parent,
+                        after_in_child=_prepare_worker)
 
 
 @contextlib.contextmanager
 def forking_workers():
-    """While this is active, every multiprocessing child forked by this thread becomes a
-    well-behaved worker (module docstring); SIGINT/SIGTERM wait until it ends."""
-    token = _ForkToken()
-    util.register_after_fork(token, _prepare_worker)
-    previous = signal.pthread_sigmask(signal.SIG_BLOCK, FORK_BLOCKED_SIGNALS)
+    """While this is active, every process this thread forks becomes a well-behaved worker
+    (module docstring): SIGINT ignored, SIGTERM default, killed when the parent dies. SIGINT
+    and SIGTERM are blocked around each ``fork`` only, so nothing lands between the fork and
+    the child's set-up."""
+    _FORKING.parent_pid = os.getpid()
     try:
         yield
     finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, previous)  # a pending Ctrl-C is delivered here
-        del token  # the registry is weak: the hook is gone
+        _FORKING.parent_pid = None
 
 
 def _actors(runtime) -> list:
@@ -166,6 +182,8 @@ def _how_it_ended(actor) -> ty.Optional[str]:
         reported = actor.exception
     except (OSError, ValueError):  # its pipe is closed already
         reported = None
+    except Exception as exc:  # noqa: BLE001 - the worker's exception cannot be unpickled here
+        return f"raised an exception that could not be read back ({type(exc).__name__}: {exc})"
     if reported:
         return reported[1].rstrip()
     code = actor.exitcode
@@ -194,17 +212,31 @@ def describe_failures(runtime, settle: float = 0.0) -> str:
     return "\n".join(f"{name}, pid {actor.pid}: {how}" for name, actor, how in failed)
 
 
-def run_steps(process, num_steps: int, run_cfg) -> None:
+def run_steps(process, num_steps: int, run_cfg, guard=None) -> None:
     """Run ``process``'s network for ``num_steps`` steps, like ``process.run(RunSteps(n), run_cfg)``,
     but starting the workers under :func:`forking_workers` and never waiting without a bound.
+
+    ``guard``: an active :class:`egru_format.signals.SignalGuard`, made record-only while the
+    workers start (an interrupt half-way through Lava's ``initialize`` would leave workers
+    that nothing knows of); a signal that came meanwhile is raised right afterwards.
 
     Raises:
         WorkerFailed: a worker reported an error, exited or was killed (the message names it).
         KeyboardInterrupt: Ctrl-C during the run (the runtime is left for :func:`teardown`).
     """
     if process.runtime is None:
-        with forking_workers():
-            process.create_runtime(run_cfg=run_cfg)
+        executable = process.compile(run_cfg)  # interruptible: no worker exists yet
+        was_active = guard is not None and guard.active
+        if was_active:
+            guard.active = False
+        try:
+            with forking_workers():
+                process.create_runtime(executable=executable)
+        finally:
+            if was_active:
+                guard.active = True
+        if guard is not None:
+            guard.check()
     runtime = process.runtime
     runtime.start(RunSteps(num_steps=num_steps, blocking=False))
     services, actors = list(runtime.service_to_runtime), _actors(runtime)
@@ -269,7 +301,10 @@ def teardown(process, graceful: bool = True, timeout: float = STOP_TIMEOUT_SECON
     runtime._is_started = runtime._is_running = False  # Runtime.__del__ must not send STOP again
     infrastructure = getattr(runtime, "_messaging_infrastructure", None)
     if infrastructure is not None and getattr(infrastructure, "smm", None) is not None:
-        infrastructure.stop()  # joins the (ended) workers; the manager unlinks the shared memory
+        try:
+            infrastructure.stop()  # joins the (ended) workers; the manager unlinks the shared memory
+        except AttributeError:  # pragma: no cover - a manager that never finished starting
+            pass
     if getattr(runtime, "_watchdog_manager", None) is not None:
         runtime._watchdog_manager.stop()
     return failures

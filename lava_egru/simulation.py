@@ -263,34 +263,34 @@ def run_network(network: EGRUNetwork, inputs: np.ndarray, select_tag: str):
     run_cfg = Loihi2SimCfg(select_tag=select_tag, exception_proc_model_map={
         Extractor: PyLoihiExtractorModel, RingBuffer: PySendModelFloat})
     outputs = np.empty((steps, out_size))
-    with SignalGuard() as guard:  # SIGTERM (and SIGINT) raise here, so the runtime is stopped first
-        try:
-            for start in range(0, steps, chunk):
-                stop = min(start + chunk, steps)
-                run_steps(network, stop - start, run_cfg)
-                for step in range(start, stop):
-                    outputs[step] = extractor.receive()
-            overflow = read_overflow(network)
-        except WorkerFailed as exc:
-            guard.active = False  # a second signal waits for the teardown
-            teardown(network, graceful=False)
-            if guard.pending is None:  # else the signal that came meanwhile ends the call, below
-                raise RuntimeError(str(exc)) from None
-        except BaseException as exc:
-            guard.active = False
-            teardown(network, graceful=True)
-            if not (isinstance(exc, Interrupted) and exc.guard is guard):
-                raise
-            # our signal: delivered again below, once the guard's handlers are gone
-        else:
-            guard.active = False
-            failures = teardown(network, graceful=True)
-            if failures:
-                raise RuntimeError(f"{FAILURE_PREFIX}\n{failures}")
-        finally:
-            # Lava never joins the Python end of an Extractor's pipe: its listener thread would stay.
-            pipe = getattr(extractor.out_port, "external_pipe_csp_recv_port", None)
-            if pipe is not None:
-                pipe.join()
-    guard.redeliver()  # KeyboardInterrupt, or SIGTERM's default action (also for one during the teardown)
+    guard, failure, failures = SignalGuard(), None, ""
+    try:
+        with guard:  # SIGINT/SIGTERM raise once in the run; then they are recorded, the runtime stopped first
+            try:
+                for start in range(0, steps, chunk):
+                    stop = min(start + chunk, steps)
+                    run_steps(network, stop - start, run_cfg, guard)
+                    for step in range(start, stop):
+                        outputs[step] = extractor.receive()
+                overflow = read_overflow(network)
+            except WorkerFailed as exc:
+                failure = str(exc)
+            except Interrupted as exc:
+                if exc.guard is not guard:
+                    raise
+            finally:
+                try:
+                    guard.active = False
+                finally:
+                    failures = teardown(network, graceful=failure is None)
+                    # Lava never joins the Python end of an Extractor's pipe: its listener thread would stay.
+                    pipe = getattr(extractor.out_port, "external_pipe_csp_recv_port", None)
+                    if pipe is not None:
+                        pipe.join()
+    finally:
+        guard.redeliver()  # KeyboardInterrupt, or SIGTERM's default action; an exception in flight is its context
+    if failure is not None:
+        raise RuntimeError(failure)
+    if failures:
+        raise RuntimeError(f"{FAILURE_PREFIX}\n{failures}")
     return outputs[network.latency:], overflow
