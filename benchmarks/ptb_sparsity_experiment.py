@@ -445,6 +445,50 @@ def verdict_lines(records: dict) -> list:
                 if all(mine < theirs for x, mine, theirs in below if x >= first_below) else \
                 f"below at {first_below:.1f}x (not at every larger reduction)"
             lines.append(f"- {label} vs {other} (test ppl at equal RNN reduction; theirs interpolated): {text}; {where}")
+    lines += [""] + target_lines(records, groups)
+    return lines
+
+
+def target_lines(records: dict, groups: dict) -> list:
+    """The issue's three targets at this scale, each met or not, with its numbers."""
+    if "gru" not in records:
+        return []
+    gru = records["gru"]["test_perplexity"]
+    lines = ["Targets (issue 11, item 7):", ""]
+    dense_egru = [r for r in records.values() if r["kind"] == "egru" and r["parent"] is None]
+    if dense_egru:
+        best = min(dense_egru, key=lambda r: r["test_perplexity"])
+        sparse = [r for r in dense_egru if r["activity_sparsity"]["pooled"] >= 0.75]
+        met = any(r["test_perplexity"] <= 1.05 * gru for r in sparse)
+        lines.append(f"- unpruned EGRU within +5% of the dense GRU ({gru:.2f}) at >= 75% activity sparsity: "
+                     f"{'met' if met else 'not met'}; the best unpruned EGRU is {best['name']} at "
+                     f"{best['test_perplexity']:.2f} ({best['test_perplexity'] / gru - 1:+.1%}, activity sparsity "
+                     f"{best['activity_sparsity']['pooled']:.3f}); "
+                     + ", ".join(f"{r['name']} {r['test_perplexity']:.2f} at {r['activity_sparsity']['pooled']:.3f}"
+                                 for r in dense_egru))
+    egru_fronts = {label: front for label, front in groups.items() if label.startswith("EGRU")}
+    within = [largest_reduction_within(front, gru, 0.10) for front in egru_fronts.values()]
+    within = [r for r in within if r is not None]
+    best = max(within, key=lambda r: r["reduction_rnn_only"]) if within else None
+    lines.append(f"- >= 20x fewer RNN-layer MACs within +10% of the dense GRU (<= {1.1 * gru:.2f}): "
+                 + ("not met: no EGRU configuration is within +10%" if best is None else
+                    f"{'met' if best['reduction_rnn_only'] >= 20 else 'not met'}: the largest is "
+                    f"{best['reduction_rnn_only']:.2f}x ({best['name']}, {best['test_perplexity']:.2f})"))
+    weight_only = [groups[label] for label in ("pruned GRU", "pruned LSTM") if label in groups]
+    verdicts = []
+    for label, front in egru_fronts.items():
+        beyond = [r for r in front if r["reduction_rnn_only"] > 10]
+        compared = [(r, [perplexity_at(other, r["reduction_rnn_only"]) for other in weight_only]) for r in beyond]
+        compared = [(r, theirs) for r, theirs in compared if all(t is not None for t in theirs)]
+        if not compared:
+            verdicts.append(f"{label}: no point beyond 10x inside both weight-only fronts")
+            continue
+        below = all(r["test_perplexity"] < min(theirs) for r, theirs in compared)
+        verdicts.append(f"{label}: {'below' if below else 'not below'} ("
+                        + "; ".join(f"{r['reduction_rnn_only']:.1f}x: {r['test_perplexity']:.2f} vs "
+                                    + "/".join(f"{t:.2f}" for t in theirs) for r, theirs in compared) + ")")
+    lines.append("- the EGRU front below both weight-only fronts (GRU/LSTM, interpolated) beyond 10x: "
+                 + "; ".join(verdicts))
     return lines
 
 

@@ -135,6 +135,8 @@ def test_report_table_verdict_plot(quick_run):
     for front in ("pruned GRU", "pruned LSTM", "EGRU x pruning, wd 0.03", "EGRU x pruning, wd 0.1",
                   "EGRU x pruning, wd 0.3"):
         assert f"| {front} |" in verdict
+    targets = verdict.split("Targets (issue 11, item 7):")[1]
+    assert targets.count("\n- ") == 3 and all(word in targets for word in ("75% activity", "20x", "beyond 10x"))
     assert (results / "pareto.png").stat().st_size > 1000
     assert (results / "curves.png").stat().st_size > 1000
 
