@@ -490,6 +490,18 @@ def target_lines(records: dict, groups: dict) -> list:
     return lines
 
 
+def _finish_plot(fig, ax, path: Path, xlabel: str, ylabel: str, title: str, log) -> None:
+    """Labels, grid and legend of a report plot, then :func:`egru.pipelines.run.save_figure`."""
+    from egru.pipelines.run import save_figure
+
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8)
+    log(f"wrote {save_figure(fig, path)}")
+
+
 def write_report(results_dir: Path, command: str, log=print) -> Path:
     results_dir = Path(results_dir)
     records = {name: json.loads((results_dir / f"{name}.json").read_text())
@@ -542,31 +554,17 @@ def write_report(results_dir: Path, command: str, log=print) -> Path:
         for r, x, y in zip(front, xs, ys):
             ax.annotate(r["name"], (x, y), textcoords="offset points", xytext=(3, 3), fontsize=6)
     ax.set_xscale("log")
-    ax.set_xlabel("RNN-layer MAC reduction vs the dense GRU (x)")
-    ax.set_ylabel("test perplexity (full split, batch 1)")
-    ax.set_title("PTB: perplexity vs recurrent-layer operations")
-    ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(results_dir / "pareto.png", dpi=120)
-    plt.close(fig)
-    log(f"wrote {results_dir / 'pareto.png'}")
+    _finish_plot(fig, ax, results_dir / "pareto.png", "RNN-layer MAC reduction vs the dense GRU (x)",
+                 "test perplexity (full split, batch 1)", "PTB: perplexity vs recurrent-layer operations", log)
     dense = [r for r in records.values() if r["parent"] is None and r.get("history")]
     if dense:
         fig, ax = plt.subplots(figsize=(6.5, 4.2))
         for r in dense:
             curve = [(h["epoch"], h["valid_perplexity"]) for h in r["history"] if h.get("valid_perplexity")]
             ax.plot(*zip(*curve), marker="o", label=r["name"])
-        ax.set_xlabel("epoch")
-        ax.set_ylabel("validation perplexity (full split, batch 1)")
         ax.set_yscale("log")
-        ax.set_title("PTB: dense models' validation curves")
-        ax.grid(True, which="both", alpha=0.3)
-        ax.legend(fontsize=8)
-        fig.tight_layout()
-        fig.savefig(results_dir / "curves.png", dpi=120)
-        plt.close(fig)
-        log(f"wrote {results_dir / 'curves.png'}")
+        _finish_plot(fig, ax, results_dir / "curves.png", "epoch", "validation perplexity (full split, batch 1)",
+                     "PTB: dense models' validation curves", log)
     return table
 
 
