@@ -15,6 +15,14 @@ pseudo-derivative used in the backward pass), e.g.
 :class:`snntorch_egru.surrogate.TriangleSurrogate`. One whose ``strict_heaviside``
 attribute is true promises ``step(v) == (v > 0)``, which the forward loop then
 computes with a single comparison.
+
+Options after ``events`` (positional, both default False): ``signed`` and
+``return_candidates``. Signed events (``signed=True``): the event function sees
+``|c~| - theta`` and the subtractive reset removes ``sign(c~) * theta``
+(:func:`snntorch_egru.functional.egru_step` with ``polarity="signed"``); the backward
+pass multiplies the gradient through the event argument by ``sign(c~)``.
+``return_candidates=True`` adds a fourth output, the pre-reset states c~ [T, B, H],
+differentiable (a readout of the dense state, for diagnostics).
 """
 
 from __future__ import annotations
@@ -28,25 +36,33 @@ RESET_CODES = {mechanism: code for code, mechanism in enumerate(RESET_MECHANISMS
 SUBTRACT, ZERO, NONE = RESET_CODES["subtract"], RESET_CODES["zero"], RESET_CODES["none"]
 
 
-def _post_reset(c_tilde: torch.Tensor, e: torch.Tensor, threshold: torch.Tensor, reset_code: int) -> torch.Tensor:
+def _post_reset(c_tilde: torch.Tensor, e: torch.Tensor, threshold: torch.Tensor, reset_code: int,
+                signed: bool = False) -> torch.Tensor:
     if reset_code == SUBTRACT:
-        return torch.addcmul(c_tilde, e, threshold, value=-1.0)
+        return torch.addcmul(c_tilde, e, torch.sign(c_tilde) * threshold if signed else threshold, value=-1.0)
     if reset_code == ZERO:
         return torch.addcmul(c_tilde, e, c_tilde, value=-1.0)
     return c_tilde
 
 
 class EGRUSequenceFunction(torch.autograd.Function):
-    """``(ys, es, c_n) = f(x, y0, c0, W_ih, W_hh, b_ih, b_hh, threshold)`` for one layer.
+    """``(ys, es, c_n) = f(x, y0, c0, W_ih, W_hh, b_ih, b_hh, threshold, event_fn, reset_code, events[, signed])``.
 
     Shapes: x [T, B, I]; y0, c0 [B, H]; W_ih [3H, I]; W_hh [3H, H]; b_ih, b_hh [3H];
     threshold [H]. Returns graded events ys [T, B, H], events es [T, B, H] (floats with
     pseudo-gradient; None when ``events`` is False) and the final state c_n [B, H].
-    With ``events`` False the layer is a plain GRU and ``c0`` must equal ``y0``.
+    With ``events`` False the layer is a plain GRU and ``c0`` must equal ``y0``. The
+    optional ``signed`` (default False) selects signed events (module docstring).
     """
 
     @staticmethod
-    def forward(ctx, x, y0, c0, weight_ih, weight_hh, bias_ih, bias_hh, threshold, event_fn, reset_code, events):
+    def forward(ctx, x, y0, c0, weight_ih, weight_hh, bias_ih, bias_hh, threshold, event_fn, reset_code, events,
+                *options):
+        if len(options) > 2:
+            raise TypeError(f"EGRUSequenceFunction takes at most two options (signed, return_candidates), "
+                            f"got {len(options)}")
+        signed = bool(options[0]) if options else False
+        return_candidates = bool(options[1]) if len(options) > 1 else False
         steps, batch, _ = x.shape
         hidden = weight_hh.shape[1]
         h2 = 2 * hidden
@@ -80,32 +96,40 @@ class EGRUSequenceFunction(torch.autograd.Function):
                     continue
                 e_t = es[t]
                 if strict:
-                    torch.gt(c_t, threshold, out=fires)
+                    torch.gt(c_t.abs() if signed else c_t, threshold, out=fires)
                     e_t.copy_(fires)
                 else:
-                    e_t.copy_(event_fn.step(c_t - threshold))
+                    e_t.copy_(event_fn.step((c_t.abs() if signed else c_t) - threshold))
                 torch.mul(c_t, e_t, out=ys[t])
                 y_prev = ys[t]
                 if reset_code == NONE:
                     c_prev = c_t
                 else:
                     c_prev = c_buffers[t % 2]
-                    torch.addcmul(c_t, e_t, threshold if reset_code == SUBTRACT else c_t, value=-1.0, out=c_prev)
+                    if reset_code == SUBTRACT:
+                        amount = torch.sign(c_t).mul_(threshold) if signed else threshold
+                    else:
+                        amount = c_t
+                    torch.addcmul(c_t, e_t, amount, value=-1.0, out=c_prev)
         ctx.event_fn = event_fn
         ctx.reset_code = reset_code
         ctx.events = events
+        ctx.signed = signed
+        ctx.num_options = len(options)
         # Strict events are recomputed in the backward pass as (c~ > theta) instead of being kept.
         saved_es = es if events and not strict else None
         ctx.save_for_backward(x, y0, c0, weight_ih, weight_hh, bias_hh, threshold, rz, n, c_tilde, ys, saved_es)
         c_n = c_prev.clone()
-        if events:
-            return ys, es, c_n
-        return ys.clone(), None, c_n
+        outputs = (ys, es, c_n) if events else (ys.clone(), None, c_n)
+        if return_candidates:
+            outputs += (c_tilde.clone(),)
+        return outputs
 
     @staticmethod
-    def backward(ctx, grad_ys, grad_es, grad_c_n):
+    def backward(ctx, grad_ys, grad_es, grad_c_n, *grad_extra):
+        grad_candidates = grad_extra[0] if grad_extra else None
         x, y0, c0, weight_ih, weight_hh, bias_hh, threshold, rz, n, c_tilde, ys, saved_es = ctx.saved_tensors
-        events, reset_code, event_fn = ctx.events, ctx.reset_code, ctx.event_fn
+        events, reset_code, event_fn, signed = ctx.events, ctx.reset_code, ctx.event_fn, ctx.signed
         steps, batch, _ = x.shape
         hidden = weight_hh.shape[1]
         h2 = 2 * hidden
@@ -114,10 +138,13 @@ class EGRUSequenceFunction(torch.autograd.Function):
         def events_of(rows: slice) -> torch.Tensor:
             if saved_es is not None:
                 return saved_es[rows]
-            return (c_tilde[rows] > threshold).to(c_tilde.dtype)
+            magnitude = c_tilde[rows].abs() if signed else c_tilde[rows]
+            return (magnitude > threshold).to(c_tilde.dtype)
 
         def post_reset(rows: slice) -> torch.Tensor:
-            return _post_reset(c_tilde[rows], events_of(rows), threshold, reset_code) if events else c_tilde[rows]
+            if not events:
+                return c_tilde[rows]
+            return _post_reset(c_tilde[rows], events_of(rows), threshold, reset_code, signed)
 
         grad_x = x.new_empty(x.shape) if needs[0] else None
         grad_w_ih = x.new_zeros(weight_ih.shape) if needs[3] else None
@@ -154,7 +181,13 @@ class EGRUSequenceFunction(torch.autograd.Function):
             del c_prev, h_n
             if events:
                 e_c = events_of(rows)
-                slope = event_fn.derivative(c_tilde[rows] - threshold)
+                if signed:
+                    sign_c = torch.sign(c_tilde[rows])                       # d|c~| / dc~
+                    slope = event_fn.derivative(c_tilde[rows].abs() - threshold)
+                    signed_threshold = sign_c * threshold                      # what the reset subtracts
+                    signed_events = e_c * sign_c                               # d c / d theta = -e sign(c~)
+                else:
+                    slope = event_fn.derivative(c_tilde[rows] - threshold)
             grad_gates_h = x.new_empty(end - begin, batch, 3 * hidden)  # [d a_r, d a_z, d a_n * r]
             grad_n_pre = x.new_empty(end - begin, batch, hidden)        # d a_n
             for t in range(end - 1, begin - 1, -1):
@@ -170,19 +203,24 @@ class EGRUSequenceFunction(torch.autograd.Function):
                     if grad_es is not None:
                         grad_e += grad_es[t]
                     if reset_code == SUBTRACT:
-                        grad_e.addcmul_(grad_c, threshold, value=-1.0)
-                        grad_reset_sum.addcmul_(grad_c, e_t)
+                        grad_e.addcmul_(grad_c, signed_threshold[i] if signed else threshold, value=-1.0)
+                        grad_reset_sum.addcmul_(grad_c, signed_events[i] if signed else e_t)
                         torch.addcmul(grad_c, grad_y, e_t, out=grad_c_tilde)
                     elif reset_code == ZERO:
                         grad_e.addcmul_(grad_c, c_t, value=-1.0)
                         torch.sub(grad_y, grad_c, out=grad_c_tilde).mul_(e_t).add_(grad_c)
                     else:
                         torch.addcmul(grad_c, grad_y, e_t, out=grad_c_tilde)
-                    grad_e.mul_(slope[i])                               # dL/dv with v = c~ - theta
+                    grad_e.mul_(slope[i])                  # dL/dv with v = c~ - theta (or |c~| - theta)
                     grad_v_sum += grad_e
-                    grad_c_tilde += grad_e
+                    if signed:
+                        grad_c_tilde.addcmul_(grad_e, sign_c[i])
+                    else:
+                        grad_c_tilde += grad_e
                 else:
                     torch.add(grad_y, grad_c, out=grad_c_tilde)
+                if grad_candidates is not None:
+                    grad_c_tilde += grad_candidates[t]
                 g_t, gn = grad_gates_h[i], grad_n_pre[i]
                 torch.mul(grad_c_tilde, factor_z[i], out=g_t[:, hidden:h2])
                 torch.mul(grad_c_tilde, factor_n[i], out=gn)
@@ -201,7 +239,7 @@ class EGRUSequenceFunction(torch.autograd.Function):
             if grad_reset_sum is not None:
                 grad_threshold -= grad_reset_sum.sum(0)
         return (grad_x, grad_y_rec, grad_c, grad_w_ih, grad_w_hh, grad_b_ih, grad_b_hh,
-                grad_threshold, None, None, None)
+                grad_threshold, None, None, None) + (None,) * ctx.num_options
 
 
 _CHUNK_ROWS = 256  # rows (steps x batch) per chunk: big enough for efficient matmuls, small in memory

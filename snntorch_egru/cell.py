@@ -33,7 +33,7 @@ from snntorch import SpikingNeuron
 from torch import nn
 
 from ._checks import check_finite, check_shape, check_size, check_tensor, positive_threshold, threshold_tensor
-from .functional import RESET_MECHANISMS, EGRUParameters, EGRUState, egru_step_with_events
+from .functional import RESET_MECHANISMS, EGRUParameters, EGRUState, check_polarity, egru_step_with_events
 from .surrogate import triangle
 
 __all__ = ["EGRUCell"]
@@ -55,6 +55,8 @@ class EGRUCell(SpikingNeuron):
         reset_mechanism: ``"subtract"`` (EGRU), ``"zero"`` or ``"none"``.
         state_quant: snnTorch state quantiser applied to ``c`` after the reset, or False.
         min_threshold: floor of the straight-through threshold clamp (see :class:`EGRU`).
+        polarity: ``"positive"`` (reference neuron) or ``"signed"`` (events where |c~| > theta,
+            carrying the sign of c~; see :mod:`snntorch_egru.functional`).
 
     Inputs: ``input_`` [B, I] (or [I]); ``y``, ``c`` [B, H] or None (zeros).
     Outputs: ``(y, c)``, or ``y`` with ``init_hidden=True`` and ``output=False``.
@@ -78,7 +80,9 @@ class EGRUCell(SpikingNeuron):
         reset_mechanism: str = "subtract",
         state_quant=False,
         min_threshold: float = 1e-3,
+        polarity: str = "positive",
     ):
+        check_polarity(polarity)
         if reset_mechanism not in RESET_MECHANISMS:
             raise ValueError(f"reset_mechanism must be one of {RESET_MECHANISMS}, got {reset_mechanism!r}")
         input_size = check_size("input_size", input_size)
@@ -102,6 +106,7 @@ class EGRUCell(SpikingNeuron):
         self.input_size = int(input_size)
         self.hidden_size = int(hidden_size)
         self.min_threshold = float(min_threshold)
+        self.polarity = polarity
         self.weight_ih = nn.Parameter(torch.empty(3 * hidden_size, input_size))
         self.weight_hh = nn.Parameter(torch.empty(3 * hidden_size, hidden_size))
         if bias:
@@ -152,7 +157,7 @@ class EGRUCell(SpikingNeuron):
                 check_finite(name, tensor)
         y, state, self.last_event = egru_step_with_events(
             input_, EGRUState(y, c), self.parameters_for_step(),
-            spike_fn=self.spike_grad, reset_mechanism=self.reset_mechanism,
+            spike_fn=self.spike_grad, reset_mechanism=self.reset_mechanism, polarity=self.polarity,
         )
         c = state.c
         if self.state_quant:
@@ -183,4 +188,5 @@ class EGRUCell(SpikingNeuron):
     def extra_repr(self) -> str:
         return (f"{self.input_size}, {self.hidden_size}, bias={self.bias_ih is not None}, "
                 f"reset_mechanism={self.reset_mechanism!r}, init_hidden={self.init_hidden}, "
-                f"spike_grad={self.spike_grad!r}")
+                f"spike_grad={self.spike_grad!r}"
+                + (f", polarity={self.polarity!r}" if self.polarity != "positive" else ""))

@@ -16,6 +16,19 @@ thresholds :math:`\vartheta > 0`:
     y_t &= \tilde c_t \odot e_t \\
     c_t &= \tilde c_t - e_t \odot \vartheta \quad \text{(reset by subtraction)}
 
+Signed events (``polarity="signed"``, opt-in): a unit fires when the state's
+magnitude crosses the threshold, and its graded event keeps the sign of the state:
+
+.. math::
+
+    e_t = H(|\tilde c_t| - \vartheta), \quad
+    y_t = \tilde c_t \odot e_t, \quad
+    c_t = \tilde c_t - e_t \odot \operatorname{sign}(\tilde c_t) \odot \vartheta
+
+so events may be negative and the reset moves the state towards zero from either
+side. The pseudo-derivative acts on :math:`|\tilde c_t| - \vartheta`. The default
+``polarity="positive"`` is the reference neuron above.
+
 The recurrent matmul acts on the sparse graded events :math:`y`, never on
 :math:`c`. Other resets: ``"zero"`` sets :math:`c_t = \tilde c_t (1 - e_t)`,
 ``"none"`` keeps :math:`c_t = \tilde c_t`. With ``events=False`` the step is a
@@ -54,7 +67,23 @@ from egru_format import RESET_MECHANISMS
 from .surrogate import triangle
 
 __all__ = ["EGRUParameters", "EGRUState", "EGRUGates", "egru_gates", "egru_reset", "egru_step",
-           "egru_step_with_events", "RESET_MECHANISMS"]
+           "egru_step_with_events", "event_argument", "check_polarity", "RESET_MECHANISMS", "POLARITIES"]
+
+#: Event polarities of the EGRU neuron: ``"positive"`` (the reference neuron: an event where
+#: c~ > theta) and ``"signed"`` (an event where |c~| > theta, carrying the sign of c~).
+POLARITIES = ("positive", "signed")
+
+
+def check_polarity(polarity: str) -> str:
+    """``polarity`` if it is one of :data:`POLARITIES`, else a ValueError naming the choices."""
+    if polarity not in POLARITIES:
+        raise ValueError(f"polarity must be one of {POLARITIES}, got {polarity!r}")
+    return polarity
+
+
+def event_argument(c_tilde: torch.Tensor, threshold: torch.Tensor, polarity: str = "positive") -> torch.Tensor:
+    """What the event function H sees: ``c~ - theta`` (positive) or ``|c~| - theta`` (signed)."""
+    return (c_tilde.abs() if polarity == "signed" else c_tilde) - threshold
 
 class EGRUParameters(NamedTuple):
     """Parameters of one EGRU layer, in ``torch.nn.GRU``'s layout (gate order r, z, n).
@@ -136,9 +165,15 @@ def egru_gates(gates_x: torch.Tensor, gates_h: torch.Tensor, c_prev: torch.Tenso
     return EGRUGates(a_r, a_z, h_n, a_n, r, z, n, c_tilde)
 
 
-def egru_reset(c_tilde: torch.Tensor, e: torch.Tensor, threshold: torch.Tensor, reset_mechanism: str) -> torch.Tensor:
-    """The state after the events ``e`` (0/1, in ``c_tilde``'s dtype): ``c_t`` of the module docstring."""
+def egru_reset(c_tilde: torch.Tensor, e: torch.Tensor, threshold: torch.Tensor, reset_mechanism: str,
+               polarity: str = "positive") -> torch.Tensor:
+    """The state after the events ``e`` (0/1, in ``c_tilde``'s dtype): ``c_t`` of the module docstring.
+
+    With ``polarity="signed"`` the subtractive reset subtracts ``sign(c~) * theta``.
+    """
     if reset_mechanism == "subtract":
+        if polarity == "signed":
+            return c_tilde - e * torch.sign(c_tilde).detach() * threshold
         return c_tilde - e * threshold
     if reset_mechanism == "zero":
         return c_tilde * (1.0 - e)
@@ -153,6 +188,7 @@ def egru_step(
     spike_fn: Optional[Callable[[torch.Tensor], torch.Tensor]] = None,
     reset_mechanism: str = "subtract",
     events: bool = True,
+    polarity: str = "positive",
 ) -> tuple[torch.Tensor, EGRUState]:
     """Advance one EGRU layer by one time step (see the module docstring for the maths).
 
@@ -164,12 +200,13 @@ def egru_step(
             and a pseudo-derivative backward. Default: ``triangle()``.
         reset_mechanism: ``"subtract"`` (EGRU), ``"zero"`` or ``"none"``.
         events: False turns the layer into a plain GRU (y = c, no threshold, no reset).
+        polarity: ``"positive"`` (reference neuron) or ``"signed"`` (events where |c~| > theta).
 
     Returns:
         ``(y_t, EGRUState(y_t, c_t))``.
     """
     y, state, _ = egru_step_with_events(
-        x_t, state, params, spike_fn=spike_fn, reset_mechanism=reset_mechanism, events=events
+        x_t, state, params, spike_fn=spike_fn, reset_mechanism=reset_mechanism, events=events, polarity=polarity
     )
     return y, state
 
@@ -182,6 +219,7 @@ def egru_step_with_events(
     spike_fn: Optional[Callable[[torch.Tensor], torch.Tensor]] = None,
     reset_mechanism: str = "subtract",
     events: bool = True,
+    polarity: str = "positive",
 ) -> tuple[torch.Tensor, EGRUState, Optional[torch.Tensor]]:
     """:func:`egru_step` that also returns the events e_t (None with ``events=False``).
 
@@ -190,6 +228,7 @@ def egru_step_with_events(
     """
     if reset_mechanism not in RESET_MECHANISMS:
         raise ValueError(f"reset_mechanism must be one of {RESET_MECHANISMS}, got {reset_mechanism!r}")
+    check_polarity(polarity)
     gates_x = x_t @ params.weight_ih.t()
     gates_h = state.y @ params.weight_hh.t()
     if params.bias_ih is not None:
@@ -201,6 +240,6 @@ def egru_step_with_events(
         return c_tilde, EGRUState(c_tilde, c_tilde), None
     if spike_fn is None:
         spike_fn = triangle()
-    e = spike_fn(c_tilde - params.threshold)
+    e = spike_fn(event_argument(c_tilde, params.threshold, polarity))
     y = c_tilde * e
-    return y, EGRUState(y, egru_reset(c_tilde, e, params.threshold, reset_mechanism)), e
+    return y, EGRUState(y, egru_reset(c_tilde, e, params.threshold, reset_mechanism, polarity)), e

@@ -45,7 +45,11 @@ from torch import nn
 from .activity import ActivityStats
 from .layer import EGRU
 
-__all__ = ["EGRULanguageModel", "TokenLanguageModel"]
+__all__ = ["EGRULanguageModel", "TokenLanguageModel", "READOUT_INPUTS"]
+
+#: What an :class:`EGRULanguageModel`'s readout reads: the last layer's graded events (the EGRU)
+#: or its dense pre-reset states (a diagnostic).
+READOUT_INPUTS = ("events", "candidates")
 
 
 def _sizes(hidden_sizes) -> list:
@@ -149,6 +153,7 @@ class TokenLanguageModel(nn.Module):
         if self.dropout_embedding and self.training:
             x = nn.functional.dropout(x, self.dropout_embedding, training=True)
         y, state = self.rnn(x, state)
+        y = self.readout_input_of(y)
         if self.dropout_output and self.training:
             y = nn.functional.dropout(y, self.dropout_output, training=True)
         return self.readout(y), state
@@ -156,6 +161,10 @@ class TokenLanguageModel(nn.Module):
     def activity(self) -> ActivityStats:
         """Fraction of nonzero outputs per layer and pooled, over the last forward pass."""
         return self.rnn.activity()
+
+    def readout_input_of(self, y: torch.Tensor) -> torch.Tensor:
+        """What the readout reads, given the stack's last-layer outputs ``y`` [T, B, H]: ``y`` itself here."""
+        return y
 
     def _repr_extra(self) -> str:
         return ""
@@ -184,6 +193,10 @@ class EGRULanguageModel(TokenLanguageModel):
         reset_mechanism: ``"subtract"`` (EGRU), ``"zero"`` or ``"none"``.
         learn_threshold: thresholds are trained (Parameters) or fixed (buffers).
         min_threshold: floor of the straight-through threshold clamp.
+        polarity: ``"positive"`` (reference neuron) or ``"signed"`` events (see :class:`EGRU`).
+        readout_input: ``"events"`` (the readout reads the last layer's graded events y, the
+            EGRU) or ``"candidates"`` (it reads the last layer's dense pre-reset state c~: a
+            diagnostic of what the readout's sparse view costs; not exportable).
 
     Modules: ``embedding`` (``nn.Embedding(V, E)``), ``rnn`` (:class:`EGRU`),
     ``readout`` (``nn.Linear(hidden_sizes[-1], V)``).
@@ -207,13 +220,20 @@ class EGRULanguageModel(TokenLanguageModel):
         reset_mechanism: str = "subtract",
         learn_threshold: bool = True,
         min_threshold: float = 1e-3,
+        polarity: str = "positive",
+        readout_input: str = "events",
     ):
+        if readout_input not in READOUT_INPUTS:
+            raise ValueError(f"readout_input must be one of {READOUT_INPUTS}, got {readout_input!r}")
         super().__init__(
             vocab_size, embedding_size, hidden_sizes, tie_weights=tie_weights,
             dropout_embedding=dropout_embedding, dropout_output=dropout_output,
             build_rnn=lambda size, sizes: EGRU(
                 size, sizes, dropout=dropout_between, threshold=threshold, learn_threshold=learn_threshold,
-                spike_grad=spike_grad, reset_mechanism=reset_mechanism, min_threshold=min_threshold))
+                spike_grad=spike_grad, reset_mechanism=reset_mechanism, min_threshold=min_threshold,
+                polarity=polarity))
+        self.readout_input = readout_input
+        self.rnn.record_candidates = readout_input == "candidates"
 
     layer_word = "EGRU layer"
 
@@ -224,3 +244,19 @@ class EGRULanguageModel(TokenLanguageModel):
     def activity(self) -> ActivityStats:
         """Fraction of nonzero graded events per EGRU layer and pooled, over the last forward pass."""
         return self.rnn.activity()
+
+    @property
+    def polarity(self) -> str:
+        return self.rnn.polarity
+
+    def readout_input_of(self, y: torch.Tensor) -> torch.Tensor:
+        """The last layer's events ``y``, or its pre-reset states c~ with ``readout_input="candidates"``."""
+        if self.readout_input == "candidates":
+            return self.rnn.last_candidates[-1]
+        return y
+
+    def _repr_extra(self) -> str:
+        extra = f", polarity={self.polarity!r}" if self.polarity != "positive" else ""
+        if self.readout_input != "events":
+            extra += f", readout_input={self.readout_input!r}"
+        return extra

@@ -42,7 +42,7 @@ from torch import nn
 from ._checks import check_finite, check_shape, check_size, check_tensor, positive_threshold, threshold_tensor
 from ._sequence import RESET_CODES, EGRUSequenceFunction
 from .activity import ActivityStats, activity_statistics
-from .functional import RESET_MECHANISMS, EGRUParameters, EGRUState, egru_step_with_events
+from .functional import RESET_MECHANISMS, EGRUParameters, EGRUState, check_polarity, egru_step_with_events
 from .surrogate import triangle
 
 __all__ = ["EGRU"]
@@ -70,6 +70,9 @@ class EGRU(nn.Module):
             snnTorch surrogate runs a per-step autograd loop.
         reset_mechanism: ``"subtract"`` (EGRU), ``"zero"`` or ``"none"``.
         min_threshold: floor of the straight-through threshold clamp.
+        polarity: ``"positive"`` (the reference neuron: events where c~ > theta) or
+            ``"signed"`` (events where |c~| > theta, carrying the sign of c~, reset
+            towards zero by sign(c~) * theta; see :mod:`snntorch_egru.functional`).
 
     Inputs: ``x`` [T, B, I] (or [B, T, I] with ``batch_first``, or unbatched [T, I]);
     ``state`` None (zeros) or ``(y0, c0)`` with each [L, B, H] (a sequence of per-layer
@@ -98,6 +101,7 @@ class EGRU(nn.Module):
         min_threshold: float = 1e-3,
         device=None,
         dtype=None,
+        polarity: str = "positive",
     ):
         super().__init__()
         input_size = check_size("input_size", input_size)
@@ -127,6 +131,7 @@ class EGRU(nn.Module):
             raise ValueError(f"reset_mechanism must be one of {RESET_MECHANISMS}, got {reset_mechanism!r}")
         if not min_threshold > 0:
             raise ValueError(f"min_threshold must be > 0, got {min_threshold}")
+        self.polarity = check_polarity(polarity)
         self.input_size = int(input_size)
         self.hidden_sizes = hidden_sizes
         self.num_layers = len(hidden_sizes)
@@ -139,6 +144,10 @@ class EGRU(nn.Module):
         self.reset_mechanism = reset_mechanism
         self.min_threshold = float(min_threshold)
         self.last_events: list = []
+        #: Set True to keep each layer's pre-reset states c~ [T, B, H] of the next forward passes in
+        #: ``last_candidates`` (differentiable; a diagnostic readout of the dense state).
+        self.record_candidates = False
+        self.last_candidates: list = []
         thresholds = self._per_layer_thresholds(threshold, dtype)
         factory = {"device": device, "dtype": dtype}
         layer_input = self.input_size
@@ -240,10 +249,11 @@ class EGRU(nn.Module):
         if batch == 0:
             return self._empty_batch(x, y0s, c0s, stacked)
         layer_input = x.contiguous()
-        y_n, c_n, self.last_events = [], [], []
+        y_n, c_n, self.last_events, self.last_candidates = [], [], [], []
         for k in range(self.num_layers):
             params = self.layer_parameters(k)
-            ys, es, c_last = self._run_layer(layer_input, y0s[k], c0s[k], params)
+            ys, es, c_last, *candidates = self._run_layer(layer_input, y0s[k], c0s[k], params)
+            self.last_candidates.extend(candidates)
             y_n.append(ys[-1])
             c_n.append(c_last)
             self.last_events.append(es)
@@ -317,13 +327,19 @@ class EGRU(nn.Module):
                 c0 = y0
             return EGRUSequenceFunction.apply(
                 x, y0, c0, params.weight_ih, params.weight_hh, bias_ih, bias_hh, params.threshold,
-                self.spike_grad, RESET_CODES[self.reset_mechanism], self.events,
+                self.spike_grad, RESET_CODES[self.reset_mechanism], self.events, self.polarity == "signed",
+                self.record_candidates,
             )
+        if self.record_candidates:
+            raise NotImplementedError(
+                "record_candidates needs the fused kernel: a spike_grad with step() and derivative(), "
+                f"such as snntorch_egru.surrogate.triangle(); got {self.spike_grad!r}")
         state = EGRUState(y0, y0 if not self.events else c0)
         ys, es = [], []
         for x_t in x:
             y_t, state, e_t = egru_step_with_events(x_t, state, params, spike_fn=self.spike_grad,
-                                                    reset_mechanism=self.reset_mechanism, events=self.events)
+                                                    reset_mechanism=self.reset_mechanism, events=self.events,
+                                                    polarity=self.polarity)
             ys.append(y_t)
             es.append(e_t)
         return torch.stack(ys), (torch.stack(es) if self.events else None), state.c
@@ -333,6 +349,7 @@ class EGRU(nn.Module):
         # (copy.deepcopy, pickling) start without them.
         state = dict(self.__dict__)
         state["last_events"] = []
+        state["last_candidates"] = []
         return state
 
     def activity(self) -> ActivityStats:
@@ -346,5 +363,6 @@ class EGRU(nn.Module):
     def extra_repr(self) -> str:
         return (f"{self.input_size}, {self.hidden_size}, num_layers={self.num_layers}, bias={self.bias}, "
                 f"batch_first={self.batch_first}, dropout={self.dropout}, events={self.events}, "
-                f"reset_mechanism={self.reset_mechanism!r}, spike_grad={self.spike_grad!r}")
+                f"reset_mechanism={self.reset_mechanism!r}, spike_grad={self.spike_grad!r}"
+                + (f", polarity={self.polarity!r}" if self.polarity != "positive" else ""))
 

@@ -111,7 +111,7 @@ import torch
 from torch import nn
 
 from .baselines import GATES, RNNLanguageModel, RNNStack
-from .functional import egru_gates, egru_reset
+from .functional import egru_gates, egru_reset, event_argument
 from .language_model import EGRULanguageModel
 from .layer import EGRU
 
@@ -430,7 +430,11 @@ def count_operations(model: nn.Module, inputs: torch.Tensor, state=None, *, embe
                                      w_hh, previous, reference_rows))
         layer_input, input_desc = masks[k], f"{output}_l{k}"
     if is_lm:
-        matmuls.append(_count_matmul("readout.weight", "readout", input_desc, model.readout.weight, masks[-1]))
+        if getattr(model, "readout_input", "events") == "candidates":   # a dense readout of c~ (diagnostic)
+            readout_mask, input_desc = torch.ones_like(masks[-1]), f"c~_l{len(masks) - 1} (dense)"
+        else:
+            readout_mask = masks[-1]
+        matmuls.append(_count_matmul("readout.weight", "readout", input_desc, model.readout.weight, readout_mask))
     activity = {}
     zeros = entries = 0
     for k, mask in enumerate(masks):
@@ -475,16 +479,18 @@ def count_operations(model: nn.Module, inputs: torch.Tensor, state=None, *, embe
 
 
 class EGRUEventOutput(nn.Module):
-    """The event nonlinearity as a module, :math:`y = \\tilde c \\, H(\\tilde c - \\vartheta)`, so
-    that hook-based tools (NeuroBench's activation hooks) record the graded outputs."""
+    """The event nonlinearity as a module, :math:`y = \\tilde c \\, H(\\tilde c - \\vartheta)`
+    (signed events: :math:`H(|\\tilde c| - \\vartheta)`), so that hook-based tools (NeuroBench's
+    activation hooks) record the graded outputs."""
 
-    def __init__(self, threshold: torch.Tensor, spike_fn):
+    def __init__(self, threshold: torch.Tensor, spike_fn, polarity: str = "positive"):
         super().__init__()
         self.register_buffer("threshold", threshold.detach().clone())
         self.spike_fn = spike_fn
+        self.polarity = polarity
 
     def forward(self, c_tilde: torch.Tensor) -> torch.Tensor:
-        return c_tilde * self.spike_fn(c_tilde - self.threshold)
+        return c_tilde * self.spike_fn(event_argument(c_tilde, self.threshold, self.polarity))
 
 
 class RNNOutput(nn.Module):
@@ -538,6 +544,10 @@ class NeuroBenchView(nn.Module):
         if not isinstance(rnn, (EGRU, RNNStack)):
             raise TypeError(f"NeuroBenchView supports EGRU, EGRULanguageModel and RNNLanguageModel, "
                             f"got {type(model).__name__}")
+        if getattr(model, "readout_input", "events") != "events":
+            raise NotImplementedError(
+                f"NeuroBenchView models a readout of the graded events only; this model's readout reads "
+                f"readout_input={model.readout_input!r}")
         self.embedding_mode = embedding
         self.hidden_sizes = list(rnn.hidden_sizes)
         self.cell = rnn.cell if isinstance(rnn, RNNStack) else "egru"
@@ -568,7 +578,7 @@ class NeuroBenchView(nn.Module):
             if isinstance(rnn, RNNStack):
                 setattr(self, f"outputs_l{k}", RNNOutput())
             else:
-                setattr(self, f"events_l{k}", EGRUEventOutput(params.threshold, rnn.spike_grad))
+                setattr(self, f"events_l{k}", EGRUEventOutput(params.threshold, rnn.spike_grad, rnn.polarity))
         if self.is_lm:
             readout = nn.Linear(model.readout.in_features, model.readout.out_features)
             readout.weight, readout.bias = model.readout.weight, model.readout.bias
@@ -591,7 +601,7 @@ class NeuroBenchView(nn.Module):
         layer = getattr(self, f"events_l{k}")
         y = layer(c_tilde)
         fired = (y != 0).to(c_tilde.dtype)
-        return y, egru_reset(c_tilde, fired, layer.threshold, self.reset_mechanism)
+        return y, egru_reset(c_tilde, fired, layer.threshold, self.reset_mechanism, layer.polarity)
 
     def forward(self, inputs: torch.Tensor) -> torch.Tensor:
         if self.is_lm:

@@ -32,7 +32,8 @@ class SmoothStep:
         return self.step(v)
 
 
-def rollout(x, layer_params, y0s, c0s, *, spike_fn=None, reset_mechanism="subtract", events=True):
+def rollout(x, layer_params, y0s, c0s, *, spike_fn=None, reset_mechanism="subtract", events=True,
+            polarity="positive"):
     """Run stacked layers step by step. Returns (ys_last [T,B,H], per-layer events, final y's, final c's, c~ per layer)."""
     layer_input = x
     events_per_layer, y_n, c_n, c_tildes = [], [], [], []
@@ -42,11 +43,12 @@ def rollout(x, layer_params, y0s, c0s, *, spike_fn=None, reset_mechanism="subtra
         for x_t in layer_input:
             c_prev = state.c
             y_t, state, e_t = egru_step_with_events(
-                x_t, state, params, spike_fn=spike_fn, reset_mechanism=reset_mechanism, events=events
+                x_t, state, params, spike_fn=spike_fn, reset_mechanism=reset_mechanism, events=events,
+                polarity=polarity,
             )
             ys.append(y_t)
             es.append(e_t)
-            cts.append(_pre_reset(y_t, state.c, e_t, params.threshold, reset_mechanism, events, c_prev))
+            cts.append(_pre_reset(y_t, state.c, e_t, params.threshold, reset_mechanism, events, polarity))
         layer_input = torch.stack(ys)
         events_per_layer.append(torch.stack(es) if events else None)
         c_tildes.append(torch.stack(cts))
@@ -55,16 +57,20 @@ def rollout(x, layer_params, y0s, c0s, *, spike_fn=None, reset_mechanism="subtra
     return layer_input, events_per_layer, y_n, c_n, c_tildes
 
 
-def _pre_reset(y, c, e, threshold, reset_mechanism, events, c_prev):
+def _pre_reset(y, c, e, threshold, reset_mechanism, events, polarity):
     if not events:
         return c
     if reset_mechanism == "subtract":
+        if polarity == "signed":   # a fired unit's y is c~ itself; a silent one was not reset
+            return torch.where(e > 0, y, c)
         return c + e * threshold
     if reset_mechanism == "none":
         return c
     return torch.where(e > 0, y, c)
 
 
-def threshold_margin(c_tildes, thresholds) -> float:
-    """Smallest |c~ - theta| over all layers, steps, samples and units."""
-    return min(float((ct - th).detach().abs().min()) for ct, th in zip(c_tildes, thresholds))
+def threshold_margin(c_tildes, thresholds, polarity="positive") -> float:
+    """Smallest |c~ - theta| (signed events: ||c~| - theta|) over all layers, steps, samples and units."""
+    def seen(ct):
+        return ct.abs() if polarity == "signed" else ct
+    return min(float((seen(ct) - th).detach().abs().min()) for ct, th in zip(c_tildes, thresholds))

@@ -18,8 +18,9 @@ def cell_case(seed=0, **kwargs):
     return cell
 
 
-def test_cell_rollout_equals_reference_forward_and_gradients():
-    cell = cell_case()
+@pytest.mark.parametrize("polarity", ["positive", "signed"])
+def test_cell_rollout_equals_reference_forward_and_gradients(polarity):
+    cell = cell_case(polarity=polarity)
     x = torch.randn(40, 3, 4, requires_grad=True)
     y, c = None, None
     ys = []
@@ -28,8 +29,10 @@ def test_cell_rollout_equals_reference_forward_and_gradients():
         ys.append(y)
     ys = torch.stack(ys)
     params = cell.parameters_for_step()
-    ref_ys, _, _, ref_c, _ = rollout(x, [params], [torch.zeros(3, 6)], [torch.zeros(3, 6)], spike_fn=cell.spike_grad)
+    ref_ys, _, _, ref_c, _ = rollout(x, [params], [torch.zeros(3, 6)], [torch.zeros(3, 6)], spike_fn=cell.spike_grad,
+                                     polarity=polarity)
     assert 0.05 < float((ys != 0).float().mean()) < 0.9
+    assert bool((ys < 0).any()) == (polarity == "signed")
     torch.testing.assert_close(ys, ref_ys, atol=1e-6, rtol=0)
     torch.testing.assert_close(c, ref_c[0], atol=1e-6, rtol=0)
     inputs = [x, *cell.parameters()]

@@ -175,3 +175,42 @@ def test_learns_a_repeating_sequence():
 def test_doctest():
     result = doctest.testmod(language_model_module, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
     assert result.failed == 0 and result.attempted > 0
+
+
+def test_signed_polarity_reaches_the_egru_and_gives_negative_events():
+    torch.manual_seed(0)
+    lm = EGRULanguageModel(30, 8, [12, 8], tie_weights=True, threshold=0.05, polarity="signed")
+    assert lm.rnn.polarity == "signed" and "polarity='signed'" in repr(lm)
+    lm(torch.randint(0, 30, (40, 2)))
+    assert (lm.rnn.last_events[0] != 0).any()
+    y, _ = lm.rnn(lm.embedding(torch.randint(0, 30, (40, 2))))
+    assert (y < 0).any() and (y > 0).any()
+    with pytest.raises(ValueError, match="polarity must be one of"):
+        EGRULanguageModel(30, 8, 8, polarity="both")
+
+
+def test_readout_of_the_candidates_reads_the_dense_pre_reset_state():
+    """readout_input="candidates": logits = readout(c~ of the last layer), c~ as the reference computes
+    it (y = c~ where a unit fires), with gradients through c~; the state and events are unchanged."""
+    from reference import rollout
+
+    torch.manual_seed(1)
+    tokens = torch.randint(0, 30, (25, 3))
+    events = EGRULanguageModel(30, 8, [12, 8], tie_weights=True, threshold=0.05)
+    dense = EGRULanguageModel(30, 8, [12, 8], tie_weights=True, threshold=0.05, readout_input="candidates")
+    dense.load_state_dict(events.state_dict())
+    logits, (y_n, c_n) = dense(tokens)
+    _, (y_n_events, c_n_events) = events(tokens)
+    torch.testing.assert_close(y_n, y_n_events, atol=0, rtol=0)
+    torch.testing.assert_close(c_n, c_n_events, atol=0, rtol=0)
+    x = dense.embedding(tokens)
+    params = [dense.rnn.layer_parameters(k) for k in range(2)]
+    zeros = [torch.zeros(3, h) for h in (12, 8)]
+    ref_y, _, _, _, c_tildes = rollout(x, params, zeros, [z.clone() for z in zeros], spike_fn=dense.rnn.spike_grad)
+    torch.testing.assert_close(logits, dense.readout(c_tildes[-1]), atol=1e-5, rtol=0)
+    assert not torch.equal(c_tildes[-1], ref_y)            # the readout sees more than the events
+    grad = torch.autograd.grad(logits.sum(), dense.rnn.weight_hh_l1)[0]
+    ref_grad = torch.autograd.grad(dense.readout(c_tildes[-1]).sum(), dense.rnn.weight_hh_l1)[0]
+    torch.testing.assert_close(grad, ref_grad, atol=1e-5, rtol=1e-5)
+    with pytest.raises(ValueError, match="readout_input must be one of"):
+        EGRULanguageModel(30, 8, 8, readout_input="c")

@@ -18,10 +18,10 @@ MARGIN = 1e-5
 
 
 def make_layer(hidden_size, num_layers, seed, *, bias=True, reset_mechanism="subtract", spike_grad=None,
-               input_size=6, weight_scale=2.0):
+               input_size=6, weight_scale=2.0, polarity="positive"):
     torch.manual_seed(seed)
     rnn = EGRU(input_size, hidden_size, num_layers, bias=bias, reset_mechanism=reset_mechanism,
-               spike_grad=spike_grad)
+               spike_grad=spike_grad, polarity=polarity)
     with torch.no_grad():
         for k in range(rnn.num_layers):
             getattr(rnn, f"weight_ih_l{k}").mul_(weight_scale)
@@ -39,7 +39,7 @@ def reference_for(rnn, x, state=None, **kwargs):
     else:
         y0s, c0s = state
     return rollout(x, params, y0s, c0s, spike_fn=rnn.spike_grad, reset_mechanism=rnn.reset_mechanism,
-                   events=rnn.events, **kwargs)
+                   events=rnn.events, polarity=rnn.polarity, **kwargs)
 
 
 def well_separated_case(hidden_size, num_layers, steps=200, batch=3, **kwargs):
@@ -50,25 +50,29 @@ def well_separated_case(hidden_size, num_layers, steps=200, batch=3, **kwargs):
         with torch.no_grad():
             ref = reference_for(rnn, x)
         thresholds = [rnn.layer_parameters(k).threshold for k in range(rnn.num_layers)]
-        if threshold_margin(ref[4], thresholds) > MARGIN:
+        if threshold_margin(ref[4], thresholds, rnn.polarity) > MARGIN:
             return rnn, x
     raise AssertionError("no seed kept c~ away from the thresholds: shrink the case")
 
 
 CASES = [
-    (8, 1, "subtract", True), (8, 3, "subtract", True), ([7, 5, 9], 3, "subtract", False),
-    (8, 2, "zero", True), (8, 2, "none", True),
+    (8, 1, "subtract", True, "positive"), (8, 3, "subtract", True, "positive"),
+    ([7, 5, 9], 3, "subtract", False, "positive"), (8, 2, "zero", True, "positive"), (8, 2, "none", True, "positive"),
+    (8, 1, "subtract", True, "signed"), ([7, 5, 9], 3, "subtract", False, "signed"),
+    (8, 2, "zero", True, "signed"), (8, 2, "none", True, "signed"),
 ]
 
 
-@pytest.mark.parametrize("hidden_size,num_layers,reset_mechanism,bias", CASES)
-def test_forward_and_gradients_match_reference(hidden_size, num_layers, reset_mechanism, bias):
+@pytest.mark.parametrize("hidden_size,num_layers,reset_mechanism,bias,polarity", CASES)
+def test_forward_and_gradients_match_reference(hidden_size, num_layers, reset_mechanism, bias, polarity):
     rnn, x = well_separated_case(hidden_size, num_layers, steps=60 if num_layers > 1 else 200,
-                                 reset_mechanism=reset_mechanism, bias=bias)
+                                 reset_mechanism=reset_mechanism, bias=bias, polarity=polarity)
     x.requires_grad_(True)
     y, (y_n, c_n) = rnn(x)
     activity = rnn.activity().pooled
     assert 0.05 < activity < 0.9, f"test case has degenerate activity {activity}"
+    if polarity == "signed":   # the case exercises events of both signs
+        assert (y < 0).any() and (y > 0).any()
 
     y_n, c_n = list(y_n), list(c_n)
     ref_y, ref_events, ref_yn, ref_cn, _ = reference_for(rnn, x)
@@ -116,8 +120,10 @@ def test_generic_snntorch_surrogate_runs_the_step_loop_and_matches_reference():
     torch.testing.assert_close(y, ref_y, atol=1e-6, rtol=0)
 
 
-@pytest.mark.parametrize("reset_code,events", [(0, True), (1, True), (2, True), (0, False)])
-def test_fused_kernel_gradcheck_float64(reset_code, events):
+@pytest.mark.parametrize("reset_code,events,signed", [(0, True, False), (1, True, False), (2, True, False),
+                                                     (0, False, False), (0, True, True), (1, True, True),
+                                                     (2, True, True)])
+def test_fused_kernel_gradcheck_float64(reset_code, events, signed):
     torch.manual_seed(3)
     steps, batch, inputs, hidden = 5, 2, 3, 4
     args = [
@@ -135,10 +141,56 @@ def test_fused_kernel_gradcheck_float64(reset_code, events):
     smooth = SmoothStep(dampening=0.9, width=1.5)
 
     def fn(*tensors):
-        ys, es, c_n = EGRUSequenceFunction.apply(*tensors, smooth, reset_code, events)
+        ys, es, c_n = EGRUSequenceFunction.apply(*tensors, smooth, reset_code, events, signed)
         return (ys, c_n) if es is None else (ys, es, c_n)
 
     assert torch.autograd.gradcheck(fn, args, eps=1e-6, atol=1e-7, rtol=1e-5)
+
+
+@pytest.mark.parametrize("signed", [False, True])
+def test_fused_kernel_candidates_output_gradcheck_float64(signed):
+    """The optional fourth output c~ [T, B, H] (the dense readout diagnostic) and its gradient."""
+    torch.manual_seed(4)
+    steps, batch, inputs, hidden = 4, 2, 3, 4
+    args = [torch.randn(steps, batch, inputs, dtype=torch.float64), 0.3 * torch.randn(batch, hidden, dtype=torch.float64),
+            0.3 * torch.randn(batch, hidden, dtype=torch.float64), torch.randn(3 * hidden, inputs, dtype=torch.float64),
+            torch.randn(3 * hidden, hidden, dtype=torch.float64), 0.5 * torch.randn(3 * hidden, dtype=torch.float64),
+            0.5 * torch.randn(3 * hidden, dtype=torch.float64), torch.rand(hidden, dtype=torch.float64) * 0.3 + 0.05]
+    for a in args:
+        a.requires_grad_(True)
+    smooth = SmoothStep(dampening=0.9, width=1.5)
+
+    def fn(*tensors):
+        ys, es, c_n, c_tilde = EGRUSequenceFunction.apply(*tensors, smooth, 0, True, signed, True)
+        return ys, es, c_n, c_tilde
+
+    assert torch.autograd.gradcheck(fn, args, eps=1e-6, atol=1e-7, rtol=1e-5)
+    ys, es, _, c_tilde = fn(*args)
+    torch.testing.assert_close(ys, c_tilde * es, atol=1e-12, rtol=0)
+
+
+def test_signed_step_follows_its_equations():
+    """egru_step(polarity="signed") against the equations written out: e = H(|c~| - theta),
+    y = c~ e, c = c~ - e sign(c~) theta, with c~ from the same step without events."""
+    from snntorch_egru.functional import EGRUParameters, EGRUState, egru_step_with_events
+
+    torch.manual_seed(5)
+    batch, inputs, hidden = 64, 5, 7
+    params = EGRUParameters(2 * torch.randn(3 * hidden, inputs, dtype=torch.float64),
+                            2 * torch.randn(3 * hidden, hidden, dtype=torch.float64),
+                            torch.randn(3 * hidden, dtype=torch.float64), torch.randn(3 * hidden, dtype=torch.float64),
+                            torch.rand(hidden, dtype=torch.float64) * 0.4 + 0.05)
+    state = EGRUState(torch.randn(batch, hidden, dtype=torch.float64), torch.randn(batch, hidden, dtype=torch.float64))
+    x = torch.randn(batch, inputs, dtype=torch.float64)
+    c_tilde, _, _ = egru_step_with_events(x, state, params, events=False)
+    y, new, e = egru_step_with_events(x, state, params, polarity="signed")
+    fired = (c_tilde.abs() > params.threshold).to(torch.float64)
+    assert 0 < fired.mean() < 1 and (y < 0).any() and (y > 0).any()
+    torch.testing.assert_close(e, fired, atol=0, rtol=0)
+    torch.testing.assert_close(y, c_tilde * fired, atol=0, rtol=0)
+    torch.testing.assert_close(new.c, c_tilde - fired * torch.sign(c_tilde) * params.threshold, atol=0, rtol=0)
+    with pytest.raises(ValueError, match="polarity must be one of"):
+        egru_step_with_events(x, state, params, polarity="negative")
 
 
 def test_events_false_reproduces_torch_gru_multi_layer():

@@ -61,10 +61,10 @@ def neurobench_metrics(net, inputs_batch_first, activation_module=EGRUEventOutpu
     return result, preds
 
 
-@pytest.mark.parametrize("embedding", ["lookup", "one_hot"])
-def test_language_model_matches_neurobench(embedding):
+@pytest.mark.parametrize("embedding,polarity", [("lookup", "positive"), ("one_hot", "positive"), ("lookup", "signed")])
+def test_language_model_matches_neurobench(embedding, polarity):
     torch.manual_seed(1)
-    lm = EGRULanguageModel(120, 16, [32, 16], tie_weights=True, threshold=0.05)
+    lm = EGRULanguageModel(120, 16, [32, 16], tie_weights=True, threshold=0.05, polarity=polarity)
     Pruner(lm, ["input", "recurrent", "embedding"], scope="matrix").prune(0.7)
     steps = 40
     tokens = torch.randint(0, 120, (steps, 1))

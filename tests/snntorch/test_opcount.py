@@ -10,7 +10,7 @@ from snntorch_egru.opcount import count_operations, parameter_footprint
 from snntorch_egru.pruning import Pruner
 
 
-def brute_force(rnn: EGRU, x: torch.Tensor):
+def brute_force(rnn: EGRU, x: torch.Tensor):  # noqa: C901
     """Per-step effective MACs from the reference step, column by column (batch 1)."""
     states = [EGRUState.zeros(1, h) for h in rnn.hidden_sizes]
     per_step = []
@@ -23,14 +23,15 @@ def brute_force(rnn: EGRU, x: torch.Tensor):
                 for j in range(weight.shape[1]):
                     if inp[0, j] != 0:
                         total += int((weight[:, j] != 0).sum())
-            u, states[k] = egru_step(u, states[k], params)
+            u, states[k] = egru_step(u, states[k], params, polarity=rnn.polarity)
         per_step.append(total)
     return np.array(per_step)
 
 
-def test_matches_brute_force_on_the_reference_step():
+@pytest.mark.parametrize("polarity", ["positive", "signed"])
+def test_matches_brute_force_on_the_reference_step(polarity):
     torch.manual_seed(0)
-    rnn = EGRU(5, [12, 8], threshold=0.15)
+    rnn = EGRU(5, [12, 8], threshold=0.15, polarity=polarity)
     Pruner(rnn, ["input", "recurrent"], scope="matrix").prune(0.6)
     x = torch.randn(30, 5)
     x[3] = 0.0
@@ -155,3 +156,16 @@ def test_bad_arguments():
         count_operations(torch.nn.GRU(2, 3), torch.randn(4, 2))
     with pytest.raises(ValueError, match="embedding"):
         count_operations(EGRU(2, 3), torch.randn(4, 2), embedding="table")
+
+
+def test_a_readout_of_the_dense_state_is_counted_dense():
+    torch.manual_seed(3)
+    tokens = torch.randint(0, 50, (30, 1))
+    sparse = EGRULanguageModel(50, 8, [16, 8], tie_weights=True, threshold=0.1)
+    dense = EGRULanguageModel(50, 8, [16, 8], tie_weights=True, threshold=0.1, readout_input="candidates")
+    dense.load_state_dict(sparse.state_dict())
+    a, b = count_operations(sparse, tokens), count_operations(dense, tokens)
+    readout = {c.name: c for c in b.matmuls}["readout.weight"]
+    assert readout.effective == 50 * 8                                 # every column, every token
+    assert {c.name: c for c in a.matmuls}["readout.weight"].effective < 50 * 8
+    assert [c.effective for c in a.matmuls][:-1] == [c.effective for c in b.matmuls][:-1]
