@@ -31,6 +31,11 @@ formats). The export checks the model against the spec first
 the layer and value that do not fit). ``load_snntorch(path, with_quantization=True)``
 returns ``(model, spec or None)``; :func:`quantization_from_spec` reads the formats of a
 :class:`NetworkSpec`.
+
+Generic stacks: :func:`stack_to_spec` / :func:`stack_from_spec` write and read an EGRU
+followed by a linear readout (``torch.nn.Linear``) as ``input -> egru ... -> dense``
+without a ``class`` attribute, float or quantised (e.g. the digits classifier of
+:mod:`egru.pipelines.digits`).
 """
 
 from __future__ import annotations
@@ -51,7 +56,7 @@ from egru_format import (
 )
 
 __all__ = ["SUPPORTED_TYPES", "to_spec", "from_spec", "export_snntorch", "load_snntorch", "quantization_from_spec",
-           "egru_layers"]
+           "egru_layers", "stack_to_spec", "stack_from_spec"]
 
 SUPPORTED_TYPES = (EGRU, EGRULanguageModel)
 _SUPPORTED_NAMES = "snntorch_egru.EGRU or snntorch_egru.EGRULanguageModel"
@@ -270,3 +275,83 @@ def load_snntorch(path, *, with_quantization: bool = False):
     spec = read_network(path)
     model = from_spec(spec, source=os.fspath(path))
     return (model, quantization_from_spec(spec)) if with_quantization else model
+
+
+def stack_to_spec(rnn: EGRU, readout: torch.nn.Linear, quantization=None, *, description: str = None) -> NetworkSpec:
+    """The generic layer stack ``input -> egru ... -> dense`` of ``rnn`` followed by ``readout``.
+
+    The readout reads the last EGRU layer's events at every step,
+    ``out[t] = readout.weight @ y[t] + readout.bias``. The spec names no
+    ``snntorch_egru`` class (docs/format.md, "generic layer stack"): the Lava side runs the
+    whole stack, :func:`stack_from_spec` reads it back and :func:`load_snntorch` refuses it.
+    ``description``: stored as the ``model`` attribute ``description`` (None: no attribute).
+
+    ``quantization``: None for a float network, or a
+    :class:`snntorch_egru.quantization.QuantizationSpec` in file order, one format per
+    layer after the input: the EGRU layers' formats, then the readout's
+    :class:`~snntorch_egru.quantization.DenseQuantization`
+    (``QuantizationSpec(q.frac_input, (*q.layers, q_readout))`` for ``q =
+    calibrate(rnn, x)``; :func:`quantization_from_spec` of the result gives it back). The
+    model is checked against it first: a :class:`~snntorch_egru.quantization.QuantizationError`
+    names the layer and the value that do not fit.
+
+    Raises ``TypeError`` as :func:`to_spec` does, and for a ``readout`` that is not a
+    ``torch.nn.Linear`` of ``rnn``'s output width.
+
+    >>> import torch
+    >>> from snntorch_egru import EGRU
+    >>> rnn, readout = EGRU(8, 16, batch_first=True), torch.nn.Linear(16, 10)
+    >>> spec = stack_to_spec(rnn, readout, description="EGRU + readout")
+    >>> [layer.type for layer in spec.layers], spec.model
+    (['input', 'egru', 'dense'], {'description': 'EGRU + readout'})
+    >>> rnn_again, readout_again = stack_from_spec(spec, batch_first=True)
+    >>> torch.equal(readout_again.weight, readout.weight), rnn_again.batch_first
+    (True, True)
+    """
+    if not isinstance(rnn, EGRU):
+        raise TypeError(f"rnn must be an snntorch_egru.EGRU, got {type(rnn).__name__}")
+    if not isinstance(readout, torch.nn.Linear) or readout.in_features != rnn.hidden_sizes[-1]:
+        raise TypeError(f"readout must be a torch.nn.Linear reading the EGRU's {rnn.hidden_sizes[-1]} outputs, "
+                        f"got {readout!r}")
+    dense = DenseLayer(_array(readout.weight, "readout.weight"), _optional_array(readout.bias, "readout.bias"))
+    spec = NetworkSpec([InputLayer(rnn.input_size, "vector"), *egru_layers(rnn, "rnn."), dense],
+                       {} if description is None else {"description": description})
+    if quantization is None:
+        return spec
+    if not isinstance(quantization, quant.QuantizationSpec) or len(quantization.layers) != rnn.num_layers + 1:
+        raise TypeError(f"quantization must be a snntorch_egru.quantization.QuantizationSpec with "
+                        f"{rnn.num_layers + 1} layer formats (the EGRU's, then the readout's), got {quantization!r}")
+    q_rnn = quant.QuantizationSpec(quantization.frac_input, quantization.layers[:-1])
+    _attach_quantization(spec, rnn, q_rnn)
+    q_readout = quantization.layers[-1]
+    quant.integer_dense_layer("readout", readout.weight.detach(), None if readout.bias is None
+                              else readout.bias.detach(), q_readout, q_rnn.output_frac)
+    dense.quantization = q_readout
+    return spec
+
+
+def stack_from_spec(spec: NetworkSpec, source="<NetworkSpec>", *, batch_first: bool = False):
+    """``(rnn, readout)``: a new ``EGRU`` and ``torch.nn.Linear`` with the exact weights of a stack.
+
+    The inverse of :func:`stack_to_spec`: ``spec`` must be ``input -> egru ... -> dense``
+    (any ``model`` attributes; the spec is validated first). ``batch_first`` is the new
+    EGRU's setting (a stack file does not store it); its dropout is 0 and its thresholds
+    are trainable. The quantisation formats, if any: :func:`quantization_from_spec`.
+    Raises :class:`FormatError` naming ``source`` for another layer sequence, and as
+    :func:`from_spec` does for EGRU layers that disagree in a per-model setting.
+    """
+    validate_spec(spec, source=source)
+    types = [layer.type for layer in spec.layers]
+    if len(types) < 3 or types[-1] != "dense" or set(types[1:-1]) != {"egru"}:
+        raise FormatError(source, "layer", f"expected input -> egru ... -> dense (an EGRU + readout stack), "
+                                           f"got {types}")
+    egrus, dense = spec.layers[1:-1], spec.layers[-1]
+    with torch.no_grad():
+        rnn = EGRU(spec.layers[0].size, [layer.hidden_size for layer in egrus], batch_first=batch_first,
+                   **_build_rnn_kwargs(source, egrus, 1))
+        _copy_egru_weights(rnn, egrus)
+        readout = torch.nn.Linear(dense.weight.shape[1], dense.weight.shape[0], bias=dense.bias is not None)
+        _copy(readout.weight, dense.weight)
+        if dense.bias is not None:
+            _copy(readout.bias, dense.bias)
+    return rnn, readout

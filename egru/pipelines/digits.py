@@ -9,7 +9,8 @@ readout applied at every step. **Classification rule: the argmax of the readout'
 averaged over the 8 steps of an image** (every step's graded events contribute; the
 last step alone sees only the units that fire at that step). The network file holds the
 whole classifier as a generic layer stack ``input -> egru -> dense`` (no ``class``
-attribute, docs/format.md), so Lava runs the readout too.
+attribute, docs/format.md), so Lava runs the readout too; the bridge writes and reads it
+(:func:`converters.snntorch_bridge.stack_to_spec` / ``stack_from_spec``).
 
 Phases of :func:`run_pipeline` (:class:`DigitsPipeline` on the shared skeleton
 :class:`egru.pipelines.run.Pipeline`): ``train`` (float) -> ``prune``: magnitude-prune
@@ -43,11 +44,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from converters.snntorch_bridge import egru_layers, from_spec
-from egru_format import (
-    DenseLayer, EGRULayer, InputLayer, InputQuantization, NetworkSpec,
-    read_network, write_network,
-)
+from converters.snntorch_bridge import stack_from_spec, stack_to_spec
+from egru_format import DenseLayer, EGRULayer, FormatError, InputLayer, NetworkSpec, read_network, write_network
 from snntorch_egru import EGRU
 from snntorch_egru import quantization as quant
 from snntorch_egru.opcount import count_operations
@@ -197,38 +195,30 @@ def classifier_accuracy(model: DigitsClassifier, x: torch.Tensor, y: torch.Tenso
 
 
 def classifier_spec(model: DigitsClassifier, quantization=None) -> NetworkSpec:
-    """The generic stack ``input -> egru -> dense`` of ``model`` (``quantization``: ``(q_rnn, DenseQuantization)``)."""
-    rnn = model.rnn
-    layers = [InputLayer(rnn.input_size, "vector"), *egru_layers(rnn, "rnn."),
-              DenseLayer(model.readout.weight.detach().numpy().copy(), model.readout.bias.detach().numpy().copy())]
+    """The generic stack ``input -> egru -> dense`` of ``model``: :func:`converters.snntorch_bridge.stack_to_spec`.
+
+    ``quantization``: None, or ``(q_rnn, q_readout)`` as :func:`calibrate_classifier` returns them.
+    """
     if quantization is not None:
-        q_rnn, q_dense = quantization
-        layers[0].quantization = InputQuantization(q_rnn.frac_input)
-        for layer, q in zip(layers[1:-1], q_rnn.layers):
-            layer.quantization = q          # the torch side's formats are the format's own classes
-        layers[-1].quantization = q_dense
-    return NetworkSpec(layers, {"description": "digits classifier: EGRU + readout (generic stack)"})
+        q_rnn, q_readout = quantization
+        quantization = quant.QuantizationSpec(q_rnn.frac_input, (*q_rnn.layers, q_readout))
+    return stack_to_spec(model.rnn, model.readout, quantization,
+                         description="digits classifier: EGRU + readout (generic stack)")
 
 
 def classifier_from_spec(spec: NetworkSpec, source="<NetworkSpec>") -> DigitsClassifier:
-    """A :class:`DigitsClassifier` with the exact weights of an ``input -> egru... -> dense`` file.
+    """A :class:`DigitsClassifier` (eval mode) with the exact weights of an ``input -> egru... -> dense`` file.
 
-    ``source``: the file the spec was read from, named by the :class:`~egru_format.FormatError`
-    raised when the spec is not such a classifier.
+    :func:`converters.snntorch_bridge.stack_from_spec`; ``source``: the file the spec was
+    read from, named by the :class:`~egru_format.FormatError` ("not a digits classifier: ...")
+    raised when the spec is not such a stack.
     """
-    from egru_format import FormatError
-
-    types = [layer.type for layer in spec.layers]
-    if len(types) < 3 or types[0] != "input" or types[-1] != "dense" or set(types[1:-1]) != {"egru"}:
-        raise FormatError(source, "layer", f"not a digits classifier: expected input -> egru ... -> dense, "
-                                           f"got {types}")
-    sub = NetworkSpec(spec.layers[:-1], {"class": "EGRU", "batch_first": True, "dropout": 0.0,
-                                         "learn_threshold": True})
-    model = DigitsClassifier(rnn=from_spec(sub))
-    model.readout = nn.Linear(spec.layers[-2].hidden_size, spec.layers[-1].weight.shape[0])
-    with torch.no_grad():
-        model.readout.weight.copy_(torch.from_numpy(spec.layers[-1].weight))
-        model.readout.bias.copy_(torch.from_numpy(spec.layers[-1].bias))
+    try:
+        rnn, readout = stack_from_spec(spec, source, batch_first=True)
+    except FormatError as err:
+        raise FormatError(err.source, err.field, f"not a digits classifier: {err.problem}") from err
+    model = DigitsClassifier(rnn=rnn)
+    model.readout = readout
     return model.eval()
 
 
