@@ -11,6 +11,7 @@ Run::
 
     python benchmarks/bench_layer.py                 # the issue's grid: T=70, B=32, H in {256, 1024}, 1 and 3 layers
     python benchmarks/bench_layer.py --hidden 256 --layers 1 --repeats 5
+    python benchmarks/bench_layer.py --packed          # what a PackedSequence costs against the padded batch
 
 Targets (issue 2): fwd+bwd <= 1.25x nn.GRU at H=256, <= 1.1x at H=1024; peak memory <= 1.5x.
 """
@@ -63,6 +64,37 @@ def time_pair(hidden, layers, steps, batch, repeats, threshold):
     return {kind: statistics.median(values) for kind, values in times.items()}, activity
 
 
+def time_packed(hidden, layers, steps, batch, repeats, threshold):
+    """Median fwd+bwd of the padded batch [T, B, H] and of the same batch packed with lengths
+    drawn uniformly from [1, T] (the longest set to T), for nn.GRU and the EGRU; the padded
+    runs compute every step of every sequence, the packed ones only the real steps."""
+    from torch.nn.utils.rnn import pack_padded_sequence
+
+    g = torch.Generator().manual_seed(2)
+    lengths = torch.randint(1, steps + 1, (batch,), generator=g)
+    lengths[0] = steps
+    x = torch.randn(steps, batch, hidden, generator=g, requires_grad=True)
+    models = {kind: build(kind, hidden, layers, threshold) for kind in ("gru", "egru")}
+
+    def packed_pass(model):
+        out, _ = model(pack_padded_sequence(x, lengths, enforce_sorted=False))
+        out.data.sum().backward()
+
+    runs = {(kind, how): (model, forward_backward if how == "padded" else packed_pass)
+            for kind, model in models.items() for how in ("padded", "packed")}
+    for model, fn in runs.values():
+        fn(model, x) if fn is forward_backward else fn(model)
+    times = {key: [] for key in runs}
+    for _ in range(repeats):
+        for key, (model, fn) in runs.items():
+            model.zero_grad(set_to_none=True)
+            start = time.perf_counter()
+            fn(model, x) if fn is forward_backward else fn(model)
+            times[key].append(time.perf_counter() - start)
+    return {key: statistics.median(v) for key, v in times.items()}, float(lengths.sum()) / (steps * batch), \
+        len(set(lengths.tolist()))
+
+
 def _status_kib(field: str) -> int:
     for line in Path("/proc/self/status").read_text().splitlines():
         if line.startswith(field + ":"):
@@ -107,6 +139,8 @@ def main(argv=None):
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--threshold", type=float, default=0.1)
     parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: torch's)")
+    parser.add_argument("--packed", action="store_true",
+                        help="time a PackedSequence of random lengths against the padded batch instead")
     parser.add_argument("--child-memory", choices=["gru", "egru"], help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.threads:
@@ -116,6 +150,18 @@ def main(argv=None):
         return 0
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, T={args.steps}, B={args.batch}, "
           f"median of {args.repeats}")
+    if args.packed:
+        print("| H | layers | real steps | distinct lengths | nn.GRU padded | nn.GRU packed | EGRU padded | "
+              "EGRU packed | EGRU packed / padded | EGRU packed / nn.GRU packed |")
+        print("|---|---|---|---|---|---|---|---|---|---|")
+        for hidden in args.hidden:
+            for layers in args.layers:
+                t, fill, distinct = time_packed(hidden, layers, args.steps, args.batch, args.repeats, args.threshold)
+                print(f"| {hidden} | {layers} | {fill:.0%} | {distinct} | {1e3 * t['gru', 'padded']:.1f} ms | "
+                      f"{1e3 * t['gru', 'packed']:.1f} ms | {1e3 * t['egru', 'padded']:.1f} ms | "
+                      f"{1e3 * t['egru', 'packed']:.1f} ms | {t['egru', 'packed'] / t['egru', 'padded']:.2f}x | "
+                      f"{t['egru', 'packed'] / t['gru', 'packed']:.2f}x |", flush=True)
+        return 0
     print("| H | layers | nn.GRU fwd+bwd | EGRU fwd+bwd | time ratio | nn.GRU peak | EGRU peak | memory ratio | EGRU activity |")
     print("|---|---|---|---|---|---|---|---|---|")
     for hidden in args.hidden:

@@ -38,6 +38,7 @@ from typing import Optional, Sequence, Union
 
 import torch
 from torch import nn
+from torch.nn.utils.rnn import PackedSequence
 
 from ._checks import check_finite, check_shape, check_size, check_tensor, positive_threshold, threshold_tensor
 from ._sequence import RESET_CODES, EGRUSequenceFunction
@@ -80,6 +81,14 @@ class EGRU(nn.Module):
 
     Outputs: ``y`` (graded events of the last layer, shaped like x with H features) and
     ``(y_n, c_n)`` in the same layout as the state.
+
+    Variable-length batches: ``x`` may be a ``torch.nn.utils.rnn.PackedSequence``
+    (``pack_padded_sequence``), with ``torch.nn.GRU``'s semantics: ``y`` is packed like
+    ``x``, ``(y_n, c_n)`` hold each sequence's state after its own last step, in the
+    batch order of the unpacked input (the initial state is given in that order too).
+    The layers run on each run of steps with the same number of live sequences, carrying
+    the finished sequences' states aside, so no padding is ever computed, and
+    :meth:`activity` and the operation counts see only real steps.
 
     Learnable parameters: ``weight_ih_l{k}`` [3H, I_k], ``weight_hh_l{k}`` [3H, H],
     ``bias_ih_l{k}``, ``bias_hh_l{k}`` [3H] (gate order r, z, n), ``threshold_l{k}`` [H].
@@ -227,6 +236,8 @@ class EGRU(nn.Module):
         return model
 
     def forward(self, x: torch.Tensor, state=None):
+        if isinstance(x, PackedSequence):
+            return self._forward_packed(x, state)
         reference = self.weight_ih_l0
         check_tensor("input", x, dtype=reference.dtype, device=reference.device)
         if x.dim() not in (2, 3):
@@ -270,6 +281,54 @@ class EGRU(nn.Module):
         if stacked:
             return output, (torch.stack(y_n), torch.stack(c_n))
         return output, (tuple(y_n), tuple(c_n))
+
+    def _forward_packed(self, packed: PackedSequence, state):
+        """:meth:`forward` on a ``PackedSequence`` (see the class docstring)."""
+        data, batch_sizes, sorted_indices, unsorted_indices = packed
+        reference = self.weight_ih_l0
+        check_tensor("input (PackedSequence data)", data, dtype=reference.dtype, device=reference.device)
+        if data.dim() != 2 or data.shape[1] != self.input_size:
+            raise ValueError(f"PackedSequence data must have shape [N, input_size={self.input_size}], "
+                             f"got {tuple(data.shape)}")
+        check_finite("input", data)
+        sizes = [int(b) for b in batch_sizes]
+        batch = sizes[0]
+        y0s, c0s, stacked = self._initial_state(state, batch, False, data)
+        if sorted_indices is not None:   # the state is given in the unpacked batch order
+            y0s = [y.index_select(0, sorted_indices) for y in y0s]
+            c0s = [c.index_select(0, sorted_indices) for c in c0s]
+        params = [self.layer_parameters(k) for k in range(self.num_layers)]
+        ys_state, cs_state = list(y0s), list(c0s)
+        outputs, events, candidates = [], [[] for _ in params], [[] for _ in params]
+        begin, row = 0, 0
+        while begin < len(sizes):          # one run of steps with the same number of live sequences
+            live = sizes[begin]
+            end = begin
+            while end < len(sizes) and sizes[end] == live:
+                end += 1
+            rows = (end - begin) * live
+            layer_input = data[row:row + rows].view(end - begin, live, self.input_size)
+            for k, layer_params in enumerate(params):
+                ys, es, c_last, *c_tildes = self._run_layer(layer_input.contiguous(), ys_state[k][:live],
+                                                           cs_state[k][:live], layer_params)
+                ys_state[k] = torch.cat([ys[-1], ys_state[k][live:]])
+                cs_state[k] = torch.cat([c_last, cs_state[k][live:]])
+                events[k].append(es.reshape(rows, -1) if es is not None else None)
+                candidates[k].extend(c.reshape(rows, -1) for c in c_tildes)
+                layer_input = ys
+                if self.dropout and self.training and k < self.num_layers - 1:
+                    layer_input = nn.functional.dropout(layer_input, self.dropout, training=True)
+            outputs.append(layer_input.reshape(rows, -1))
+            begin, row = end, row + rows
+        self.last_events = [torch.cat(e) if self.events else None for e in events]
+        self.last_candidates = [torch.cat(c) for c in candidates if c]
+        if unsorted_indices is not None:
+            ys_state = [y.index_select(0, unsorted_indices) for y in ys_state]
+            cs_state = [c.index_select(0, unsorted_indices) for c in cs_state]
+        output = PackedSequence(torch.cat(outputs), batch_sizes, sorted_indices, unsorted_indices)
+        if stacked:
+            return output, (torch.stack(ys_state), torch.stack(cs_state))
+        return output, (tuple(ys_state), tuple(cs_state))
 
     def _empty_batch(self, x: torch.Tensor, y0s: list, c0s: list, stacked: bool):
         """Batch size 0, as ``torch.nn.GRU``: an empty output [T, 0, H] ([0, T, H] batch_first)

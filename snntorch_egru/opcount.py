@@ -109,6 +109,7 @@ from typing import Dict, List, Optional
 import numpy as np
 import torch
 from torch import nn
+from torch.nn.utils.rnn import PackedSequence
 
 from .baselines import GATES, RNNLanguageModel, RNNStack
 from .functional import egru_gates, egru_reset, event_argument
@@ -369,6 +370,31 @@ def _run(model, inputs, state):
     return rnn, x, masks, y0, tokens
 
 
+def _run_packed(rnn: EGRU, packed: PackedSequence, state):
+    """:func:`_run` for a ``PackedSequence``: every mask is ``[N, 1, C]`` over the N real steps in
+    the packed rows' order, and the recurrent input of a row is its own sequence's previous row."""
+    was_training = rnn.training
+    rnn.eval()
+    try:
+        with torch.no_grad():
+            rnn(packed, state)
+            sizes = [int(b) for b in packed.batch_sizes]
+            offsets = np.concatenate([[0], np.cumsum(sizes)])
+            # packed row of (step t, sorted sequence b) is offsets[t] + b; its previous row offsets[t-1] + b
+            previous_row = np.concatenate([offsets[t - 1] + np.arange(n) for t, n in enumerate(sizes) if t] or
+                                          [np.zeros(0, np.int64)]).astype(np.int64)
+            first = sizes[0]
+            masks = [e.reshape(len(packed.data), 1, -1) != 0 for e in rnn.last_events]
+            y0 = _initial_y(state, rnn, first)
+            if packed.sorted_indices is not None:
+                y0 = [y.index_select(0, packed.sorted_indices) for y in y0]
+            previous = [torch.cat([y != 0, m[torch.as_tensor(previous_row), 0]]).unsqueeze(1)
+                        for y, m in zip(y0, masks)]
+    finally:
+        rnn.train(was_training)
+    return rnn, packed.data.unsqueeze(1), masks, previous, None
+
+
 def _cell(model) -> str:
     if isinstance(model, RNNLanguageModel):
         return model.cell
@@ -395,8 +421,10 @@ def count_operations(model: nn.Module, inputs: torch.Tensor, state=None, *, embe
 
     Args:
         model: ``EGRU``, ``EGRULanguageModel`` or ``RNNLanguageModel``.
-        inputs: what the model's forward takes: ``[T, I]`` / ``[T, B, I]`` for an EGRU,
-            token ids ``[T]`` / ``[T, B]`` for a language model. Batch 1 is the reference
+        inputs: what the model's forward takes: ``[T, I]`` / ``[T, B, I]`` or a
+            ``PackedSequence`` for an EGRU (only real steps are counted; ``per_step`` is then
+            ``[N, 1]`` in the packed data's row order), token ids ``[T]`` / ``[T, B]`` for a
+            language model. Batch 1 is the reference
             setting; with B > 1 the counts are averaged over the T x B tokens.
         state: initial state as the forward accepts it (None: zeros).
         embedding: ``"lookup"`` (0 MACs) or ``"one_hot"`` (see the module docstring);
@@ -410,7 +438,13 @@ def count_operations(model: nn.Module, inputs: torch.Tensor, state=None, *, embe
         raise ValueError(f"embedding must be one of {EMBEDDING_MODES}, got {embedding!r}")
     is_lm = isinstance(model, (EGRULanguageModel, RNNLanguageModel))
     cell = _cell(model)
-    rnn, x, masks, y0, tokens = _run(model, inputs, state)
+    if isinstance(inputs, PackedSequence):
+        if not isinstance(model, EGRU):
+            raise TypeError(f"count_operations takes a PackedSequence for an EGRU only, got {type(model).__name__}")
+        rnn, x, masks, previous, tokens = _run_packed(model, inputs, state)
+    else:
+        rnn, x, masks, y0, tokens = _run(model, inputs, state)
+        previous = [torch.cat([y0[k].unsqueeze(0), masks[k][:-1]], dim=0) for k in range(len(masks))]
     prefix = ("rnn." if is_lm else "") if prefix is None else prefix
     steps, batch = x.shape[:2]
     matmuls: List[MatmulCount] = []
@@ -425,9 +459,8 @@ def count_operations(model: nn.Module, inputs: torch.Tensor, state=None, *, embe
         reference_rows = GATES["gru"] * hidden
         matmuls.append(_count_matmul(f"{prefix}{stem}weight_ih{suffix}", f"layer{k}", input_desc, w_ih,
                                      layer_input, reference_rows))
-        previous = torch.cat([y0[k].unsqueeze(0), masks[k][:-1]], dim=0)
         matmuls.append(_count_matmul(f"{prefix}{stem}weight_hh{suffix}", f"layer{k}", f"{output}_l{k} (t-1)",
-                                     w_hh, previous, reference_rows))
+                                     w_hh, previous[k], reference_rows))
         layer_input, input_desc = masks[k], f"{output}_l{k}"
     if is_lm:
         if getattr(model, "readout_input", "events") == "candidates":   # a dense readout of c~ (diagnostic)
