@@ -1,14 +1,17 @@
 r"""``EGRUCell``: one EGRU time step as an snnTorch neuron.
 
 Follows snnTorch's neuron conventions: one call is one time step, the user loops over
-time; with ``init_hidden=True`` the state lives in the module (non-persistent buffers,
-re-zeroed when the batch shape changes) and ``forward`` returns only the graded events,
-so the cell composes inside ``nn.Sequential``. The maths is
-:func:`snntorch_egru.functional.egru_step`.
+time; with ``init_hidden=True`` the state lives in the module (non-persistent buffers)
+and ``forward`` returns only the graded events, so the cell composes inside
+``nn.Sequential``. The maths is :func:`snntorch_egru.functional.egru_step`.
 
-``snntorch.utils.reset`` only knows snnTorch's built-in neurons; use
-:func:`snntorch_egru.reset` (or ``cell.reset_hidden()``), which resets EGRU cells and
-delegates everything else to snnTorch.
+**``snntorch.utils.reset(net)`` does not reset EGRU cells** (it only knows snnTorch's own
+neuron classes, and no supported hook lets another class join in): call
+:func:`snntorch_egru.reset` instead, which resets every EGRU cell and every snnTorch
+neuron anywhere in ``net``. A cell whose stored state has another batch shape than its
+input raises an error naming the fix instead of silently continuing or re-zeroing.
+As in snnTorch, ``EGRUCell.reset_hidden()`` / ``EGRUCell.detach_hidden()`` called on the
+class act on every live cell, and called on an instance, on that cell only.
 
 Example::
 
@@ -27,6 +30,7 @@ Example::
 from __future__ import annotations
 
 import math
+import weakref
 
 import torch
 from snntorch import SpikingNeuron
@@ -37,6 +41,26 @@ from .functional import RESET_MECHANISMS, EGRUParameters, EGRUState, check_polar
 from .surrogate import triangle
 
 __all__ = ["EGRUCell"]
+
+
+class _ClassOrInstanceMethod:
+    """A method that runs on one instance (``cell.f()``) or, called on the class (``Cls.f()``, as
+    snnTorch's ``snn.Leaky.reset_hidden()``), on every live instance of the class."""
+
+    def __init__(self, function):
+        self.function = function
+        self.__doc__ = function.__doc__
+
+    def __get__(self, instance, owner):
+        if instance is not None:
+            return lambda: self.function(instance)
+
+        def on_every_live_instance():
+            for cell in list(owner._live_cells):
+                if isinstance(cell, owner):
+                    self.function(cell)
+        on_every_live_instance.__doc__ = self.__doc__
+        return on_every_live_instance
 
 
 class EGRUCell(SpikingNeuron):
@@ -65,6 +89,8 @@ class EGRUCell(SpikingNeuron):
     """
 
     _egru_neuron = True
+    #: every live cell (weak references), for the class-level reset_hidden / detach_hidden
+    _live_cells: "weakref.WeakSet" = weakref.WeakSet()
 
     def __init__(
         self,
@@ -119,6 +145,7 @@ class EGRUCell(SpikingNeuron):
         self.register_buffer("c", torch.zeros(0), persistent=False)
         self.last_event = None
         self.reset_parameters()
+        EGRUCell._live_cells.add(self)
 
     def reset_parameters(self) -> None:
         """``torch.nn.GRUCell``'s initialisation U(-1/sqrt(H), 1/sqrt(H)); the threshold is kept."""
@@ -145,6 +172,12 @@ class EGRUCell(SpikingNeuron):
         state_shape = (*input_.shape[:-1], self.hidden_size)
         if self.init_hidden:
             if tuple(self.y.shape) != state_shape:
+                if self.y.numel():
+                    raise ValueError(
+                        f"EGRUCell holds a state of shape {list(self.y.shape)} from an earlier batch, but this input "
+                        f"needs {list(state_shape)}: reset the state before each new batch with "
+                        f"snntorch_egru.reset(net) (snntorch.utils.reset does not know EGRU cells) or "
+                        f"cell.reset_hidden()")
                 self.y = input_.new_zeros(state_shape)
                 self.c = input_.new_zeros(state_shape)
             y, c = self.y, self.c
@@ -174,14 +207,24 @@ class EGRUCell(SpikingNeuron):
         state["_buffers"] = {name: (None if b is None else b.detach()) for name, b in self._buffers.items()}
         return state
 
+    def __setstate__(self, state):
+        super().__setstate__(state)
+        EGRUCell._live_cells.add(self)          # copies are live cells too
+
+    @_ClassOrInstanceMethod
     def reset_hidden(self) -> None:
-        """Zero the stored state (re-created lazily with the next input's batch shape)."""
+        """Zero the stored state (re-created lazily with the next input's batch shape).
+
+        ``cell.reset_hidden()``: this cell; ``EGRUCell.reset_hidden()``: every live cell."""
         self.y = torch.zeros(0, device=self.y.device)
         self.c = torch.zeros(0, device=self.c.device)
         self.last_event = None
 
+    @_ClassOrInstanceMethod
     def detach_hidden(self) -> None:
-        """Cut the stored state from the autograd graph (truncated BPTT)."""
+        """Cut the stored state from the autograd graph (truncated BPTT).
+
+        ``cell.detach_hidden()``: this cell; ``EGRUCell.detach_hidden()``: every live cell."""
         self.y = self.y.detach()
         self.c = self.c.detach()
 

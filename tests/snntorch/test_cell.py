@@ -61,12 +61,59 @@ def test_output_true_returns_state_too():
     assert y.shape == c.shape == (2, 6)
 
 
-def test_state_is_resized_when_batch_changes_even_if_input_size_differs_from_hidden():
+def test_a_stale_state_from_another_batch_shape_is_an_error_naming_the_reset():
     cell = cell_case(init_hidden=True)
     cell(torch.randn(5, 4))
     assert cell.y.shape == (5, 6)
+    with pytest.raises(ValueError, match=r"state of shape \[5, 6\] from an earlier batch.*snntorch_egru.reset\(net\)"):
+        cell(torch.randn(2, 4))
+    cell.reset_hidden()
     out = cell(torch.randn(2, 4))
     assert out.shape == (2, 6) and cell.c.shape == (2, 6)
+
+
+def _issue_loop(net, reset):
+    torch.manual_seed(0)
+    x = torch.randn(20, 3, 4)
+    reset(net)
+    a = torch.stack([net(x_t) for x_t in x])
+    reset(net)
+    b = torch.stack([net(x_t) for x_t in x])
+    return a, b
+
+
+def test_the_snntorch_loop_is_batch_independent_with_the_library_reset():
+    import snntorch as snn
+    from snntorch import utils
+
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Linear(4, 8), EGRUCell(8, 16, init_hidden=True))
+    a, b = _issue_loop(net, snntorch_egru.reset)
+    assert torch.equal(a, b)
+    a, b = _issue_loop(net, utils.reset)             # the trap this guards against: snnTorch's reset leaves c
+    assert not torch.equal(a, b)
+    # nested and mixed with snnTorch neurons, a Leaky only inside a sub-module
+    torch.manual_seed(1)
+    inner = nn.Sequential(EGRUCell(8, 6, init_hidden=True), nn.Linear(6, 5), snn.Leaky(beta=0.8, init_hidden=True))
+    mixed = nn.Sequential(nn.Linear(4, 8), nn.Sequential(inner))   # the neurons two levels down
+    a, b = _issue_loop(mixed, snntorch_egru.reset)
+    assert torch.equal(a, b) and a.abs().sum() > 0
+
+
+def test_class_level_reset_and_detach_act_on_every_live_cell_as_in_snntorch():
+    cells = [cell_case(seed=s, init_hidden=True) for s in range(2)]
+    x = torch.randn(2, 4, requires_grad=True)
+    for cell in cells:
+        cell(x)
+        assert cell.c.requires_grad
+    EGRUCell.detach_hidden()
+    assert all(not cell.c.requires_grad and cell.c.numel() for cell in cells)
+    EGRUCell.reset_hidden()
+    assert all(cell.c.numel() == 0 for cell in cells)
+    cells[0](x)
+    cells[1](x)
+    cells[0].reset_hidden()                              # on an instance: that cell only
+    assert cells[0].c.numel() == 0 and cells[1].c.numel() > 0
 
 
 def test_reset_zeroes_egru_cells_and_builtin_snntorch_neurons_in_sequential():
