@@ -35,8 +35,9 @@ Backends: ``"c"``, a small C kernel (the whole network step in one call; the pac
 ``snntorch_egru/event_step.c``, read through :mod:`importlib.resources`) compiled on first
 use with the system C compiler (``$CC`` or ``cc``) into a cache directory
 (``$SNNTORCH_EGRU_CACHE`` or ``~/.cache/snntorch_egru``), loaded with ``ctypes``;
-``"numpy"``, the same algorithm with vectorised gathers (slower: each step costs a few
-dozen numpy calls); ``"auto"`` (default) takes ``"c"`` when it builds, else ``"numpy"``.
+``"numpy"``, the same algorithm with vectorised gathers and the format's numpy EGRU step
+(:func:`egru_format.arithmetic.egru_step_float`, the one the Lava float model runs;
+slower: each step costs a few dozen numpy calls); ``"auto"`` (default) takes ``"c"`` when it builds, else ``"numpy"``.
 ``SNNTORCH_EGRU_BACKEND=numpy`` forces numpy for ``"auto"``.
 
 The state (``y``, ``c`` per layer) starts at zero and is carried across calls (the
@@ -84,7 +85,9 @@ from typing import Dict, List, Optional
 import numpy as np
 import torch
 
-from ._sequence import RESET_CODES, SUBTRACT, ZERO
+from egru_format.arithmetic import egru_step_float
+
+from ._sequence import RESET_CODES
 from .language_model import EGRULanguageModel
 from .layer import EGRU
 
@@ -286,6 +289,7 @@ class _Layer:
 
         self.b_ih, self.b_hh = vector(params.bias_ih), vector(params.bias_hh)
         self.theta = params.threshold.detach().cpu().numpy().astype(dtype).copy()
+        self.reset_mechanism, self.events = rnn.reset_mechanism, bool(rnn.events)
         self.mode = RESET_CODES[rnn.reset_mechanism] if rnn.events else _NO_EVENTS
         self.y = np.zeros(hidden, dtype)
         self.c = np.zeros(hidden, dtype)
@@ -303,7 +307,6 @@ class _Layer:
                 self.mode, _pointer(totals))
 
     def numpy_step(self, u: np.ndarray, totals: np.ndarray) -> int:
-        h = self.hidden
         gx, gh = self.gx, self.gh
         gx[:] = self.b_ih
         gh[:] = self.b_hh
@@ -311,26 +314,7 @@ class _Layer:
         m_hh = self.hh.matvec_into(self.y, gh)
         totals[0] += m_ih
         totals[1] += m_hh
-        rz = gx[: 2 * h] + gh[: 2 * h]
-        np.negative(rz, out=rz)
-        np.exp(rz, out=rz)
-        rz += 1
-        np.reciprocal(rz, out=rz)
-        r, z = rz[:h], rz[h:]
-        n = np.tanh(gx[2 * h:] + r * gh[2 * h:])
-        ct = z * self.c + (1 - z) * n
-        if self.mode == _NO_EVENTS:
-            self.y[:] = ct
-            self.c[:] = ct
-            return m_ih + m_hh
-        fire = (ct - self.theta) > 0
-        np.multiply(ct, fire, out=self.y)
-        if self.mode == SUBTRACT:
-            self.c[:] = np.where(fire, ct - self.theta, ct)
-        elif self.mode == ZERO:
-            self.c[:] = np.where(fire, 0, ct)
-        else:
-            self.c[:] = ct
+        egru_step_float(gx, gh, self.y, self.c, self.theta, self.reset_mechanism, self.events)
         return m_ih + m_hh
 
 

@@ -9,6 +9,10 @@
   step of docs/fixed-point.md, bit for bit the reference
   ``snntorch_egru.quantization.egru_step_int``.
 
+Both steps are the format's numpy arithmetic (:func:`egru_format.arithmetic.egru_step_float`,
+:func:`egru_format.arithmetic.egru_step_fixed`), fed with the synapses' outputs plus the
+biases.
+
 Absolute imports only: Lava's model discovery also executes this file outside its
 package.
 
@@ -20,12 +24,10 @@ package.
 """
 
 import numpy as np
-from egru_format.constants import FRAC_GATE
-from egru_format.integer import rshift_round, sat24, sigmoid_q, tanh_q
+from egru_format.arithmetic import egru_step_fixed, egru_step_float
 from lava.magma.core.decorator import implements, requires, tag
 from lava.magma.core.resources import CPU
 from lava.magma.core.sync.protocols.loihi_protocol import LoihiProtocol
-from scipy.special import expit
 
 from lava_egru.proc.abstract_models import FIXED_PT, FLOATING_PT, AbstractPyNeuronModel
 from lava_egru.proc.egru.process import EGRUNeuron
@@ -57,25 +59,8 @@ class PyEGRUNeuronModelFloat(AbstractPyEGRUNeuronModel, types=FLOATING_PT):
     """The EGRU step in floating point (equations: :mod:`lava_egru.proc.egru.process`)."""
 
     def step(self, a_x: np.ndarray, a_h: np.ndarray) -> np.ndarray:
-        x_r, x_z, x_n = np.split(a_x + self.bias_ih, 3)
-        h_r, h_z, h_n = np.split(a_h + self.bias_hh, 3)
-        r = expit(x_r + h_r)
-        z = expit(x_z + h_z)
-        n = np.tanh(x_n + r * h_n)
-        c_tilde = z * self.c + (1.0 - z) * n
-        if not self.events:
-            self.c[:] = c_tilde
-            self.y[:] = c_tilde
-            return self.y
-        e = (c_tilde > self.threshold).astype(float)
-        self.y[:] = c_tilde * e
-        if self.reset_mechanism == "subtract":
-            self.c[:] = c_tilde - e * self.threshold
-        elif self.reset_mechanism == "zero":
-            self.c[:] = c_tilde * (1.0 - e)
-        else:
-            self.c[:] = c_tilde
-        return self.y
+        return egru_step_float(a_x + self.bias_ih, a_h + self.bias_hh, self.y, self.c, self.threshold,
+                               self.reset_mechanism, self.events)
 
 
 @implements(proc=EGRUNeuron, protocol=LoihiProtocol)
@@ -96,39 +81,15 @@ class PyEGRUNeuronModelFixed(AbstractPyEGRUNeuronModel, types=FIXED_PT):
         super().__init__(proc_params)
         self.frac_preact = proc_params["frac_preact"]
         self.frac_state = proc_params["frac_state"]
-        self.hidden = proc_params["shape"][0]
 
     def step(self, a_x: np.ndarray, a_h: np.ndarray) -> np.ndarray:
         if self.frac_preact is None or self.frac_state is None:
             raise ValueError("the fixed-point EGRU model needs frac_preact and frac_state "
                              "(EGRUNeuron(..., frac_preact=F_a, frac_state=F_c))")
-        ax, ah = a_x.astype(np.int64), a_h.astype(np.int64)
-        fa, fc, fg, H = self.frac_preact, self.frac_state, FRAC_GATE, self.hidden
-        bx, bh = self.bias_ih.astype(np.int64), self.bias_hh.astype(np.int64)
-        counts = np.zeros(3, np.int64)
-        a_r, n1 = sat24(ax[:H] + bx[:H] + ah[:H] + bh[:H])
-        a_z, n2 = sat24(ax[H:2 * H] + bx[H:2 * H] + ah[H:2 * H] + bh[H:2 * H])
-        r = sigmoid_q(a_r, fa)
-        z = sigmoid_q(a_z, fa)
-        hn, n3 = sat24(ah[2 * H:] + bh[2 * H:])
-        a_n, n4 = sat24(ax[2 * H:] + bx[2 * H:] + rshift_round(r * hn, fg))
-        counts[0] = n1 + n2 + n3 + n4
-        n = tanh_q(a_n, fa)
-        nc = rshift_round(n, fg - fc)
-        c_prev = self.c.astype(np.int64)
-        c_tilde, counts[1] = sat24(nc + rshift_round(z * (c_prev - nc), fg))
-        if not self.events:
-            self.c[:] = c_tilde
-            self.y[:] = c_tilde
-        else:
-            theta = self.threshold.astype(np.int64)
-            e = c_tilde > theta
-            self.y[:] = np.where(e, c_tilde, 0)
-            if self.reset_mechanism == "subtract":
-                self.c[:], counts[2] = sat24(c_tilde - e * theta)
-            elif self.reset_mechanism == "zero":
-                self.c[:] = np.where(e, 0, c_tilde)
-            else:
-                self.c[:] = c_tilde
+        gate_x = a_x.astype(np.int64) + self.bias_ih.astype(np.int64)
+        gate_h = a_h.astype(np.int64) + self.bias_hh.astype(np.int64)
+        counts = egru_step_fixed(gate_x, gate_h, self.y, self.c, self.threshold, frac_preact=self.frac_preact,
+                                 frac_state=self.frac_state, reset_mechanism=self.reset_mechanism,
+                                 events=self.events)
         self.overflow[:] = self.overflow + counts
         return self.y
