@@ -5,6 +5,11 @@
 - :func:`from_spec` / :func:`load_snntorch`: spec / file -> a new model with identical
   float32 weights, thresholds, reset mechanism, surrogate settings and, for a language
   model, re-tied weights.
+- :func:`model_settings`: the ``model`` attributes this side stores about its classes
+  (``class`` in :data:`MODEL_CLASSES`, ``batch_first``, ``tie_weights``, dropouts, ...),
+  checked against the class and its layer layout and completed with the class's
+  defaults. The format keeps these attributes without knowing them: checking them is
+  the torch side's job, done here when a model is rebuilt.
 
 Layouts written (see docs/format.md):
 
@@ -51,15 +56,28 @@ from snntorch_egru import quantization as quant
 from snntorch_egru.surrogate import TriangleSurrogate, triangle
 
 from egru_format import (
-    DenseLayer, EGRULayer, FormatError, InputLayer, InputQuantization,
+    SPEC_SOURCE, DenseLayer, EGRULayer, FormatError, InputLayer, InputQuantization,
     NetworkSpec, SurrogateSpec, read_network, validate_spec, write_network,
 )
+from egru_format.spec import identical
+from egru_format.validation import model_key
 
-__all__ = ["SUPPORTED_TYPES", "to_spec", "from_spec", "export_snntorch", "load_snntorch", "quantization_from_spec",
-           "egru_layers", "stack_to_spec", "stack_from_spec"]
+__all__ = ["SUPPORTED_TYPES", "MODEL_CLASSES", "to_spec", "from_spec", "model_settings", "export_snntorch",
+           "load_snntorch", "quantization_from_spec", "egru_layers", "stack_to_spec", "stack_from_spec"]
 
 SUPPORTED_TYPES = (EGRU, EGRULanguageModel)
 _SUPPORTED_NAMES = "snntorch_egru.EGRU or snntorch_egru.EGRULanguageModel"
+#: The classes a network file may name in its ``model`` attribute ``class`` (docs/format.md).
+MODEL_CLASSES = ("EGRU", "EGRULanguageModel")
+#: The ``model`` attributes each class reads, with the values a file that omits them means.
+_CLASS_DEFAULTS = {
+    "EGRU": {"batch_first": False, "dropout": 0.0, "learn_threshold": True},
+    "EGRULanguageModel": {"tie_weights": False, "dropout_embedding": 0.0, "dropout_between": 0.0,
+                          "dropout_output": 0.0, "learn_threshold": True},
+}
+_BOOL_KEYS = {"batch_first", "learn_threshold", "tie_weights"}
+_FLOAT_KEYS = {"dropout", "dropout_embedding", "dropout_between", "dropout_output"}
+_INT_KEYS = {"vocab_size", "embedding_size"}
 
 
 def _array(tensor: torch.Tensor, name: str) -> np.ndarray:
@@ -171,6 +189,108 @@ def _to_float_spec(model) -> NetworkSpec:
     raise TypeError(f"cannot convert a {type(model).__name__}: supported types are {_SUPPORTED_NAMES}")
 
 
+def model_settings(spec: NetworkSpec, source=SPEC_SOURCE) -> dict:
+    """The ``model`` attributes of a spec that names an ``snntorch_egru`` class, checked and completed.
+
+    The spec is validated against the format first (:func:`egru_format.validate_spec`).
+    Then ``class`` must be one of :data:`MODEL_CLASSES`; ``batch_first``,
+    ``learn_threshold``, ``tie_weights`` are bools, the dropouts numbers in [0, 1),
+    ``vocab_size``, ``embedding_size`` integers; attributes a file omits take the class's
+    defaults (docs/format.md, "The ``model`` group"). The layers must have the class's
+    layout: ``EGRU`` is a ``vector`` input followed by egru layers only;
+    ``EGRULanguageModel`` is a ``tokens`` input, a dense embedding without bias, one or
+    more egru layers and a dense readout with bias over the vocabulary, whose
+    ``vocab_size`` and ``embedding_size`` (filled in from the layers) agree with them,
+    and with ``tie_weights`` the readout weight is exactly the transposed embedding.
+    The first problem raises :class:`FormatError` naming ``source`` and the field.
+
+    >>> import numpy as np
+    >>> from egru_format import EGRULayer, InputLayer
+    >>> layer = EGRULayer(np.zeros((6, 3), np.float32), np.zeros((6, 2), np.float32), None, None,
+    ...                   np.full(2, 0.1, np.float32))
+    >>> model_settings(NetworkSpec([InputLayer(3), layer], {"class": "EGRU", "dropout": 0}))
+    {'class': 'EGRU', 'dropout': 0.0, 'batch_first': False, 'learn_threshold': True}
+    >>> model_settings(NetworkSpec([InputLayer(3), layer], {"class": "EGRU", "batch_first": "yes"}))
+    Traceback (most recent call last):
+    ...
+    egru_format.FormatError: <NetworkSpec>: model.attrs['batch_first']: must be a bool, got 'yes'
+    """
+    model = validate_spec(spec, source=source)
+    layers = spec.layers
+    cls = model.get("class")
+    if cls is None:
+        raise FormatError(source, model_key("class"),
+                          "missing: the file describes a generic layer stack, not an snntorch_egru model "
+                          "(class 'EGRU' or 'EGRULanguageModel')")
+    if cls not in MODEL_CLASSES:
+        raise FormatError(source, model_key("class"), f"unknown model class {cls!r} (expected one of {MODEL_CLASSES})")
+    out = dict(model)
+    for key, value in _CLASS_DEFAULTS[cls].items():
+        out.setdefault(key, value)
+    for key, value in out.items():
+        if key in _BOOL_KEYS:
+            if not isinstance(value, (bool, np.bool_)):
+                raise FormatError(source, model_key(key), f"must be a bool, got {value!r}")
+            out[key] = bool(value)
+        elif key in _FLOAT_KEYS:
+            if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
+                raise FormatError(source, model_key(key), f"must be a number, got {value!r}")
+            if not 0.0 <= float(value) < 1.0:
+                raise FormatError(source, model_key(key), f"must be in [0, 1), got {value!r}")
+            out[key] = float(value)
+        elif key in _INT_KEYS:
+            if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+                raise FormatError(source, model_key(key), f"must be an integer, got {value!r}")
+            out[key] = int(value)
+    first = layers[0]
+    if cls == "EGRU":
+        if first.encoding != "vector":
+            raise FormatError(source, "layer/0/encoding", f"class EGRU needs a 'vector' input, got {first.encoding!r}")
+        for k, layer in enumerate(layers[1:], start=1):
+            if not isinstance(layer, EGRULayer):
+                raise FormatError(source, f"layer/{k}/type",
+                                  f"class EGRU is an input layer followed by egru layers only, got {layer.type!r}")
+        return out
+    _check_language_model_layout(source, layers, out)
+    return out
+
+
+def _check_language_model_layout(source, layers: list, settings: dict) -> None:
+    """input(tokens) -> dense (embedding, no bias) -> egru+ -> dense (readout, bias); fills in the sizes."""
+    n = len(layers)
+    if layers[0].encoding != "tokens":
+        raise FormatError(source, "layer/0/encoding",
+                          f"class EGRULanguageModel needs a 'tokens' input, got {layers[0].encoding!r}")
+    egru_positions = [k for k, layer in enumerate(layers) if isinstance(layer, EGRULayer)]
+    if n < 4 or not isinstance(layers[1], DenseLayer) or not isinstance(layers[-1], DenseLayer) \
+            or egru_positions != list(range(2, n - 1)):
+        types = [layer.type for layer in layers]
+        raise FormatError(source, "layer",
+                          f"class EGRULanguageModel needs layers input, dense, egru (one or more), dense; got {types}")
+    embedding, readout = layers[1], layers[-1]
+    if embedding.bias is not None:
+        raise FormatError(source, "layer/1/bias", "the embedding layer of an EGRULanguageModel has no bias")
+    if readout.bias is None:
+        raise FormatError(source, f"layer/{n - 1}/bias", "the readout layer of an EGRULanguageModel needs a bias")
+    vocab, emb = layers[0].size, embedding.weight.shape[0]
+    for key, actual in (("vocab_size", vocab), ("embedding_size", emb)):
+        if key in settings and settings[key] != actual:
+            raise FormatError(source, model_key(key), f"is {settings[key]} but the layers say {actual}")
+        settings[key] = int(actual)
+    if readout.weight.shape[0] != vocab:
+        raise FormatError(source, f"layer/{n - 1}/weight",
+                          f"has {readout.weight.shape[0]} rows but the vocabulary (layer/0/shape) is {vocab}")
+    if settings["tie_weights"]:
+        if layers[-2].hidden_size != emb:
+            raise FormatError(source, model_key("tie_weights"),
+                              f"is true but the last EGRU layer has {layers[-2].hidden_size} units "
+                              f"and the embedding {emb}")
+        if not identical(np.ascontiguousarray(readout.weight.T), np.ascontiguousarray(embedding.weight)):
+            raise FormatError(source, f"layer/{n - 1}/weight",
+                              "tie_weights is true but the readout weight is not the transposed embedding "
+                              "(layer/1/weight)")
+
+
 def _shared_setting(source, layers: list, first_index: int, attribute: str, field: str):
     value = getattr(layers[0], attribute)
     for offset, layer in enumerate(layers[1:], start=1):
@@ -218,15 +338,12 @@ def _copy_egru_weights(rnn: EGRU, egrus: list) -> None:
 def from_spec(spec: NetworkSpec, source="<NetworkSpec>"):
     """A new ``EGRU`` or ``EGRULanguageModel`` (on the CPU) with the spec's exact weights.
 
-    The spec is validated first; settings that ``snntorch_egru`` keeps per model rather
-    than per layer (reset mechanism, events, surrogate, min_threshold, biases) must agree
-    across the EGRU layers, else :class:`FormatError`.
+    The spec is validated first (:func:`model_settings`: the format, then the class's
+    ``model`` attributes and layout); settings that ``snntorch_egru`` keeps per model
+    rather than per layer (reset mechanism, events, surrogate, min_threshold, biases) must
+    agree across the EGRU layers, else :class:`FormatError`.
     """
-    model_attrs = validate_spec(spec, source=source)
-    if "class" not in model_attrs:
-        raise FormatError(source, "model.attrs['class']",
-                          "missing: the file describes a generic layer stack, not an snntorch_egru model "
-                          "(class 'EGRU' or 'EGRULanguageModel')")
+    model_attrs = model_settings(spec, source)
     layers = spec.layers
     with torch.no_grad():
         if model_attrs["class"] == "EGRU":

@@ -3,7 +3,8 @@
 A trained EGRU network is one HDF5 file laid out like lava-dl netx's network
 description: root attributes ``format``, ``format_version``, ``producer``; groups
 ``layer/0 .. layer/{n-1}`` in order (an ``input`` layer, then ``dense`` and ``egru``
-layers); and a ``model`` group with what the torch side needs to rebuild the module.
+layers); and a ``model`` group of attributes that the format keeps as they are (the
+torch side stores there what it needs to rebuild its module, and checks it itself).
 docs/format.md documents every entry and docs/fixed-point.md the integer arithmetic of
 a quantised (version 2) file.
 
@@ -20,8 +21,10 @@ the bridge between them (``converters``) all import it; it owns
 - validation (:func:`validate_spec`) and the errors :class:`FormatError`,
   :class:`QuantizationError`;
 - CSR helpers (:mod:`egru_format.csr`);
-- the numpy integer primitives (:mod:`egru_format.integer`) and the integers of a
-  quantised network (:func:`integer_network`);
+- the numpy integer primitives (:mod:`egru_format.integer`), the fixed-point view of
+  a quantised network (:mod:`egru_format.fixed_point`, :func:`integer_network`) and the
+  EGRU step in numpy, float and fixed point (:mod:`egru_format.arithmetic`), shared by
+  the Lava neuron models and the snnTorch side's event-driven engine;
 - reading and atomic writing (:func:`read_network`, :func:`write_network`,
   :func:`atomic_write`).
 
@@ -48,6 +51,7 @@ Example::
 
 from __future__ import annotations
 
+from . import constants
 from .constants import (
     EGRU_OVERFLOW_KEYS,
     EXP_LIMIT,
@@ -64,7 +68,6 @@ from .constants import (
     INT32_MIN,
     MANTISSA_MAX,
     MANTISSA_MIN,
-    MODEL_CLASSES,
     OVERFLOW_KEYS,
     PRODUCER,
     RESET_MECHANISMS,
@@ -76,7 +79,7 @@ from .constants import (
 )
 from .csr import csr_from_dense, dense_from_csr, zero_fraction
 from .errors import FormatError, QuantizationError
-from .fixed_point import SPEC_SOURCE, FixedPointDense, FixedPointEGRU, FixedPointInput, integer_network
+from .fixed_point import SPEC_SOURCE, FixedPointDense, FixedPointEGRU, FixedPointInput
 from .io import PathLike, atomic_write, read_network, write_network
 from .spec import (
     LAYER_TYPES,
@@ -89,12 +92,12 @@ from .spec import (
     NetworkSpec,
     SurrogateSpec,
 )
-from .validation import validate_spec
+from .validation import integer_network, validate_spec
 
 __all__ = [
     # constants
     "FORMAT_NAME", "FORMAT_VERSION", "SUPPORTED_VERSIONS", "PRODUCER", "GATE_ORDER", "RESET_MECHANISMS",
-    "INPUT_ENCODINGS", "MODEL_CLASSES", "SURROGATE_TYPES", "SPARSE_AUTO_FRACTION", "FRAC_GATE", "GATE_ONE",
+    "INPUT_ENCODINGS", "SURROGATE_TYPES", "SPARSE_AUTO_FRACTION", "FRAC_GATE", "GATE_ONE",
     "INT24_MIN", "INT24_MAX", "INT32_MIN", "INT32_MAX", "MANTISSA_MIN", "MANTISSA_MAX", "WEIGHT_EXP_MIN",
     "WEIGHT_EXP_MAX", "FRAC_LIMIT", "EXP_LIMIT", "OVERFLOW_KEYS",
     "EGRU_OVERFLOW_KEYS",
@@ -108,3 +111,9 @@ __all__ = [
     "csr_from_dense", "dense_from_csr", "zero_fraction",
     "read_network", "write_network", "atomic_write", "PathLike",
 ]
+
+
+def __getattr__(name: str):
+    if name == "MODEL_CLASSES":   # deprecated (see egru_format.constants)
+        return getattr(constants, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -11,8 +11,7 @@ Format identity (docs/format.md):
   and candidate gates in that order (as ``torch.nn.GRU``);
 - :data:`RESET_MECHANISMS`: what a unit's state does after an event
   (``subtract`` the threshold, set it to ``zero``, or ``none``);
-- :data:`INPUT_ENCODINGS`, :data:`MODEL_CLASSES`, :data:`SURROGATE_TYPES`,
-  :data:`SPARSE_AUTO_FRACTION`.
+- :data:`INPUT_ENCODINGS`, :data:`SURROGATE_TYPES`, :data:`SPARSE_AUTO_FRACTION`.
 
 Fixed point (docs/fixed-point.md): gates carry :data:`FRAC_GATE` = 12 fractional bits
 (so 1.0 is :data:`GATE_ONE` = 4096); states, pre-activations and messages are 24-bit
@@ -28,9 +27,11 @@ is in Loihi's range :data:`WEIGHT_EXP_MIN` .. :data:`WEIGHT_EXP_MAX`.
 
 from __future__ import annotations
 
+import warnings
+
 __all__ = [
     "FORMAT_NAME", "FORMAT_VERSION", "SUPPORTED_VERSIONS", "PRODUCER", "GATE_ORDER", "RESET_MECHANISMS",
-    "INPUT_ENCODINGS", "MODEL_CLASSES", "SURROGATE_TYPES", "SPARSE_AUTO_FRACTION", "FRAC_GATE", "GATE_ONE",
+    "INPUT_ENCODINGS", "SURROGATE_TYPES", "SPARSE_AUTO_FRACTION", "FRAC_GATE", "GATE_ONE",
     "INT24_MIN", "INT24_MAX", "INT32_MIN", "INT32_MAX", "MANTISSA_MIN", "MANTISSA_MAX", "WEIGHT_EXP_MIN",
     "WEIGHT_EXP_MAX", "FRAC_LIMIT", "EXP_LIMIT", "OVERFLOW_KEYS", "EGRU_OVERFLOW_KEYS",
 ]
@@ -43,7 +44,6 @@ PRODUCER = "egru 0.1.0"
 GATE_ORDER = "rzn"
 RESET_MECHANISMS = ("subtract", "zero", "none")
 INPUT_ENCODINGS = ("vector", "tokens")
-MODEL_CLASSES = ("EGRU", "EGRULanguageModel")
 SURROGATE_TYPES = ("triangle",)
 #: ``sparse="auto"`` stores a matrix as CSR when at least this fraction of its entries is exactly +0.0.
 SPARSE_AUTO_FRACTION = 0.5
@@ -73,3 +73,13 @@ EGRU_OVERFLOW_KEYS = ("preact", "candidate", "state")
 #: Overflow counter names: network input quantisation, Dense output wrapped to int32,
 #: the EGRU neuron's (:data:`EGRU_OVERFLOW_KEYS`), dense-layer output.
 OVERFLOW_KEYS = ("input", "dense", *EGRU_OVERFLOW_KEYS, "output")
+
+
+def __getattr__(name: str):
+    # Deprecated names, kept for one release. MODEL_CLASSES named the snnTorch side's classes,
+    # which the hub no longer knows: the tuple is the value it had, frozen here until removal.
+    if name == "MODEL_CLASSES":
+        warnings.warn("egru_format.MODEL_CLASSES is deprecated and will be removed: the snnTorch side's class "
+                      "names are converters.snntorch_bridge.MODEL_CLASSES", DeprecationWarning, stacklevel=2)
+        return ("EGRU", "EGRULanguageModel")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

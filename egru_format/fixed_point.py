@@ -1,24 +1,24 @@
-"""The integers of a quantised network (format version 2, docs/fixed-point.md), numpy only.
+"""The fixed-point view of a quantised network's layers (format version 2, docs/fixed-point.md), numpy only.
 
-:func:`integer_network` turns a quantised :class:`~egru_format.spec.NetworkSpec` into one
-entry per layer — :class:`FixedPointInput`, :class:`FixedPointDense`,
-:class:`FixedPointEGRU` — holding every integer the fixed-point arithmetic uses: the Lava
-integer weights ``2 * round_half_away(W / 2**s)``, each Dense ``weight_exp =
-s - F_src + F_dst - 1``, the integer biases ``round_half_away(b * 2**F)`` and thresholds
-``round_half_away(theta * 2**F_c)``. A Lava ``fixed_pt`` model loads exactly these.
-The range-checked helpers that derive them, :func:`mantissas`, :func:`fixed_vector` and
-:func:`checked_weight_exp`, are public: the torch integer mode
+:func:`fixed_point_layers` turns the layers of a quantised
+:class:`~egru_format.spec.NetworkSpec` into one entry per layer — :class:`FixedPointInput`,
+:class:`FixedPointDense`, :class:`FixedPointEGRU` — holding every integer the fixed-point
+arithmetic uses: the Lava integer weights ``2 * round_half_away(W / 2**s)``, each Dense
+``weight_exp = s - F_src + F_dst - 1``, the integer biases ``round_half_away(b * 2**F)``
+and thresholds ``round_half_away(theta * 2**F_c)``. A Lava ``fixed_pt`` model loads
+exactly these; :func:`egru_format.integer_network` gives them for a whole spec after
+validating it. The range-checked helpers that derive them, :func:`mantissas`,
+:func:`fixed_vector` and :func:`checked_weight_exp`, are public: the torch integer mode
 (``snntorch_egru.quantization``) calls them too, so the file and the model cannot
 disagree. They raise :class:`~egru_format.QuantizationError` naming the entry; its
 ``field`` and ``problem`` become the :class:`FormatError` of a file.
 
     >>> import numpy as np
-    >>> from egru_format import (NetworkSpec, InputLayer, DenseLayer, InputQuantization,
-    ...                          DenseQuantization, integer_network)
-    >>> spec = NetworkSpec([InputLayer(2, quantization=InputQuantization(8)),
-    ...                     DenseLayer(np.array([[0.5, -0.25]], np.float32), np.array([0.125], np.float32),
-    ...                                quantization=DenseQuantization(frac_state=8, scale_exp=-7))])
-    >>> first, dense = integer_network(spec)
+    >>> from egru_format import InputLayer, DenseLayer, InputQuantization, DenseQuantization
+    >>> layers = [InputLayer(2, quantization=InputQuantization(8)),
+    ...           DenseLayer(np.array([[0.5, -0.25]], np.float32), np.array([0.125], np.float32),
+    ...                      quantization=DenseQuantization(frac_state=8, scale_exp=-7))]
+    >>> first, dense = fixed_point_layers(layers)
     >>> dense.weight.tolist(), dense.weight_exp, dense.bias.tolist()
     ([[128, -64]], -8, [32])
 """
@@ -35,8 +35,8 @@ from .errors import FormatError, QuantizationError
 from .integer import round_half_away, weight_exp
 from .spec import DenseLayer, DenseQuantization, EGRULayer, EGRUQuantization, InputLayer, InputQuantization
 
-__all__ = ["FixedPointInput", "FixedPointDense", "FixedPointEGRU", "integer_network", "integer_layers",
-           "mantissas", "fixed_vector", "checked_weight_exp", "SPEC_SOURCE"]
+__all__ = ["FixedPointInput", "FixedPointDense", "FixedPointEGRU", "fixed_point_layers", "mantissas", "fixed_vector",
+           "checked_weight_exp", "SPEC_SOURCE"]
 
 #: The ``source`` that errors about an in-memory spec name.
 SPEC_SOURCE = "<NetworkSpec>"
@@ -205,11 +205,13 @@ def _integer_layer(k: int, layer, q, frac_source: int):
 _EXPECTED = {InputLayer: InputQuantization, DenseLayer: DenseQuantization, EGRULayer: EGRUQuantization}
 
 
-def integer_layers(layers, source=SPEC_SOURCE) -> list:
-    """The fixed-point view of layers whose float fields are already valid.
+def fixed_point_layers(layers, source=SPEC_SOURCE) -> list:
+    """The fixed-point view of layers whose float fields are already valid, one entry per layer.
 
-    Every layer must carry its quantization (:class:`FormatError` naming the first one
-    without); the formats' own ranges were checked when they were constructed.
+    Returns ``[FixedPointInput, FixedPointDense | FixedPointEGRU, ...]``. Every layer must
+    carry its quantization (:class:`FormatError` naming the first one without); the
+    formats' own ranges were checked when they were constructed. An integer that does
+    not fit raises :class:`FormatError` naming ``source`` and the entry.
     """
     missing = [k for k, layer in enumerate(layers) if layer.quantization is None]
     if missing:
@@ -240,16 +242,3 @@ def integer_layers(layers, source=SPEC_SOURCE) -> list:
         frac_source = out[-1].frac_state
     return out
 
-
-def integer_network(spec, source=SPEC_SOURCE) -> list:
-    """The integers of a quantised network, one entry per layer (numpy only).
-
-    Returns ``[FixedPointInput, FixedPointDense | FixedPointEGRU, ...]``. The spec is
-    validated first; :class:`FormatError` if it is not quantised or invalid.
-    """
-    from .validation import validate_spec  # validation uses integer_layers: import here, not at the top
-
-    validate_spec(spec, source=source)
-    if not spec.quantized:
-        raise FormatError(source, "layer/0/quantization", "missing: the network is not quantised (a float network)")
-    return integer_layers(spec.layers, source)

@@ -1,10 +1,20 @@
-"""Validation of a :class:`~egru_format.spec.NetworkSpec` against the format.
+"""Validation of a :class:`~egru_format.spec.NetworkSpec` against the format, and the integers of a quantised one.
 
 :func:`validate_spec` checks every layer (dtypes, shapes, finiteness, thresholds, reset
 mechanism, surrogate), the fixed-point formats of a quantised network (through
-:func:`egru_format.fixed_point.integer_layers`) and the ``model`` dict, and returns that
-dict completed with the defaults of its class. The first problem raises a
-:class:`~egru_format.errors.FormatError` naming the source and the field.
+:func:`egru_format.fixed_point.fixed_point_layers`) and that every ``model`` attribute is
+a value the file can store (bool, number, string or numpy array; ``class``, if present,
+a string), and returns that dict with numpy scalars as Python values. The first problem
+raises a :class:`~egru_format.errors.FormatError` naming the source and the field.
+
+What a producer stores about its own classes is the producer's to check: the format
+keeps a ``class`` and its attributes as they are, and the snnTorch side
+(``converters.snntorch_bridge``) validates its class names, their settings
+(``batch_first``, ``tie_weights``, ...) and the layer layouts they need when it
+rebuilds a model.
+
+:func:`integer_network` is the fixed-point view of a whole quantised spec, validated
+first.
 
     >>> import numpy as np
     >>> from egru_format import NetworkSpec, InputLayer, DenseLayer, FormatError, validate_spec
@@ -14,6 +24,9 @@ dict completed with the defaults of its class. The first problem raises a
     ... except FormatError as err:
     ...     print(err)
     <NetworkSpec>: layer/1/weight: has 4 columns but the previous layer (layer/0) has 3 outputs
+    >>> validate_spec(NetworkSpec([InputLayer(2), DenseLayer(np.ones((1, 2), np.float32))],
+    ...                           {"class": "Readout", "epochs": np.int64(3)}))
+    {'class': 'Readout', 'epochs': 3}
 """
 
 from __future__ import annotations
@@ -22,22 +35,12 @@ import math
 
 import numpy as np
 
-from .constants import INPUT_ENCODINGS, MODEL_CLASSES, RESET_MECHANISMS, SURROGATE_TYPES
+from .constants import INPUT_ENCODINGS, RESET_MECHANISMS, SURROGATE_TYPES
 from .errors import FormatError
-from .fixed_point import SPEC_SOURCE, integer_layers
-from .spec import DenseLayer, EGRULayer, InputLayer, NetworkSpec, SurrogateSpec, identical
+from .fixed_point import SPEC_SOURCE, fixed_point_layers
+from .spec import DenseLayer, EGRULayer, InputLayer, NetworkSpec, SurrogateSpec
 
-__all__ = ["validate_spec", "model_key", "attr_value"]
-
-
-_EGRU_MODEL_DEFAULTS = {"batch_first": False, "dropout": 0.0, "learn_threshold": True}
-_LM_MODEL_DEFAULTS = {
-    "tie_weights": False, "dropout_embedding": 0.0, "dropout_between": 0.0, "dropout_output": 0.0,
-    "learn_threshold": True,
-}
-_BOOL_KEYS = {"batch_first", "learn_threshold", "tie_weights"}
-_FLOAT_KEYS = {"dropout", "dropout_embedding", "dropout_between", "dropout_output"}
-_INT_KEYS = {"vocab_size", "embedding_size"}
+__all__ = ["validate_spec", "integer_network", "model_key", "attr_value"]
 
 
 def _check_matrix_or_vector(source, name: str, value, ndim: int) -> np.ndarray:
@@ -138,92 +141,31 @@ def model_key(key: str) -> str:
     return f"model.attrs[{key!r}]"
 
 
-def _normalize_model(source, model, layers) -> dict:
+def _normalize_model(source, model) -> dict:
     if not isinstance(model, dict):
         raise FormatError(source, "model", f"must be a dict, got {type(model).__name__}")
-    cls = model.get("class")
-    if cls is None:
-        model = {key: value for key, value in model.items() if key != "class"}
-    elif cls not in MODEL_CLASSES:
-        raise FormatError(source, model_key("class"), f"unknown model class {cls!r} (expected one of {MODEL_CLASSES})")
-    defaults = {"EGRU": _EGRU_MODEL_DEFAULTS, "EGRULanguageModel": _LM_MODEL_DEFAULTS}.get(cls, {})
-    out = dict(model)
-    for key, value in defaults.items():
-        out.setdefault(key, value)
-    for key in list(out):
-        value = out[key]
-        if key in _BOOL_KEYS:
-            if not isinstance(value, (bool, np.bool_)):
-                raise FormatError(source, model_key(key), f"must be a bool, got {value!r}")
-            out[key] = bool(value)
-        elif key in _FLOAT_KEYS:
-            if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
-                raise FormatError(source, model_key(key), f"must be a number, got {value!r}")
-            if not 0.0 <= float(value) < 1.0:
-                raise FormatError(source, model_key(key), f"must be in [0, 1), got {value!r}")
-            out[key] = float(value)
-        elif key in _INT_KEYS:
-            if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
-                raise FormatError(source, model_key(key), f"must be an integer, got {value!r}")
-            out[key] = int(value)
-        elif key == "class" or isinstance(value, (str, np.ndarray)):
-            pass
+    out = {}
+    for key, value in model.items():
+        if key == "class":
+            if value is None:   # no class: a generic layer stack
+                continue
+            if not isinstance(value, str):
+                raise FormatError(source, model_key(key), f"must be a string, got {value!r}")
+        if isinstance(value, (str, np.ndarray)):
+            out[key] = value
         elif isinstance(value, (bool, int, float, np.generic)):
             out[key] = attr_value(value).item()
         else:
             raise FormatError(source, model_key(key),
                               f"must be a bool, number, string or numpy array, got {type(value).__name__}")
-    if cls is None:  # a generic layer stack: valid for the format, no torch-side class
-        return out
-    first = layers[0]
-    egru_positions = [k for k, layer in enumerate(layers) if isinstance(layer, EGRULayer)]
-    if cls == "EGRU":
-        if first.encoding != "vector":
-            raise FormatError(source, "layer/0/encoding", f"class EGRU needs a 'vector' input, got {first.encoding!r}")
-        for k, layer in enumerate(layers[1:], start=1):
-            if not isinstance(layer, EGRULayer):
-                raise FormatError(source, f"layer/{k}/type",
-                                  f"class EGRU is an input layer followed by egru layers only, got {layer.type!r}")
-        return out
-    # EGRULanguageModel: input(tokens) -> dense (embedding, no bias) -> egru+ -> dense (readout, bias)
-    n = len(layers)
-    if first.encoding != "tokens":
-        raise FormatError(source, "layer/0/encoding",
-                          f"class EGRULanguageModel needs a 'tokens' input, got {first.encoding!r}")
-    if n < 4 or not isinstance(layers[1], DenseLayer) or not isinstance(layers[-1], DenseLayer) \
-            or egru_positions != list(range(2, n - 1)):
-        types = [layer.type for layer in layers]
-        raise FormatError(source, "layer",
-                          f"class EGRULanguageModel needs layers input, dense, egru (one or more), dense; got {types}")
-    embedding, readout = layers[1], layers[-1]
-    if embedding.bias is not None:
-        raise FormatError(source, "layer/1/bias", "the embedding layer of an EGRULanguageModel has no bias")
-    if readout.bias is None:
-        raise FormatError(source, f"layer/{n - 1}/bias", "the readout layer of an EGRULanguageModel needs a bias")
-    vocab, emb = first.size, embedding.weight.shape[0]
-    for key, actual in (("vocab_size", vocab), ("embedding_size", emb)):
-        if key in out and out[key] != actual:
-            raise FormatError(source, model_key(key), f"is {out[key]} but the layers say {actual}")
-        out[key] = int(actual)
-    if readout.weight.shape[0] != vocab:
-        raise FormatError(source, f"layer/{n - 1}/weight",
-                          f"has {readout.weight.shape[0]} rows but the vocabulary (layer/0/shape) is {vocab}")
-    if out["tie_weights"]:
-        if layers[-2].hidden_size != emb:
-            raise FormatError(source, model_key("tie_weights"),
-                              f"is true but the last EGRU layer has {layers[-2].hidden_size} units "
-                              f"and the embedding {emb}")
-        if not identical(np.ascontiguousarray(readout.weight.T), np.ascontiguousarray(embedding.weight)):
-            raise FormatError(source, f"layer/{n - 1}/weight",
-                              "tie_weights is true but the readout weight is not the transposed embedding "
-                              "(layer/1/weight)")
     return out
 
 
 def validate_spec(spec: NetworkSpec, source=SPEC_SOURCE) -> dict:
-    """Check ``spec`` against the format; return its ``model`` dict completed with defaults.
+    """Check ``spec`` against the format; return its ``model`` dict with numpy scalars as Python values.
 
     Raises :class:`FormatError` (naming ``source`` and the field) on the first problem.
+    The ``model`` attributes are checked for their types only (see the module docstring).
     """
     if not isinstance(spec, NetworkSpec):
         raise TypeError(f"expected a NetworkSpec, got {type(spec).__name__}")
@@ -245,8 +187,30 @@ def validate_spec(spec: NetworkSpec, source=SPEC_SOURCE) -> dict:
         _check_layer(source, k, layer, size)
         size = layer.shape[0]
     if any(getattr(layer, "quantization", None) is not None for layer in layers):
-        integer_layers(layers, source)
-    return _normalize_model(source, spec.model, layers)
+        fixed_point_layers(layers, source)
+    return _normalize_model(source, spec.model)
+
+
+def integer_network(spec: NetworkSpec, source=SPEC_SOURCE) -> list:
+    """The integers of a quantised network, one entry per layer (numpy only).
+
+    Returns ``[FixedPointInput, FixedPointDense | FixedPointEGRU, ...]``
+    (:func:`~egru_format.fixed_point.fixed_point_layers`). The spec is validated first;
+    :class:`FormatError` if it is not quantised or invalid.
+
+    >>> from egru_format import (NetworkSpec, InputLayer, DenseLayer, InputQuantization,
+    ...                          DenseQuantization)
+    >>> spec = NetworkSpec([InputLayer(2, quantization=InputQuantization(8)),
+    ...                     DenseLayer(np.array([[0.5, -0.25]], np.float32), np.array([0.125], np.float32),
+    ...                                quantization=DenseQuantization(frac_state=8, scale_exp=-7))])
+    >>> first, dense = integer_network(spec)
+    >>> first.frac_input, dense.weight.tolist(), dense.weight_exp
+    (8, [[128, -64]], -8)
+    """
+    validate_spec(spec, source=source)
+    if not spec.quantized:
+        raise FormatError(source, "layer/0/quantization", "missing: the network is not quantised (a float network)")
+    return fixed_point_layers(spec.layers, source)
 
 
 def attr_value(value):

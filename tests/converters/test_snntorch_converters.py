@@ -227,6 +227,68 @@ def test_load_generic_stack_is_a_clear_error(tmp_path):
         converters.load_snntorch(tmp_path / "g.h5")
 
 
+# The class attributes and layouts of the model group: the torch side's own checks (moved here from
+# tests/format/test_format.py when the format stopped knowing the torch classes).
+
+
+def test_model_settings_complete_the_class_defaults(tmp_path):
+    spec = snntorch_bridge.to_spec(EGRU(3, [5, 4]))
+    spec.model = {"class": "EGRU"}
+    write_network(spec, tmp_path / "a.h5")
+    assert snntorch_bridge.model_settings(read_network(tmp_path / "a.h5")) == {
+        "class": "EGRU", "batch_first": False, "dropout": 0.0, "learn_threshold": True}
+
+
+@pytest.mark.parametrize("tie", [False, True])
+def test_model_settings_of_a_language_model(tmp_path, tie):
+    spec = snntorch_bridge.to_spec(EGRULanguageModel(7, 4, [5, 4], tie_weights=tie))
+    spec.model = {"class": "EGRULanguageModel", "tie_weights": tie}
+    write_network(spec, tmp_path / "lm.h5")
+    settings = snntorch_bridge.model_settings(read_network(tmp_path / "lm.h5"))
+    assert settings["vocab_size"] == 7 and settings["embedding_size"] == 4
+    assert settings["tie_weights"] is tie
+
+
+def expect_load_error(path, field: str, match: str) -> None:
+    with pytest.raises(FormatError) as info:
+        converters.load_snntorch(path)
+    message = str(info.value)
+    assert str(path) in message and field in message and match in message, message
+
+
+def test_unknown_model_class(tmp_path):
+    path = converters.export(EGRU(3, [5, 4]), tmp_path / "net.h5")
+    with h5py.File(path, "r+") as f:
+        f["model"].attrs["class"] = "Transformer"
+    expect_load_error(path, "model.attrs['class']", "unknown model class")
+
+
+def test_model_class_structure(tmp_path):
+    path = converters.export(EGRU(3, [5, 4]), tmp_path / "net.h5")
+    with h5py.File(path, "r+") as f:
+        f["model"].attrs["class"] = "EGRULanguageModel"
+    expect_load_error(path, "layer/0/encoding", "tokens")
+
+
+def test_tied_weights_must_match(tmp_path):
+    path = converters.export(EGRULanguageModel(7, 4, [5, 4], tie_weights=True), tmp_path / "lm.h5", sparse=False)
+    with h5py.File(path, "r+") as f:
+        w = f["layer/4/weight"][()]
+        w[0, 0] += 1.0
+        del f["layer/4/weight"]
+        f.create_dataset("layer/4/weight", data=w)
+    expect_load_error(path, "layer/4/weight", "tie_weights")
+
+
+@pytest.mark.parametrize(("key", "value"), [("dropout", 1.5), ("batch_first", "yes")])
+def test_model_settings_types(key, value):
+    spec = snntorch_bridge.to_spec(EGRU(3, [5, 4]))
+    spec.model[key] = value
+    with pytest.raises(FormatError) as info:
+        snntorch_bridge.from_spec(spec)
+    assert f"model.attrs['{key}']" in str(info.value)
+
+
 def test_load_mixed_settings_is_a_clear_error(tmp_path):
     spec = snntorch_bridge.to_spec(EGRU(2, [3, 3]))
     spec.layers[2].reset_mechanism = "zero"
