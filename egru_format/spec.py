@@ -135,8 +135,9 @@ class EGRUQuantization:
     ``frac_preact`` F_a (pre-activations and biases, >= 1), ``frac_state`` F_c (state c,
     thresholds and the graded output y), ``scale_exp_ih``/``scale_exp_hh`` (s of W_ih,
     W_hh: weights are ``mantissa * 2**s`` with 8-bit mantissas), ``frac_gate`` F_g
-    (always :data:`~egru_format.constants.FRAC_GATE` = 12). The torch side calls this
-    class ``snntorch_egru.quantization.LayerQuantization``.
+    (always :data:`~egru_format.constants.FRAC_GATE` = 12). The torch side's
+    ``QuantizationSpec`` holds it as it is (its former name there, ``LayerQuantization``,
+    is deprecated).
     """
 
     frac_preact: int

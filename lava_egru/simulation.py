@@ -10,13 +10,24 @@ after the input). ``simulate`` runs :math:`T + D` steps (the last :math:`D` feed
 rows :math:`0 .. T-1`: ``output[t]`` depends on ``x[0..t]`` only, exactly as in
 the step-by-step equations.
 
-Lava Processes compile once. ``simulate`` therefore runs a fresh twin of
-``network``, built in memory from its current parameters with the same
-Dense/Sparse synapses (``EGRUNetwork(network_spec(network))``: no file is written
-or read), starting from the zero state; the network itself stays uncompiled and
-can be simulated again, exported or wired into a Lava graph of your own. Lava
-keeps every Process it ever created alive (its ``ProcessServer`` registry), so
-each call retains one twin's memory.
+``simulate`` runs ``network`` itself, on a runtime of its own: it connects a source
+to ``inp`` and an Extractor to ``out``, compiles the network, runs it, stops the
+runtime, and returns the network to the uncompiled state it was given in
+(:func:`lava_egru.lifecycle.recompilable`; Lava compiles a Process once and cannot
+restart a stopped runtime). Every call thus starts from the zero state and from the
+blocks' Var values (their ``init``); afterwards the network can be simulated again,
+exported, or wired into a Lava graph of your own. It needs a network that is not
+compiled and whose ``inp`` and ``out`` are free (``ValueError`` otherwise: a network
+that was ``run()`` or connected elsewhere). No file is written or read. Lava keeps
+every Process it ever created alive (its ``ProcessServer`` registry), so each call
+retains the memory of the sub-Processes it compiled.
+
+A network holds the parameters of one precision (:attr:`EGRUNetwork.precision`), and
+runs in it. Asked for the other one, ``simulate`` runs the network of that precision
+built in memory from the network's current parameters:
+``EGRUNetwork(network_spec(network), precision=precision)`` with the same synapses
+(:func:`lava_egru.network_spec`: the parameters :func:`lava_egru.export` writes;
+a quantised network's own float parameters, or its changed integers dequantised).
 
 Precision. ``precision="floating_pt"`` (default) runs the float models.
 ``precision="fixed_pt"`` runs the Loihi-style integer arithmetic of
@@ -74,19 +85,18 @@ import warnings
 
 import numpy as np
 from egru_format import integer_network
+from egru_format.signals import Interrupted, SignalGuard
 from lava.magma.core.run_configs import Loihi2SimCfg
 from lava.proc.io.extractor import Extractor, PyLoihiExtractorModel
 from lava.proc.io.source import PySendModelFloat, RingBuffer
 
-from egru_format.signals import Interrupted, SignalGuard
-
 from lava_egru.exchange import network_spec
-from lava_egru.lifecycle import FAILURE_PREFIX, WorkerFailed, run_steps, teardown
-from lava_egru.proc.network.process import EGRUNetwork
+from lava_egru.lifecycle import FAILURE_PREFIX, WorkerFailed, recompilable, run_steps, teardown
+from lava_egru.proc.egru.process import OVERFLOW_COUNTERS
+from lava_egru.proc.network.process import PRECISIONS, EGRUNetwork
 
-__all__ = ["simulate", "SimulationResult", "SaturationWarning", "PRECISIONS"]
+__all__ = ["simulate", "SimulationResult", "SaturationWarning"]
 
-PRECISIONS = ("floating_pt", "fixed_pt")
 #: Upper bound on the output buffered between Lava and Python (outputs are read in chunks of steps).
 OUTPUT_BUFFER_BYTES = 64 * 2**20
 #: Input sent on the flush steps of a token network: a negative id sends no spike.
@@ -140,7 +150,9 @@ def simulate(network: EGRUNetwork, x, precision: str = "floating_pt", *, return_
     """Run ``network`` on the input sequence ``x``; return its outputs ``[T, out]`` (float64).
 
     Args:
-        network: an :class:`~lava_egru.EGRUNetwork`.
+        network: an :class:`~lava_egru.EGRUNetwork`, uncompiled, ``inp`` and ``out`` free;
+            it is run itself (in the other precision: the network of that precision
+            built from its parameters; module docstring).
         x: ``[T, I]`` real numbers for a ``vector``-input network; ``[T]`` integer
             token ids in ``[0, vocab)`` for a ``tokens``-input network.
         precision: ``"floating_pt"`` (Lava's CPU float models) or ``"fixed_pt"`` (the
@@ -158,7 +170,8 @@ def simulate(network: EGRUNetwork, x, precision: str = "floating_pt", *, return_
     Raises:
         TypeError: ``network`` is not an EGRUNetwork; ``x`` has a non-numeric dtype,
             or float token ids.
-        ValueError: wrong shape, NaN/Inf, token ids out of range, unknown precision.
+        ValueError: wrong shape, NaN/Inf, token ids out of range, unknown precision; a
+            network compiled for a run of its own or connected to other processes.
         egru_format.FormatError: ``fixed_pt`` on a network without quantization
             (it names the missing field, ``layer/0/quantization``).
         RuntimeError: a Lava worker raised, exited or was killed during the run
@@ -170,18 +183,15 @@ def simulate(network: EGRUNetwork, x, precision: str = "floating_pt", *, return_
     if not isinstance(network, EGRUNetwork):
         raise TypeError(f"expected a lava_egru EGRUNetwork, got {type(network).__name__}")
     inputs = validate_inputs(network, x)
-    spec = network_spec(network)
-    if precision == "fixed_pt":
-        fixed = integer_network(spec, source=network.source)   # FormatError for a float network
-        frac = fixed[-1].frac_state
-    else:
-        frac = None
+    check_runnable(network)
+    network = in_precision(network, precision)
+    frac = network.output_frac
     if inputs.shape[0] == 0:
         empty = np.zeros((0, network.out.shape[0]))
         if not return_details:
             return empty
         return SimulationResult(empty, None if frac is None else empty.astype(np.int64), frac, {})
-    outputs, overflow = run_twin(network, inputs, select_tag=precision, spec=spec)
+    outputs, overflow = run_network(network, inputs, select_tag=precision)
     message = saturation_message(overflow) if frac is not None else None
     if message is not None:
         warnings.warn(SaturationWarning(message), stacklevel=2)
@@ -190,6 +200,35 @@ def simulate(network: EGRUNetwork, x, precision: str = "floating_pt", *, return_
     output_int = np.rint(outputs).astype(np.int64)
     output = np.ldexp(output_int.astype(np.float64), -frac)
     return SimulationResult(output, output_int, frac, overflow) if return_details else output
+
+
+def in_precision(network: EGRUNetwork, precision: str) -> EGRUNetwork:
+    """``network`` if it holds ``precision``'s parameters, else the network of that precision built
+    in memory from its current parameters (module docstring), with the same synapses."""
+    if precision == network.precision:
+        return network
+    spec = network_spec(network)
+    if precision == "fixed_pt" and not spec.quantized:
+        integer_network(spec, source=network.source)  # raises the FormatError naming layer/0/quantization
+    return EGRUNetwork(spec, precision=precision)
+
+
+def check_runnable(network: EGRUNetwork) -> None:
+    """``ValueError`` unless ``network`` is uncompiled and its ``inp`` and ``out`` are free (what
+    :func:`run_network` needs to connect its source and sink and compile it)."""
+    if network.is_compiled or network.runtime is not None:
+        raise ValueError(
+            f"{network.source}: this EGRUNetwork was compiled for a Lava run of its own (run() on it or on a "
+            f"process connected to it), and Lava compiles a Process once: build a new EGRUNetwork to simulate"
+        )
+    connected = [name for name, port in (("inp", network.inp), ("out", network.out))
+                 if port.in_connections or port.out_connections]
+    if connected:
+        raise ValueError(
+            f"{network.source}: simulate connects its own source and sink to the network, but its "
+            f"{' and '.join(connected)} {'is' if len(connected) == 1 else 'are'} connected to other Lava processes "
+            f"already: build a new EGRUNetwork to simulate"
+        )
 
 
 def validate_inputs(network: EGRUNetwork, x) -> np.ndarray:
@@ -218,18 +257,9 @@ def validate_inputs(network: EGRUNetwork, x) -> np.ndarray:
     return array.astype(np.float64)
 
 
-def run_twin(network: EGRUNetwork, inputs: np.ndarray, select_tag: str, spec=None):
-    """Run a fresh twin of ``network`` (built for ``select_tag``) on validated rows ``inputs``.
-
-    Returns ``(outputs, overflow)`` as :func:`run_network`.
-    """
-    spec = network_spec(network) if spec is None else spec
-    return run_network(EGRUNetwork(spec, precision=select_tag), inputs, select_tag)
-
-
 def read_overflow(network: EGRUNetwork) -> dict:
     """``{"layer/k": {counter: count}}`` from the blocks' ``overflow`` Vars (runtime started)."""
-    from lava_egru.proc.egru.process import OVERFLOW_COUNTERS
+    from egru_format import EGRU_OVERFLOW_KEYS
 
     counters = {}
     for k, block in enumerate(network.layers):
@@ -237,58 +267,65 @@ def read_overflow(network: EGRUNetwork) -> dict:
             counters[f"layer/{k}"] = {}
             continue
         values = np.rint(np.asarray(block.overflow.get(), dtype=np.float64)).astype(np.int64).tolist()
-        names = {"input": ("input",), "dense": ("output",), "egru": OVERFLOW_COUNTERS}[block.layer_type]
+        names = {"input": ("input",), "dense": ("output",), "egru": EGRU_OVERFLOW_KEYS}[block.layer_type]
         counters[f"layer/{k}"] = dict(zip(names, values))
     return counters
 
 
 def run_network(network: EGRUNetwork, inputs: np.ndarray, select_tag: str):
-    """Run ``network`` itself (it compiles once) on rows ``inputs``; the latency removed.
+    """Run ``network`` itself on rows ``inputs`` (``select_tag``: its precision); the latency removed.
 
     A source sends ``inputs`` and then ``latency`` flush rows; an Extractor streams
     the outputs back, read after each chunk of steps. The runtime stops on every
-    exit path. Returns ``(outputs [T, out] float64, overflow counters)``.
+    exit path, and the network is then returned to its uncompiled state
+    (:func:`~lava_egru.lifecycle.recompilable`). Returns ``(outputs [T, out] float64,
+    overflow counters)``.
     """
+    if select_tag != network.precision:
+        raise ValueError(f"{network.source}: the network holds {network.precision} parameters; "
+                         f"it cannot run with select_tag={select_tag!r}")
+    check_runnable(network)
     steps, flush = inputs.shape[0] + network.latency, NO_TOKEN if network.input_encoding == "tokens" else 0.0
     data = np.full((steps, inputs.shape[1]), flush)
     data[: inputs.shape[0]] = inputs
     out_size = network.out.shape[0]
     chunk = int(min(steps, max(1, OUTPUT_BUFFER_BYTES // (8 * out_size))))
-    source = RingBuffer(data=data.T)
-    extractor = Extractor(shape=(out_size,), buffer_size=chunk)
-    source.s_out.connect(network.inp)
-    network.out.connect(extractor.in_port)
     # The source sends floats in both precisions (the fixed-point input neurons quantise them);
     # Lava's Extractor model is untagged: both mapped explicitly.
     run_cfg = Loihi2SimCfg(select_tag=select_tag, exception_proc_model_map={
         Extractor: PyLoihiExtractorModel, RingBuffer: PySendModelFloat})
     outputs = np.empty((steps, out_size))
     guard, failure, failures = SignalGuard(), None, ""
-    try:
-        with guard:  # SIGINT/SIGTERM raise once in the run; then they are recorded, the runtime stopped first
-            try:
-                for start in range(0, steps, chunk):
-                    stop = min(start + chunk, steps)
-                    run_steps(network, stop - start, run_cfg, guard)
-                    for step in range(start, stop):
-                        outputs[step] = extractor.receive()
-                overflow = read_overflow(network)
-            except WorkerFailed as exc:
-                failure = str(exc)
-            except Interrupted as exc:
-                if exc.guard is not guard:
-                    raise
-            finally:
+    with recompilable([network, *network.layers]):
+        source = RingBuffer(data=data.T)
+        extractor = Extractor(shape=(out_size,), buffer_size=chunk)
+        source.s_out.connect(network.inp)
+        network.out.connect(extractor.in_port)
+        try:
+            with guard:  # SIGINT/SIGTERM raise once in the run; then they are recorded, the runtime stopped first
                 try:
-                    guard.active = False
+                    for start in range(0, steps, chunk):
+                        stop = min(start + chunk, steps)
+                        run_steps(network, stop - start, run_cfg, guard)
+                        for step in range(start, stop):
+                            outputs[step] = extractor.receive()
+                    overflow = read_overflow(network)
+                except WorkerFailed as exc:
+                    failure = str(exc)
+                except Interrupted as exc:
+                    if exc.guard is not guard:
+                        raise
                 finally:
-                    failures = teardown(network, graceful=failure is None)
-                    # Lava never joins the Python end of an Extractor's pipe: its listener thread would stay.
-                    pipe = getattr(extractor.out_port, "external_pipe_csp_recv_port", None)
-                    if pipe is not None:
-                        pipe.join()
-    finally:
-        guard.redeliver()  # KeyboardInterrupt, or SIGTERM's default action; an exception in flight is its context
+                    try:
+                        guard.active = False
+                    finally:
+                        failures = teardown(network, graceful=failure is None)
+                        # Lava never joins the Python end of an Extractor's pipe: its listener thread would stay.
+                        pipe = getattr(extractor.out_port, "external_pipe_csp_recv_port", None)
+                        if pipe is not None:
+                            pipe.join()
+        finally:
+            guard.redeliver()  # KeyboardInterrupt, or SIGTERM's default action; an exception in flight is its context
     if failure is not None:
         raise RuntimeError(failure)
     if failures:

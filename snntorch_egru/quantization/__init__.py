@@ -4,9 +4,11 @@ r"""Loihi-style fixed-point EGRU: formats, calibration, exact integer inference 
 must meet bit for bit); this package is its reference implementation, one module per
 concern, each importing only those above it in this list:
 
-- :mod:`~snntorch_egru.quantization.formats`: :class:`LayerQuantization` (one EGRU
-  layer), :class:`DenseQuantization` (an embedding or readout), both from the hub
-  :mod:`egru_format`, and :class:`QuantizationSpec` (a whole model);
+- :mod:`~snntorch_egru.quantization.formats`: :class:`QuantizationSpec` (a whole model)
+  over the hub's per-layer formats :class:`~egru_format.EGRUQuantization` (one EGRU
+  layer) and :class:`DenseQuantization` (an embedding or readout); the fixed-point
+  constants (``FRAC_GATE``, the 24/32-bit bounds, ...) are the hub's too
+  (:mod:`egru_format.constants`);
 - :mod:`~snntorch_egru.quantization.primitives`: weights (:func:`weight_scale_exponent`,
   :func:`quantize_weights`: 8-bit mantissa times a power of two; the Lava integer weight
   is twice the mantissa) and integer arithmetic on ``torch.int64`` tensors:
@@ -49,24 +51,12 @@ Example::
 
 from egru_format.integer import weight_exp
 
+from . import formats
 from .calibration import calibrate, calibrate_dense
 from .formats import (
     DEFAULT_MAX_FRAC,
-    FRAC_GATE,
-    FRAC_LIMIT,
-    GATE_ONE,
     HEADROOM,
-    INT24_MAX,
-    INT24_MIN,
-    INT32_MAX,
-    INT32_MIN,
-    MANTISSA_MAX,
-    MANTISSA_MIN,
-    OVERFLOW_KEYS,
-    WEIGHT_EXP_MAX,
-    WEIGHT_EXP_MIN,
     DenseQuantization,
-    LayerQuantization,
     QuantizationError,
     QuantizationSpec,
 )
@@ -92,9 +82,7 @@ from .qat import QuantizationAware, fake_quantize_dense, fake_sigmoid_q, fake_ta
 from .qat import quantization_aware
 
 __all__ = [
-    "FRAC_GATE", "GATE_ONE", "INT24_MIN", "INT24_MAX", "INT32_MIN", "INT32_MAX", "HEADROOM", "MANTISSA_MIN",
-    "MANTISSA_MAX", "WEIGHT_EXP_MIN", "WEIGHT_EXP_MAX", "DEFAULT_MAX_FRAC", "FRAC_LIMIT", "OVERFLOW_KEYS",
-    "QuantizationError", "LayerQuantization", "DenseQuantization", "QuantizationSpec", "QuantizedWeights",
+    "HEADROOM", "DEFAULT_MAX_FRAC", "QuantizationError", "DenseQuantization", "QuantizationSpec", "QuantizedWeights",
     "IntegerDenseLayer", "IntegerEGRULayer", "IntegerResult",
     "round_half_away", "weight_scale_exponent", "quantize_weights", "weight_exp", "sat24", "wrap32",
     "shift", "rshift_round", "dense_int", "sigmoid_q", "tanh_q", "plan_sigmoid", "plan_tanh",
@@ -103,3 +91,9 @@ __all__ = [
     "IntegerNetwork", "new_overflow_counters", "integer_dense_layer", "fake_quantize_dense", "project_dense_",
     "calibrate_dense",
 ]
+
+
+def __getattr__(name: str):
+    if name in formats._DEPRECATED:   # the hub's names this package used to re-export
+        return formats._deprecated_name(__name__, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

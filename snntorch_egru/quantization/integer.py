@@ -48,17 +48,11 @@ from typing import Optional
 
 import torch
 
-from ..language_model import EGRULanguageModel
+from egru_format import FRAC_GATE, INT24_MIN, DenseQuantization, EGRUQuantization, QuantizationError
 from egru_format.fixed_point import checked_weight_exp, fixed_vector
 
-from .formats import (
-    FRAC_GATE,
-    INT24_MIN,
-    DenseQuantization,
-    LayerQuantization,
-    QuantizationError,
-    QuantizationSpec,
-)
+from ..language_model import EGRULanguageModel
+from .formats import QuantizationSpec
 from .layout import dense_tensors, layer_plan, recurrent_stack
 from .primitives import FloatWeights, dense_int, quantize_weights, rshift_round, sat24, sigmoid_q, tanh_q
 
@@ -212,8 +206,8 @@ def integer_layers(model, quantization: QuantizationSpec) -> list:
                 weight, bias = dense_tensors(model, name)
                 out.append(integer_dense_layer(name, weight, bias, q, source))
                 continue
-            if not isinstance(q, LayerQuantization):
-                raise QuantizationError(f"{name}: expected a LayerQuantization, got {type(q).__name__}")
+            if not isinstance(q, EGRUQuantization):
+                raise QuantizationError(f"{name}: expected an EGRUQuantization, got {type(q).__name__}")
             params = rnn.layer_parameters(index)
             e_ih = checked_weight_exp(q.scale_exp_ih, source, q.frac_preact, name=f"{name}.weight_ih")
             e_hh = checked_weight_exp(q.scale_exp_hh, q.frac_state, q.frac_preact, name=f"{name}.weight_hh")

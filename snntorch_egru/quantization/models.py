@@ -30,11 +30,12 @@ from typing import Dict, NamedTuple, Optional, Sequence
 
 import torch
 
+from egru_format import OVERFLOW_KEYS
 from egru_format.integer import INPUT_CLAMP
 
 from ..language_model import EGRULanguageModel
 from ..layer import EGRU
-from .formats import OVERFLOW_KEYS, QuantizationSpec
+from .formats import QuantizationSpec
 from .integer import IntegerDenseLayer, IntegerEGRULayer, egru_step_int, integer_layers
 from .primitives import dense_int, round_half_away, sat24, shift, wrap32
 

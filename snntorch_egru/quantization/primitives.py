@@ -39,10 +39,9 @@ from typing import NamedTuple, Optional
 
 import torch
 
+from egru_format import FRAC_GATE, GATE_ONE, INT24_MAX, INT24_MIN, INT32_MAX, INT32_MIN, MANTISSA_MAX
+from egru_format import QuantizationError
 from egru_format.fixed_point import mantissas
-
-from .formats import FRAC_GATE, GATE_ONE, INT24_MAX, INT24_MIN, INT32_MAX, INT32_MIN, MANTISSA_MAX
-from .formats import QuantizationError
 
 __all__ = [
     "QuantizedWeights", "FloatWeights", "round_half_away", "weight_scale_exponent", "quantize_weights", "sat24",

@@ -40,10 +40,12 @@ from typing import Optional
 import torch
 from torch import nn
 
+from egru_format import FRAC_GATE, GATE_ONE, INT24_MAX, INT24_MIN, MANTISSA_MAX, MANTISSA_MIN, DenseQuantization
+from egru_format import EGRUQuantization
+
 from ..language_model import EGRULanguageModel
 from ..layer import EGRU
-from .formats import FRAC_GATE, GATE_ONE, INT24_MAX, INT24_MIN, MANTISSA_MAX, MANTISSA_MIN, DenseQuantization
-from .formats import LayerQuantization, QuantizationSpec
+from .formats import QuantizationSpec
 from .integer import integer_layers
 from .layout import layer_plan, recurrent_stack
 from .models import to_integer
@@ -79,18 +81,20 @@ def _fq_sat(v: torch.Tensor, frac: int) -> torch.Tensor:
     return v.clamp(INT24_MIN / scale, INT24_MAX / scale)
 
 
+def _fq_round_away(v: torch.Tensor, scale: float, low: int, high: int) -> torch.Tensor:
+    """``clip(round_half_away(v * scale), low, high) / scale``, straight-through."""
+    q = (torch.sign(v) * torch.floor(v.abs() * scale + 0.5)).clamp(low, high) / scale
+    return _ste(v, q)
+
+
 def _fq_param(v: torch.Tensor, frac: int, low: int = INT24_MIN) -> torch.Tensor:
     """round_half_away to the 2**-frac grid, clipped to [low, 2**23 - 1], straight-through."""
-    scale = _pow2(frac)
-    q = (torch.sign(v) * torch.floor(v.abs() * scale + 0.5)).clamp(low, INT24_MAX) / scale
-    return _ste(v, q)
+    return _fq_round_away(v, _pow2(frac), low, INT24_MAX)
 
 
 def _fq_weight(w: torch.Tensor, scale_exp: int) -> torch.Tensor:
     """``clip(round_half_away(W / 2**s), -127, 127) * 2**s``, straight-through."""
-    scale = math.ldexp(1.0, -scale_exp)
-    q = (torch.sign(w) * torch.floor(w.abs() * scale + 0.5)).clamp(MANTISSA_MIN, MANTISSA_MAX) / scale
-    return _ste(w, q)
+    return _fq_round_away(w, _pow2(-scale_exp), MANTISSA_MIN, MANTISSA_MAX)
 
 
 def fake_sigmoid_q(x: torch.Tensor) -> torch.Tensor:
@@ -235,7 +239,7 @@ class QuantizationAware(nn.Module):
             raise ValueError(f"state must hold one (y, c) per EGRU layer ({len(sizes)})")
         return [t.to(self.dtype) for t in ys], [t.to(self.dtype) for t in cs]
 
-    def _run_layer(self, x, y, c, index: int, lq: LayerQuantization):
+    def _run_layer(self, x, y, c, index: int, lq: EGRUQuantization):
         rnn, dtype = self.rnn, self.dtype
         p = rnn.layer_parameters(index)
         H = rnn.hidden_sizes[index]

@@ -13,10 +13,10 @@ import random
 import pytest
 import torch
 
+from egru_format import FRAC_GATE, INT24_MAX, INT24_MIN, EGRUQuantization
 from snntorch_egru import EGRU, EGRULanguageModel
 from snntorch_egru.quantization import (
-    FRAC_GATE, INT24_MAX, INT24_MIN, DenseQuantization, IntegerEGRULayer, LayerQuantization, QuantizationError,
-    QuantizationSpec, calibrate, dense_int, egru_step_int, fake_sigmoid_q, fake_tanh_q, integer_layers,
+    DenseQuantization, IntegerEGRULayer, QuantizationError, QuantizationSpec, calibrate, dense_int, egru_step_int, fake_sigmoid_q, fake_tanh_q, integer_layers,
     plan_sigmoid, plan_tanh, quantization_aware, quantize_weights, rshift_round, sat24, sigmoid_q, tanh_q,
     to_integer, weight_scale_exponent,
 )
@@ -465,11 +465,11 @@ def test_conversion_errors_name_layer_and_value():
         rnn.threshold_l0[1] = 2.0**-(q.layers[0].frac_state + 2)
     with pytest.raises(QuantizationError, match=r"l0\.threshold\[1\] = .* quantises to 0"):
         to_integer(rnn, q)
-    far = QuantizationSpec(q.frac_input, (LayerQuantization(16, 0, q.layers[0].scale_exp_ih, -30), q.layers[1]))
+    far = QuantizationSpec(q.frac_input, (EGRUQuantization(16, 0, q.layers[0].scale_exp_ih, -30), q.layers[1]))
     with pytest.raises(QuantizationError, match=r"l0\.weight_hh: weight_exp = -15 is outside"):
         integer_layers(rnn, far)
     with pytest.raises(QuantizationError, match="frac_gate must be 12"):
-        LayerQuantization(16, 14, 0, 0, frac_gate=11)
+        EGRUQuantization(16, 14, 0, 0, frac_gate=11)
     with pytest.raises(QuantizationError, match=r"the spec has 1 layers but the model has 2"):
         to_integer(rnn, QuantizationSpec(0, (q.layers[0],)))
 
@@ -487,7 +487,7 @@ def test_worked_example_of_the_doc():
         rnn.bias_ih_l0.copy_(torch.tensor([0.1, -0.2, 0.05]))
         rnn.bias_hh_l0.copy_(torch.tensor([0.0, 0.3, -0.1]))
     assert (weight_scale_exponent(rnn.weight_ih_l0), weight_scale_exponent(rnn.weight_hh_l0)) == (-7, -7)
-    q = QuantizationSpec(14, (LayerQuantization(16, 14, -7, -7),))
+    q = QuantizationSpec(14, (EGRUQuantization(16, 14, -7, -7),))
     (layer,) = integer_layers(rnn, q)
     assert layer.weight_ih.flatten().tolist() == [128, -64, 230] and layer.weight_hh.flatten().tolist() == [76, 52, -154]
     assert (layer.weight_exp_ih, layer.weight_exp_hh) == (-6, -6)
@@ -503,3 +503,17 @@ def test_worked_example_of_the_doc():
     assert (y.item(), c.item(), bool(e.item())) == (5400, 485, True)
     assert sigmoid_q(torch.tensor(40858), 16).item() == 2686 and sigmoid_q(torch.tensor(922), 16).item() == 2062
     assert tanh_q(torch.tensor(30213), 16).item() == 1888
+
+
+@pytest.mark.parametrize("name", ["LayerQuantization", "FRAC_GATE", "INT24_MAX", "OVERFLOW_KEYS"])
+def test_former_re_exports_are_deprecated(name):
+    import egru_format
+    from snntorch_egru import quantization
+    from snntorch_egru.quantization import formats
+
+    hub_name = "EGRUQuantization" if name == "LayerQuantization" else name
+    for module in (quantization, formats):
+        with pytest.warns(DeprecationWarning, match=f"egru_format.{hub_name}"):
+            assert getattr(module, name) is getattr(egru_format, hub_name)
+    with pytest.raises(AttributeError):
+        quantization.NOT_A_NAME

@@ -65,6 +65,7 @@ Example (the neuron alone, fed through Lava's float Dense; run on the CPU backen
 from __future__ import annotations
 
 import typing as ty
+import warnings
 
 import numpy as np
 from egru_format.constants import EGRU_OVERFLOW_KEYS
@@ -74,9 +75,13 @@ from lava.magma.core.process.variable import Var
 
 from lava_egru.proc.checks import checked_first_step, checked_frac, checked_shape, checked_reset, real_vector
 
-#: Entries of the ``overflow`` Var (docs/fixed-point.md, section 8): the format's
-#: :data:`egru_format.EGRU_OVERFLOW_KEYS`, the EGRU's part of ``OVERFLOW_KEYS``.
-OVERFLOW_COUNTERS = EGRU_OVERFLOW_KEYS
+
+def __getattr__(name: str):
+    if name == "OVERFLOW_COUNTERS":   # deprecated, kept for one release
+        warnings.warn("lava_egru.proc.egru.process.OVERFLOW_COUNTERS is deprecated and will be removed: "
+                      "use egru_format.EGRU_OVERFLOW_KEYS", DeprecationWarning, stacklevel=2)
+        return EGRU_OVERFLOW_KEYS
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 class EGRUNeuron(AbstractProcess):
@@ -147,7 +152,7 @@ class EGRUNeuron(AbstractProcess):
         self.threshold = Var(shape=shape, init=threshold)
         self.bias_ih = Var(shape=(3 * hidden,), init=bias_ih)
         self.bias_hh = Var(shape=(3 * hidden,), init=bias_hh)
-        self.overflow = Var(shape=(len(OVERFLOW_COUNTERS),), init=np.zeros(len(OVERFLOW_COUNTERS), np.int64))
+        self.overflow = Var(shape=(len(EGRU_OVERFLOW_KEYS),), init=np.zeros(len(EGRU_OVERFLOW_KEYS), np.int64))
 
     @property
     def shape(self) -> ty.Tuple[int]:

@@ -18,10 +18,10 @@ from typing import Optional
 
 import torch
 
+from egru_format import FRAC_LIMIT, WEIGHT_EXP_MAX, WEIGHT_EXP_MIN, DenseQuantization, QuantizationError
 from egru_format.spec import checked_int
 
-from ..formats import DEFAULT_MAX_FRAC, FRAC_LIMIT, WEIGHT_EXP_MAX, WEIGHT_EXP_MIN, DenseQuantization
-from ..formats import QuantizationError, QuantizationSpec
+from ..formats import DEFAULT_MAX_FRAC, QuantizationSpec
 from ..integer import integer_layers
 from ..primitives import weight_scale_exponent
 from .constrain import constraints, frac_upper

@@ -28,8 +28,10 @@ from typing import Dict, List, Tuple
 
 import torch
 
+from egru_format import FRAC_LIMIT, QuantizationError
+
 from ...language_model import EGRULanguageModel
-from ..formats import FRAC_LIMIT, HEADROOM, QuantizationError
+from ..formats import HEADROOM
 from ..layout import dense_tensors, layer_plan, recurrent_stack
 from ..primitives import weight_scale_exponent
 from .observe import Observations

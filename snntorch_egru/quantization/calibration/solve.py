@@ -26,7 +26,8 @@ from __future__ import annotations
 
 from typing import Dict
 
-from ..formats import WEIGHT_EXP_MAX, WEIGHT_EXP_MIN, DenseQuantization, LayerQuantization, QuantizationError
+from egru_format import WEIGHT_EXP_MAX, WEIGHT_EXP_MIN, DenseQuantization, EGRUQuantization, QuantizationError
+
 from ..formats import QuantizationSpec
 from ..layout import layer_plan
 from .constrain import Constraints
@@ -67,5 +68,5 @@ def spec_from_formats(model, problem: Constraints, frac: Dict[str, int]) -> Quan
             layers.append(DenseQuantization(frac[f"{name}.frac_state"], problem.scale[name]))
         else:
             s_ih, s_hh = problem.scale[name]
-            layers.append(LayerQuantization(frac[f"{name}.frac_preact"], frac[f"{name}.frac_state"], s_ih, s_hh))
+            layers.append(EGRUQuantization(frac[f"{name}.frac_preact"], frac[f"{name}.frac_state"], s_ih, s_hh))
     return QuantizationSpec(frac["input"], tuple(layers))
