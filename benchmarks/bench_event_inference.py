@@ -39,7 +39,7 @@ from torch import nn
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from snntorch_egru import EGRU  # noqa: E402
-from snntorch_egru.checkpoint import write_text_atomic  # noqa: E402
+from egru.lm.checkpoint import write_text_atomic  # noqa: E402
 from snntorch_egru.event_inference import EventDrivenEGRU  # noqa: E402
 from snntorch_egru.opcount import count_operations  # noqa: E402
 from snntorch_egru.pruning import Pruner  # noqa: E402

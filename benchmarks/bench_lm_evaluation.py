@@ -1,6 +1,6 @@
 """Time of one full-split language-model evaluation at batch size 1 (PTB test split).
 
-``snntorch_egru.train_lm.evaluate`` runs the whole split as one stream (batch size 1, the
+``egru.lm.trainer.evaluate`` runs the whole split as one stream (batch size 1, the
 state carried from token to token, in segments of ``--segment`` steps) and returns the mean
 cross-entropy over every next-token prediction: 82,429 predictions for the 82,430 tokens of
 the PTB test split. This benchmark times that call for the protocol's model sizes
@@ -32,9 +32,9 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from snntorch_egru.data import load_corpus  # noqa: E402
+from egru.lm.data import load_corpus  # noqa: E402
 from snntorch_egru.language_model import EGRULanguageModel  # noqa: E402
-from snntorch_egru.train_lm import evaluate  # noqa: E402
+from egru.lm.trainer import evaluate  # noqa: E402
 
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "ptb"
 

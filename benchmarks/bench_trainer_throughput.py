@@ -1,4 +1,4 @@
-"""Training throughput of ``snntorch_egru.train_lm`` against a bare training loop, in one run.
+"""Training throughput of ``egru.lm.trainer`` against a bare training loop, in one run.
 
 The baseline is the plainest loop a PyTorch user would write for the protocol's model: an
 embedding, ``torch.nn.GRU`` (2 layers), a tied readout, AdamW, gradient clipping,
@@ -37,8 +37,8 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from snntorch_egru.data import batchify, load_corpus  # noqa: E402
-from snntorch_egru.train_lm import LMConfig, train_language_model  # noqa: E402
+from egru.lm.data import batchify, load_corpus  # noqa: E402
+from egru.lm.trainer import LMConfig, train_language_model  # noqa: E402
 
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "ptb"
 

@@ -27,8 +27,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import converters  # noqa: E402
 from egru.pipelines.lm import perplexity_from_logits as perplexity  # noqa: E402
 import lava_egru  # noqa: E402
-from snntorch_egru.data import load_corpus  # noqa: E402
-from snntorch_egru.train_lm import LMConfig, evaluate, train_language_model  # noqa: E402
+from egru.lm.data import load_corpus  # noqa: E402
+from egru.lm.trainer import LMConfig, evaluate, train_language_model  # noqa: E402
 
 
 def main(argv=None) -> int:

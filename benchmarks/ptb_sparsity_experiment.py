@@ -31,7 +31,7 @@ decay and dropouts).
 
 Evaluation of every configuration: the full PTB test split (82,430 tokens: 82,429
 next-token predictions) and the full validation split at batch size 1 with the state
-carried (``snntorch_egru.train_lm.evaluate``), and
+carried (``egru.lm.trainer.evaluate``), and
 :func:`snntorch_egru.opcount.count_operations` on the test split for activity sparsity
 and MACs. Reductions are against the dense GRU of the same size (3H(I+H) MACs per layer
 and token; the embedding lookup is 0 MACs):
@@ -80,9 +80,9 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from snntorch_egru import train_lm  # noqa: E402
-from snntorch_egru.checkpoint import write_text_atomic  # noqa: E402
-from snntorch_egru.data import load_corpus  # noqa: E402
+from egru.lm import trainer as train_lm  # noqa: E402
+from egru.lm.checkpoint import write_text_atomic  # noqa: E402
+from egru.lm.data import load_corpus  # noqa: E402
 from snntorch_egru.opcount import count_operations  # noqa: E402
 from snntorch_egru.pruning import CubicSchedule, Pruner, weight_sparsity  # noqa: E402
 

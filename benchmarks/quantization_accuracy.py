@@ -4,7 +4,7 @@ Two tasks (docs/fixed-point.md, "Measured accuracy"):
 
 (a) sequence classification: the delayed-XOR task of
     ``egru.delayed_xor`` (test accuracy on 2000 sequences);
-(b) a small word-level Penn Treebank language model (``snntorch_egru.train_lm``; test
+(b) a small word-level Penn Treebank language model (``egru.lm.trainer``; test
     perplexity on the first ``--lm-eval-tokens`` test tokens, as 10 parallel streams
     with the state carried).
 
@@ -44,11 +44,11 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 from snntorch_egru import activity_regularizer  # noqa: E402
-from snntorch_egru.checkpoint import write_text_atomic  # noqa: E402
-from snntorch_egru.data import batchify, load_corpus  # noqa: E402
+from egru.lm.checkpoint import write_text_atomic  # noqa: E402
+from egru.lm.data import batchify, load_corpus  # noqa: E402
 from egru.delayed_xor import DelayedXorConfig, delayed_xor_batch, train_delayed_xor  # noqa: E402
 from snntorch_egru.quantization import calibrate, quantization_aware, to_integer  # noqa: E402
-from snntorch_egru.train_lm import LMConfig, bptt_segments, train_language_model  # noqa: E402
+from egru.lm.trainer import LMConfig, bptt_segments, train_language_model  # noqa: E402
 
 DEFAULT_DATA = REPO.parent / "shared" / "data" / "ptb"
 

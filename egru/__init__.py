@@ -8,7 +8,7 @@ It sits on top of the libraries and is imported by none of them:
   lava, evaluate, benchmark, pipeline.
 - :mod:`egru.train_lm`: the language-model trainer's command line
   (``python -m egru.train_lm``, also under ``torchrun``), over
-  :mod:`snntorch_egru.train_lm`.
+  :mod:`egru.lm` (the trainer, corpora, checkpoints).
 - :mod:`egru.pipelines`: the digits and language-model pipelines on one run skeleton.
 - :mod:`egru.delayed_xor`: the delayed-XOR task (``python -m egru.delayed_xor``).
 

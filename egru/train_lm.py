@@ -1,10 +1,10 @@
-"""The language-model trainer's command line, over :mod:`snntorch_egru.train_lm`.
+"""The language-model trainer's command line, over :mod:`egru.lm.trainer`.
 
-Every :class:`~snntorch_egru.train_lm.LMConfig` field is a ``--flag`` with a help text
+Every :class:`~egru.lm.trainer.LMConfig` field is a ``--flag`` with a help text
 (``hidden_sizes`` -> ``--hidden-sizes 256 128``, booleans take ``true``/``false``,
 ``--threshold-init constant|beta``, ``--rnn-type egru|gru|lstm``, ``--device cpu|cuda|cuda:N``;
 ``python -m egru.train_lm --help`` lists them). The corpus comes from
-``--data`` (:func:`snntorch_egru.data.load_corpus`); the trained weights go to
+``--data`` (:func:`egru.lm.data.load_corpus`); the trained weights go to
 ``OUTPUT_DIR/model.pt`` (a ``state_dict``), next to the trainer's ``checkpoint.pt`` and
 ``log.jsonl``; the test split is evaluated at the end (``--no-test`` skips it).
 
@@ -37,10 +37,9 @@ from pathlib import Path
 
 import torch
 
-from snntorch_egru.checkpoint import CheckpointError
-from snntorch_egru.data import CorpusError, load_corpus
-from snntorch_egru.train_lm import (CHECKPOINT_NAME, RNN_TYPES, THRESHOLD_INITS, LMConfig, evaluate,
-                                    train_language_model)
+from .lm.checkpoint import CheckpointError
+from .lm.data import CorpusError, load_corpus
+from .lm.trainer import CHECKPOINT_NAME, RNN_TYPES, THRESHOLD_INITS, LMConfig, evaluate, train_language_model
 
 from . import _argtypes as types
 

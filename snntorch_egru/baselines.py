@@ -3,7 +3,7 @@ r"""Dense LSTM and GRU language-model baselines of the :class:`EGRULanguageModel
 :class:`RNNLanguageModel` is embedding -> a stack of single-layer ``torch.nn.LSTM`` or
 ``torch.nn.GRU`` modules (one per layer, so sizes can differ; time first) -> dense readout
 (``nn.Linear`` with bias), with the same interface as :class:`EGRULanguageModel`, so the
-same trainer (:mod:`snntorch_egru.train_lm`), regularisers
+same trainer (the application's :mod:`egru.lm.trainer`), regularisers
 (:class:`~snntorch_egru.regularization.RegularizedLM`), pruning targets and operation
 counts (:mod:`snntorch_egru.opcount`) apply. Layer :math:`k` maps its input :math:`x_t`
 (the embedding :math:`E[w_t]` for :math:`k = 0`, else layer :math:`k-1`'s :math:`h_t`) as

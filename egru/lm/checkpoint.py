@@ -7,7 +7,7 @@ while saving leaves either the previous checkpoint or the new one, never a torn 
 Example::
 
     >>> import os, tempfile, torch
-    >>> from snntorch_egru.checkpoint import save_checkpoint, load_checkpoint, rng_state, set_rng_state
+    >>> from egru.lm.checkpoint import save_checkpoint, load_checkpoint, rng_state, set_rng_state
     >>> path = os.path.join(tempfile.mkdtemp(), "ckpt.pt")
     >>> save_checkpoint(path, {"step": 3, "rng": rng_state()})
     >>> a = torch.rand(2)

@@ -7,7 +7,7 @@ words of the other splits that are missing from it map to ``<unk>``.
 
 Example (needs the corpus on disk)::
 
-    >>> from snntorch_egru.data import load_corpus
+    >>> from egru.lm.data import load_corpus
     >>> corpus = load_corpus("../shared/data/ptb")      # doctest: +SKIP
     >>> len(corpus.vocabulary), corpus.train.shape       # doctest: +SKIP
     (10000, torch.Size([929589]))

@@ -10,7 +10,7 @@ program has already chosen a tqdm lock.
 
 Example::
 
-    >>> from snntorch_egru.progress import progress_bar
+    >>> from egru.lm.progress import progress_bar
     >>> sum(progress_bar(range(3), desc="demo", disable=True))
     3
 """

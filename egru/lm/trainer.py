@@ -48,18 +48,13 @@ Training follows the reference recipe at any scale:
 Evaluation runs at batch size 1, as the EGRU papers report activity, and returns the
 per-token cross-entropy, perplexity and activity.
 
-The command line (every :class:`LMConfig` field a ``--flag``, ``torchrun`` for DDP) is the
-application's :mod:`egru.train_lm`::
-
-    python -m egru.train_lm --data ../shared/data/ptb --epochs 1 --max-train-tokens 100000 \
-        --output-dir runs/ptb --checkpoint-every 200
-    python -m egru.train_lm ... --output-dir runs/ptb --resume          # continue
-    torchrun --nproc_per_node 2 -m egru.train_lm --data ../shared/data/ptb ...  # DDP (gloo on CPU)
+The command line over this module (every :class:`LMConfig` field a ``--flag``, ``torchrun``
+for DDP, the commands to run) is :mod:`egru.train_lm`.
 
 Example (tiny, synthetic data)::
 
     >>> import torch
-    >>> from snntorch_egru.train_lm import LMConfig, train_language_model, evaluate
+    >>> from egru.lm.trainer import LMConfig, train_language_model, evaluate
     >>> tokens = torch.arange(600) % 7                      # a periodic "corpus" of 7 words
     >>> config = LMConfig(embedding_size=8, hidden_sizes=(16, 8), epochs=3, batch_size=4, bptt=10, lr=1e-2)
     >>> model, history = train_language_model(config, tokens, vocab_size=7)
@@ -84,12 +79,13 @@ from typing import Callable, List, NamedTuple, Optional, Sequence
 import torch
 from torch import nn
 
+from snntorch_egru import EGRULanguageModel, RNNLanguageModel
+from snntorch_egru.pruning import CubicSchedule, Pruner
+from snntorch_egru.regularization import RegularizedLM
+from snntorch_egru.surrogate import triangle
+
 from .checkpoint import CheckpointError, load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from .data import batchify
-from .language_model import EGRULanguageModel
-from .pruning import CubicSchedule, Pruner
-from .regularization import RegularizedLM
-from .surrogate import triangle
 
 try:
     import numpy as _np
@@ -297,7 +293,6 @@ def build_model(config: LMConfig, vocab_size: int, device=None) -> nn.Module:
             spike_grad=triangle(config.surrogate_dampening, config.surrogate_width),
         )
     else:
-        from .baselines import RNNLanguageModel
         model = RNNLanguageModel(
             vocab_size, config.embedding_size, list(config.hidden_sizes), cell=config.rnn_type,
             tie_weights=config.tie_weights, dropout_embedding=config.dropout_embedding,

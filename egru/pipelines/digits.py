@@ -49,7 +49,7 @@ from egru_format import DenseLayer, EGRULayer, FormatError, InputLayer, NetworkS
 from snntorch_egru import EGRU
 from snntorch_egru import quantization as quant
 from snntorch_egru.opcount import count_operations
-from snntorch_egru.progress import progress_bar
+from ..lm.progress import progress_bar
 from snntorch_egru.pruning import CubicSchedule, Pruner
 
 from .run import Phase, Pipeline, check_config, save_figure

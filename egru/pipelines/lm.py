@@ -3,10 +3,10 @@
 The same path as the digits pipeline (:mod:`egru.pipelines.digits`), on the same run
 skeleton (:class:`egru.pipelines.run.Pipeline`), for a word-level language model on a
 corpus directory (Penn Treebank: ``ptb.{train,valid,test}.txt``; WikiText-2:
-``wiki.*.tokens``; see :func:`snntorch_egru.data.load_corpus`):
+``wiki.*.tokens``; see :func:`egru.lm.data.load_corpus`):
 
 1. **train** an :class:`snntorch_egru.EGRULanguageModel` (embedding -> EGRU stack -> tied
-   readout) with :func:`snntorch_egru.train_lm.train_language_model` on the first
+   readout) with :func:`egru.lm.trainer.train_language_model` on the first
    ``train_tokens`` training tokens;
 2. **prune** the input and recurrent matrices of every EGRU layer to ``sparsity``
    (global magnitude, one shot) and fine-tune with the masks held;
@@ -47,11 +47,11 @@ from torch import nn
 import converters
 from snntorch_egru import EGRULanguageModel
 from snntorch_egru import quantization as quant
-from snntorch_egru.data import Corpus, batchify, load_corpus
+from ..lm.data import Corpus, batchify, load_corpus
 from snntorch_egru.opcount import count_operations
-from snntorch_egru.progress import progress_bar
+from ..lm.progress import progress_bar
 from snntorch_egru.pruning import CubicSchedule, Pruner, weight_sparsity
-from snntorch_egru.train_lm import LMConfig, bptt_segments, evaluate, train_language_model
+from ..lm.trainer import LMConfig, bptt_segments, evaluate, train_language_model
 
 from .run import Phase, Pipeline, check_config, save_figure
 
@@ -343,7 +343,7 @@ def run_lm_pipeline(config: LMPipelineConfig, data_dir, output_dir, *, lava: boo
     """Run every phase; write the two network files, ``report.json`` and the PNGs to ``output_dir``.
 
     Raises:
-        FileNotFoundError / ValueError: from :func:`snntorch_egru.data.load_corpus` for a
+        FileNotFoundError / ValueError: from :func:`egru.lm.data.load_corpus` for a
             missing directory or an empty/missing split file (before the Lava check).
     """
     corpus = load_corpus(data_dir)

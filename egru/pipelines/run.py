@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, List, Sequence
 
-from snntorch_egru.checkpoint import write_text_atomic
+from ..lm.checkpoint import write_text_atomic
 
 __all__ = ["Phase", "Pipeline", "print_report", "check_config", "REPORT_NAME"]
 

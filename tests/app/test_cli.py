@@ -231,7 +231,7 @@ def test_replicate_spec_is_block_diagonal_without_negative_zeros():
 def test_lava_imports_after_a_progress_bar():
     """Lava's import calls multiprocessing.set_start_method("fork"); a tqdm bar shown before
     (training, then Lava, in one process) must not have fixed the context already."""
-    code = ("from snntorch_egru.progress import progress_bar\n"
+    code = ("from egru.lm.progress import progress_bar\n"
             "import io\n"
             "for _ in progress_bar(range(3), file=io.StringIO()): pass\n"
             "import lava_egru\n"

@@ -17,9 +17,9 @@ import torch
 from conftest import REPO_ROOT
 from egru import _argtypes, cli, train_lm
 from egru_format import EGRULayer, InputLayer, NetworkSpec, write_network
-from snntorch_egru.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
-from snntorch_egru.data import CorpusError, load_corpus
-from snntorch_egru.train_lm import LMConfig
+from egru.lm.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from egru.lm.data import CorpusError, load_corpus
+from egru.lm.trainer import LMConfig
 
 TINY_LM = ["--embedding-size", "4", "--hidden-sizes", "4", "--epochs", "1", "--batch-size", "2", "--bptt", "5",
            "--no-progress", "--no-test"]

@@ -93,7 +93,7 @@ def test_json_fields_and_chains(quick_run):
 
 def test_reductions_match_opcount(quick_run, shared_data_dir):
     work, results, _ = quick_run
-    from snntorch_egru.data import load_corpus
+    from egru.lm.data import load_corpus
     from snntorch_egru.opcount import count_operations
     corpus = load_corpus(shared_data_dir / "ptb")
     record = json.loads((results / "egru_wd010_p95.json").read_text())
@@ -106,7 +106,7 @@ def test_reductions_match_opcount(quick_run, shared_data_dir):
     assert record["reduction_rnn_only"] == pytest.approx(MODULE.gru_rnn_macs(MODULE.QUICK) / rnn_effective,
                                                          rel=1e-12)
     assert record["activity_sparsity"]["pooled"] == pytest.approx(counts.activity_sparsity["pooled"])
-    from snntorch_egru.train_lm import evaluate
+    from egru.lm.trainer import evaluate
     with torch.no_grad():
         assert evaluate(model, test).loss == pytest.approx(record["test_loss"], rel=1e-9)
 

@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 import torch
 
+from egru.lm.checkpoint import load_checkpoint
+from egru.lm.trainer import CHECKPOINT_NAME, LOG_NAME, LMConfig
 from egru.train_lm import build_parser, main
-from snntorch_egru.checkpoint import load_checkpoint
-from snntorch_egru.train_lm import CHECKPOINT_NAME, LOG_NAME, LMConfig
 
 REPO = Path(__file__).resolve().parents[2]
 REFERENCE_NEURON = dict(surrogate_dampening=3.6, surrogate_width=3.6, threshold_init="beta", threshold=0.01,

@@ -107,8 +107,8 @@ def test_simulate_equals_snntorch_egru(tmp_path, num_layers, prune):
 
 @pytest.fixture(scope="module")
 def small_ptb_language_model(request):
-    from snntorch_egru.data import load_corpus
-    from snntorch_egru.train_lm import LMConfig, train_language_model
+    from egru.lm.data import load_corpus
+    from egru.lm.trainer import LMConfig, train_language_model
 
     data_dir = request.getfixturevalue("shared_data_dir") / "ptb"
     corpus = load_corpus(data_dir)
@@ -120,7 +120,7 @@ def small_ptb_language_model(request):
 
 def test_ptb_language_model_runs_identically_in_lava(tmp_path, small_ptb_language_model):
     import lava_egru
-    from snntorch_egru.train_lm import evaluate
+    from egru.lm.trainer import evaluate
 
     model, corpus = small_ptb_language_model
     tokens = corpus.test[:501]

@@ -8,7 +8,7 @@ from snntorch_egru import EGRULanguageModel, RNNLanguageModel
 from snntorch_egru.opcount import count_operations
 from snntorch_egru.pruning import Pruner, select_parameters
 from snntorch_egru.regularization import RegularizedLM, drop_connect
-from snntorch_egru.train_lm import LMConfig, evaluate, train_language_model
+from egru.lm.trainer import LMConfig, evaluate, train_language_model
 
 CELLS = ["lstm", "gru"]
 GATES = {"lstm": 4, "gru": 3}

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from snntorch_egru.data import UNK, batchify, load_corpus
+from egru.lm.data import UNK, batchify, load_corpus
 
 
 def write_corpus(tmp_path, train="a b c\nb c d\n", valid="a z\n", test="d\n"):

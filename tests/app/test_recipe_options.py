@@ -12,11 +12,11 @@ import math
 import pytest
 import torch
 
+from egru.lm.checkpoint import load_checkpoint, save_checkpoint
+from egru.lm.trainer import (CHECKPOINT_NAME, CosineTailSchedule, LMConfig, build_model, build_optimizer,
+                             init_thresholds, threshold_parameters, train_language_model)
 from snntorch_egru import EGRULanguageModel
-from snntorch_egru.checkpoint import load_checkpoint, save_checkpoint
 from snntorch_egru.surrogate import triangle
-from snntorch_egru.train_lm import (CHECKPOINT_NAME, CosineTailSchedule, LMConfig, build_model, build_optimizer,
-                                    init_thresholds, threshold_parameters, train_language_model)
 
 SMALL = dict(embedding_size=8, hidden_sizes=(12, 8), epochs=1, batch_size=4, bptt=10, lr=1e-2, seed=2)
 REFERENCE_NEURON = dict(surrogate_dampening=3.6, surrogate_width=3.6, threshold_init="beta", threshold=0.01,
