@@ -405,3 +405,103 @@ def test_checker_catches_violations(
     violations, n_files = find_violations(tmp_path, package)
     assert n_files == 3
     assert bool(violations) == violates, violations
+
+
+# --------------------------------------------------------------------------- import cycles
+
+
+def module_import_graph(root: Path, package: str) -> dict[str, set[str]]:
+    """``{module: the modules of the same package it imports}`` for every module of ``package``.
+
+    Every import counts, as for the rules above. An imported name stands for the longest
+    module of the package it starts with (``from .spec import NetworkSpec`` -> ``spec``);
+    ``from pkg import mod`` names the module ``pkg.mod`` only, not ``pkg`` (importing a
+    submodule needs its package in ``sys.modules``, not its ``__init__`` finished).
+    """
+    modules = {}
+    for path in _python_files(root, package):
+        name, is_package = _module_name(root, path)
+        modules[name] = (path, is_package)
+    graph: dict[str, set[str]] = {}
+    for name, (path, is_package) in modules.items():
+        found = imported_names(path.read_text(encoding="utf-8"), name, is_package, str(path.relative_to(root)))
+        submodules = {(line, imported.rpartition(".")[0]) for line, imported in found if imported in modules}
+        targets = set()
+        for line, imported in found:
+            if imported in modules and (line, imported) in submodules:
+                continue   # the package part of `from pkg import mod`
+            parts = imported.split(".")
+            while parts and ".".join(parts) not in modules:
+                parts.pop()
+            if parts and ".".join(parts) != name:
+                targets.add(".".join(parts))
+        graph[name] = targets
+    return graph
+
+
+def import_cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The groups of modules that import each other, directly or in a ring (strongly connected
+    components of more than one module, Tarjan's algorithm), each sorted; sorted."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    groups = []
+
+    def visit(node: str) -> None:
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        on_stack.add(node)
+        for target in sorted(graph.get(node, ())):
+            if target not in index:
+                visit(target)
+                low[node] = min(low[node], low[target])
+            elif target in on_stack:
+                low[node] = min(low[node], index[target])
+        if low[node] == index[node]:
+            group = []
+            while True:
+                member = stack.pop()
+                on_stack.discard(member)
+                group.append(member)
+                if member == node:
+                    break
+            if len(group) > 1:
+                groups.append(sorted(group))
+
+    for node in sorted(graph):
+        if node not in index:
+            visit(node)
+    return sorted(groups)
+
+
+@pytest.mark.parametrize("package", PACKAGES)
+def test_package_has_no_import_cycle(package: str) -> None:
+    graph = module_import_graph(REPO_ROOT, package)
+    assert graph, f"no module found under {package}/"
+    cycles = import_cycles(graph)
+    assert not cycles, "modules that import each other (directly or in a ring):\n" + "\n".join(
+        "  " + ", ".join(group) for group in cycles)
+
+
+@pytest.mark.parametrize(
+    ("sources", "cycles"),
+    [
+        ({"a.py": "from .b import x\n", "b.py": "def f():\n    from .a import y\n"}, [["pkg.a", "pkg.b"]]),
+        ({"a.py": "from . import b\n", "b.py": "import pkg.c\n", "c.py": "from pkg.a import z\n"},
+         [["pkg.a", "pkg.b", "pkg.c"]]),
+        ({"a.py": "import importlib\nm = importlib.import_module('pkg.b')\n", "b.py": "from .a import y\n"},
+         [["pkg.a", "pkg.b"]]),
+        ({"__init__.py": "from .a import x\n", "a.py": "from pkg import helper\n"}, [["pkg", "pkg.a"]]),
+        ({"__init__.py": "from .a import x\n", "a.py": "from . import b\nfrom .b import y\n", "b.py": "import os\n"},
+         []),
+        ({"__init__.py": "from . import a, b\n", "a.py": "from . import b\n", "b.py": "from .c import z\n",
+          "c.py": ""}, []),
+    ],
+)
+def test_cycle_finder(tmp_path: Path, sources: dict, cycles: list) -> None:
+    (tmp_path / "pkg").mkdir()
+    (tmp_path / "pkg" / "__init__.py").write_text("")
+    for name, source in sources.items():
+        (tmp_path / "pkg" / name).write_text(source)
+    assert import_cycles(module_import_graph(tmp_path, "pkg")) == cycles
