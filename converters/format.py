@@ -13,5 +13,12 @@ import :mod:`egru_format`.
 
 from __future__ import annotations
 
+import egru_format
 from egru_format import *  # noqa: F401,F403  (the documented re-export)
 from egru_format import __all__  # noqa: F401
+
+
+def __getattr__(name: str):
+    if name == "MODEL_CLASSES":   # deprecated in the format for one release; egru_format warns
+        return egru_format.MODEL_CLASSES
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
