@@ -78,7 +78,8 @@ def egru_step_float(gate_x: np.ndarray, gate_h: np.ndarray, y: np.ndarray, c: np
     hidden = c.shape[0]
     rz = gate_x[: 2 * hidden] + gate_h[: 2 * hidden]
     np.negative(rz, out=rz)
-    np.exp(rz, out=rz)
+    with np.errstate(over="ignore"):   # exp(-a) = inf for a very negative a: the sigmoid is then exactly 0
+        np.exp(rz, out=rz)
     rz += 1
     np.reciprocal(rz, out=rz)
     r, z = rz[:hidden], rz[hidden:]
