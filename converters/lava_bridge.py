@@ -7,8 +7,9 @@
 - :func:`export_lava` (network, path): write a Lava network's current parameters to
   the format (see :func:`lava_egru.export`).
 
-Importing this module imports Lava and lava-dl (Python 3.10, numpy < 2); the
-package :mod:`converters` imports it lazily.
+Importing this module imports nothing; its functions import :mod:`lava_egru`, and
+with it Lava (Python 3.10, numpy < 2; neither torch nor lava-dl). The package
+:mod:`converters` imports it lazily.
 
 Example::
 

@@ -1,10 +1,10 @@
-"""Importing the Lava Processes and models leaves torch and lava-dl's netx out.
+"""Importing lava_egru, its Processes and models leaves torch and lava-dl out.
 
 Lava's model discovery imports every module in a Process's folder in its worker
-processes, and Python runs ``lava_egru/__init__.py`` before any submodule: the
-package ``__init__`` is lazy (module ``__getattr__``), and only
-:mod:`lava_egru.proc.network` imports netx (and with it torch). Each import runs in a
-fresh interpreter, where it really happens.
+processes, and Python runs ``lava_egru/__init__.py`` before any submodule: no module of
+lava_egru (nor the Lava half of the converters) imports torch or lava-dl, so the package
+``__init__`` imports its names plainly. Each import runs in a fresh interpreter, where it
+really happens.
 """
 
 from __future__ import annotations
@@ -18,10 +18,12 @@ import pytest
 pytestmark = pytest.mark.lava
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-HEAVY = ("torch", "lava.lib.dl.netx", "lava.lib.dl.slayer")
-LIGHT_MODULES = ["lava_egru"] + [f"lava_egru.proc.{family}.{kind}"
-                                 for family in ("egru", "identity", "one_hot", "blocks")
-                                 for kind in ("models", "process")]
+HEAVY = ("torch", "lava.lib.dl", "lava.lib.dl.netx", "lava.lib.dl.slayer")
+LIGHT_MODULES = (["lava_egru", "lava_egru.simulation", "lava_egru.exchange", "lava_egru.lifecycle",
+                  "converters.lava_bridge"]
+                 + [f"lava_egru.proc.{family}.{kind}"
+                    for family in ("egru", "identity", "one_hot", "blocks", "network")
+                    for kind in ("models", "process")])
 
 CHECK = """
 import importlib, sys
@@ -38,32 +40,25 @@ def run_fresh(code: str) -> subprocess.CompletedProcess:
 
 
 @pytest.mark.parametrize("module", LIGHT_MODULES)
-def test_import_leaves_torch_and_netx_out(module):
+def test_import_leaves_torch_and_lava_dl_out(module):
     proc = run_fresh(CHECK.format(module=module, heavy=HEAVY))
     assert proc.returncode == 0 and proc.stdout == "ok\n", proc.stderr[-3000:]
 
 
-def test_only_the_network_module_loads_netx():
-    code = ("import sys, lava_egru.proc.network.process\n"
-            "assert 'lava.lib.dl.netx' in sys.modules and 'torch' in sys.modules\n"
-            "print('ok')\n")
-    proc = run_fresh(code)
-    assert proc.returncode == 0 and proc.stdout == "ok\n", proc.stderr[-3000:]
-
-
-def test_lazy_package_names():
+def test_package_names_are_plain_imports():
     code = """
 import sys
 import lava_egru
-assert set(lava_egru.__all__) <= set(dir(lava_egru)), set(lava_egru.__all__) - set(dir(lava_egru))
-assert 'lava.lib.dl.netx' not in sys.modules
+assert 'torch' not in sys.modules and 'lava.lib.dl' not in sys.modules
+assert not hasattr(lava_egru, '__getattr__')
+assert set(lava_egru.__all__) <= set(vars(lava_egru)), set(lava_egru.__all__) - set(vars(lava_egru))
 from lava_egru.proc.egru.process import EGRUNeuron
-assert lava_egru.EGRUNeuron is EGRUNeuron and 'torch' not in sys.modules
 from lava_egru.proc.network.process import EGRUNetwork
 from lava_egru.simulation import SimulationResult, simulate
 from lava_egru.exchange import export, network_spec
-assert (lava_egru.EGRUNetwork, lava_egru.simulate, lava_egru.SimulationResult, lava_egru.export,
-        lava_egru.network_spec) == (EGRUNetwork, simulate, SimulationResult, export, network_spec)
+assert (lava_egru.EGRUNeuron, lava_egru.EGRUNetwork, lava_egru.simulate, lava_egru.SimulationResult,
+        lava_egru.export, lava_egru.network_spec) == (EGRUNeuron, EGRUNetwork, simulate, SimulationResult, export,
+                                                      network_spec)
 namespace = {}
 exec('from lava_egru import *', namespace)
 assert set(lava_egru.__all__) <= set(namespace)
@@ -77,3 +72,4 @@ print('ok')
 """
     proc = run_fresh(code)
     assert proc.returncode == 0 and proc.stdout == "ok\n", proc.stderr[-3000:]
+

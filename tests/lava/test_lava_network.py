@@ -1,7 +1,7 @@
 """EGRUNetwork from a format file: every layer becomes a block, delays are removed, export is lossless.
 
 - (b) every layer of a file becomes a block of the right type; a layer that did
-  not (netx skips unknown types silently) is an error;
+  not (as netx skips unknown types silently) is an error;
 - (c) ``simulate`` removes the synapse latency: ``output[t]`` depends on ``x[..t]`` only;
 - (g) file -> Lava -> file gives identical float32 arrays, CSR matrices stay CSR,
   also when read back from a live runtime (float64 Vars);
@@ -49,8 +49,8 @@ def test_a_skipped_layer_is_an_error(lava_egru, lm_path):
     class SkippingNetwork(lava_egru.EGRUNetwork):
         """Drops the last block, as netx's _create drops a type it does not know."""
 
-        def _create(self):
-            return super()._create()[:-1]
+        def _build_blocks(self):
+            return super()._build_blocks()[:-1]
 
     with pytest.raises(RuntimeError, match="did not all become blocks"):
         SkippingNetwork(lm_path)

@@ -1,1 +1,1 @@
-"""A whole network from an ``egru-network`` file or spec (a subclass of lava-dl netx's ``hdf5.Network``)."""
+"""A whole network from an ``egru-network`` file or spec: a hierarchical Lava Process and its SubProcessModel."""

@@ -1,11 +1,13 @@
 """SubProcessModel of :class:`~lava_egru.proc.network.process.EGRUNetwork`.
 
-As in lava-dl netx (``PyNetworkModel``), the blocks are built and wired by the
-Process itself (they must exist before compilation, to be inspected and
-exported), so the model has nothing to build. Unlike netx's model it is untagged:
-netx tags its block models ``fixed_pt``, which a ``floating_pt`` run configuration
-would reject. A model of netx's ``Network`` does not serve a subclass anyway:
-Lava matches models by exact Process class.
+As the SubProcessModels of Lava's hierarchical Processes, it makes the network's
+behaviour out of sub-Processes: its blocks, one per layer, wired in a chain
+``inp -> layers[0] -> ... -> layers[-1] -> out``. The blocks are those the Process
+built (they hold the parameters before any compilation, to be inspected and
+exported); the model adopts them as its sub-Processes (one attribute each, which
+Lava registers) and wires them. It is untagged: the structure is the same in both
+precisions, and the blocks' children get their models from the run configuration's
+``select_tag``.
 
 Absolute imports only: Lava's model discovery also executes this file outside its
 package.
@@ -20,7 +22,13 @@ from lava_egru.proc.network.process import EGRUNetwork
 
 @implements(proc=EGRUNetwork, protocol=LoihiProtocol)
 class SubEGRUNetworkModel(AbstractSubProcessModel):
-    """Nothing to build: the blocks already exist and are wired (see the module docstring)."""
+    """``inp -> layers[0] -> layers[1] -> ... -> layers[-1] -> out``; the blocks become ``layer_k``."""
 
     def __init__(self, proc: EGRUNetwork):
-        """The compiler finds the blocks through the network's port connections."""
+        blocks = proc.layers
+        for k, block in enumerate(blocks):
+            setattr(self, f"layer_{k}", block)
+        proc.inp.connect(blocks[0].inp)
+        for before, after in zip(blocks, blocks[1:]):
+            before.out.connect(after.inp)
+        blocks[-1].out.connect(proc.out)

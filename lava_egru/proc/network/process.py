@@ -1,33 +1,35 @@
-r"""A whole EGRU network from an ``egru-network`` file or spec: lava-dl netx's ``Network``, extended.
+r"""A whole EGRU network from an ``egru-network`` file or spec, as one hierarchical Lava Process.
 
-:class:`EGRUNetwork` subclasses ``lava.lib.dl.netx.hdf5.Network`` and is built as
-a netx user expects, from a file: ``EGRUNetwork(path)`` (netx:
-``hdf5.Network(net_config=path)``). It can also be built from a
-:class:`egru_format.NetworkSpec` in memory: ``EGRUNetwork(spec)``. Either way the
-parameters come from a spec: a path is read (and validated) by
-:func:`egru_format.read_network`, the only place that opens the file; nothing
-here opens HDF5 files. netx's own constructor is therefore not run (it would
-open the file a second time with netx's reader); this constructor sets what
-netx's does (``filename``, ``net_config`` (the spec), ``layers``, ``in_layer``,
-``out_layer``, the ports ``inp`` and ``out``, ``output_message_bits``, netx's options
-``num_layers`` ... ``sparse_fc_layer``, the layer table ``str()``) and ``len()``
-comes from netx. The positional parameters are netx's; netx's options other than
-``sparse_fc_layer`` have no EGRU meaning and accept only their defaults
-(``NotImplementedError`` otherwise, see :class:`EGRUNetwork`). ``_create`` is
-overridden, because none of netx's own block builders fits an EGRU network:
+:class:`EGRUNetwork` is a Lava ``AbstractProcess`` of its own, with the ports ``inp``
+and ``out``; its behaviour is its SubProcessModel
+(:class:`~lava_egru.proc.network.models.SubEGRUNetworkModel`), which wires one block
+per layer (:mod:`lava_egru.proc.blocks`) between them when the network is compiled,
+as Lava's own hierarchical Processes build their sub-Processes. The blocks themselves
+are created here, in the constructor, from the spec's parameters: they hold the
+parameters as their Vars before any compilation (``network.layers[k].weight_ih.init``),
+so that a network can be inspected, changed and exported
+(:func:`lava_egru.export`) without running it; the model adopts them as its
+sub-Processes. Nothing here imports lava-dl or torch.
 
-- netx reads weights through ``NetDict``, which casts ``weight``/``bias`` to int, and
-  quantises them with ``optimize_weight_bits`` for Loihi's 8-bit synapses;
-- netx knows the neuron types CUBA, SDNN and RF only (an ``identity`` neuron makes
-  its ``get_neuron_params`` return None and the block constructor crash);
-- netx has no ``egru`` layer, no token input, and SKIPS unknown layer types silently.
+It is built from a file, ``EGRUNetwork(path)``, or from a :class:`egru_format.NetworkSpec`
+in memory, ``EGRUNetwork(spec)``. Either way the parameters come from a spec: a path
+is read (and validated) by :func:`egru_format.read_network`, the only place that opens
+the file. A layer type string picks its block: ``input`` -> :class:`InputBlock`
+(``vector`` or ``tokens``), ``dense`` -> :class:`DenseBlock` (identity neuron),
+``egru`` -> :class:`EGRUBlock`, from the spec's arrays (float32, exact); an unknown type
+raises, and after construction the blocks are checked against the spec's layer list (a
+layer that did not become a block raises ``RuntimeError``).
 
-The override builds the blocks of :mod:`lava_egru.proc.blocks` by layer type
-string, from the spec's arrays (float32, exact): ``input`` ->
-:class:`InputBlock` (``vector`` or ``tokens``), ``dense`` -> :class:`DenseBlock`
-(identity neuron), ``egru`` -> :class:`EGRUBlock`. An unknown type raises, and
-after construction the blocks are checked against the spec's layer list: a layer
-that did not become a block raises ``RuntimeError``.
+lava-dl netx compatibility. The constructor keeps the signature of lava-dl 0.6.0's
+``netx.hdf5.Network`` (``EGRUNetwork(path)`` as ``hdf5.Network(net_config=path)``:
+the same positional parameters, :data:`NETX_UNSUPPORTED` of them accepting only their
+defaults) and sets the attributes a netx user reads (``filename``, ``net_config``,
+``layers``, ``in_layer``, ``out_layer``, ``inp``, ``out``, ``output_message_bits``,
+netx's options, ``net_str``; ``len()`` and ``str()``, the layer table in netx's
+layout). It is not a subclass of netx's ``Network`` (netx imports torch): it is not an
+instance of it and has none of netx's builder methods (``create_dense``,
+``get_neuron_params``, ...; none of them fits an EGRU layer), and the blocks are wired
+to each other and to ``inp``/``out`` at compilation, not in the constructor.
 
 Synapses (``sparse=``): a weight matrix becomes a Lava ``Sparse`` synapse (with
 exactly its entries other than +0.0, -0.0 included) or a Lava ``Dense``.
@@ -38,15 +40,16 @@ memory, none unless set. ``"auto"`` chooses ``Sparse`` where at least
 ``write_network(..., sparse="auto")``), ``True``/``False`` every matrix
 ``Sparse``/``Dense``. :attr:`EGRUNetwork.sparse_weights` tells the choice.
 
-Precision: ``EGRUNetwork(path, precision=None)`` (keyword-only). ``"floating_pt"`` builds the
-float blocks from the float parameters; ``"fixed_pt"`` builds the blocks from the
-spec's integer view (:func:`egru_format.integer_network`: Lava integer
-weights ``2k``, ``weight_exp``, integer biases and thresholds, the formats), to be
-run with ``select_tag="fixed_pt"``; it needs a quantised (version 2) spec and
-raises :class:`~egru_format.FormatError` naming the missing
-``layer/0/quantization`` otherwise. ``None`` (default): ``"fixed_pt"`` for a
-quantised spec, ``"floating_pt"`` for a float one. :attr:`EGRUNetwork.precision`
-tells which.
+Precision: ``EGRUNetwork(path, precision=None)`` (keyword-only), one of
+:data:`PRECISIONS`. ``"floating_pt"`` builds the float blocks from the float
+parameters; ``"fixed_pt"`` builds the blocks from the spec's integer view
+(:func:`egru_format.integer_network`: Lava integer weights ``2k``, ``weight_exp``,
+integer biases and thresholds, the formats), to be run with ``select_tag="fixed_pt"``;
+it needs a quantised (version 2) spec and raises :class:`~egru_format.FormatError`
+naming the missing ``layer/0/quantization`` otherwise. ``None`` (default):
+``"fixed_pt"`` for a quantised spec, ``"floating_pt"`` for a float one.
+:attr:`EGRUNetwork.precision` tells which; as every Lava Process, a network runs with
+the run configuration's ``select_tag`` equal to the precision of its Vars.
 
 Timing (details: :mod:`lava_egru.proc.blocks.process`): every synapse delays by
 one step. With :math:`n` layers (the input layer included), element :math:`t` of
@@ -54,14 +57,6 @@ the input sequence enters ``inp`` at step :math:`t + 1` and its output leaves
 ``out`` at step :math:`t + n` = :math:`t + 1 +` :attr:`EGRUNetwork.latency`;
 ``out`` sends zeros before step :math:`n`. :func:`lava_egru.simulate` removes
 this latency.
-
-Importing this module imports netx, and with it torch and lava-dl's slayer: a few
-seconds once per interpreter. The rest of :mod:`lava_egru.proc` does not. That
-import prints two notices that do not concern an EGRU network (slayer's
-object-detection datasets: "Prophesee Dataset Toolbox could not be found";
-torch's C++ extension helper on a machine without a CUDA runtime: "No CUDA
-runtime is found, using CUDA_HOME=..."): exactly these lines are dropped, any
-other output of the import is passed on.
 
 Example (a network file, built as a Lava process and run with a source and a sink)::
 
@@ -100,12 +95,8 @@ Example (a network file, built as a Lava process and run with a source and a sin
 
 from __future__ import annotations
 
-import contextlib
 import copy
-import io
 import os
-import re
-import sys
 import typing as ty
 
 import numpy as np
@@ -128,8 +119,11 @@ from lava.magma.core.process.process import AbstractProcess
 
 from lava_egru.proc.blocks.process import DenseBlock, EGRUBlock, InputBlock
 
+__all__ = ["EGRUNetwork", "PRECISIONS", "NETX_UNSUPPORTED", "scipy_csr", "layer_table"]
+
+#: The two precisions: the ``select_tag`` of a run configuration and the ``precision`` of a network.
 PRECISIONS = ("floating_pt", "fixed_pt")
-#: Layer type -> name in netx's layer table (``str(network)``).
+#: Layer type -> name in the layer table (``str(network)``, netx's layout).
 TABLE_NAMES = {"input": "Input", "dense": "Dense", "egru": "EGRU"}
 #: Weight matrices of each layer type, in the order the blocks take them.
 WEIGHT_NAMES = {"input": (), "dense": ("weight",), "egru": ("weight_ih", "weight_hh")}
@@ -146,34 +140,21 @@ NETX_UNSUPPORTED = {
     "spike_exp": 6,
 }
 
-#: The whole lines lava-dl's netx import prints on stdout/stderr that concern no EGRU network.
-NETX_IMPORT_NOTICES = re.compile(
-    r"^WARNING: Prophesee Dataset Toolbox could not be found!\n"
-    r" +Only Prophesee DVS demo will not run properly\.\n"
-    r" +Please install it from \S+\n"
-    r"|^No CUDA runtime is found, using CUDA_HOME='[^'\n]*'\n",
-    re.MULTILINE,
-)
 
+def layer_table(rows: ty.Sequence[ty.Tuple[str, int]]) -> str:
+    """The layer table of ``str(network)``, in lava-dl netx's layout: a header, then one line per
+    ``(type name, channels)`` with width and height 1 and no kernel, stride, padding, dilation,
+    groups or delay.
 
-def _import_netx_hdf5():
-    """``lava.lib.dl.netx.hdf5``, imported with :data:`NETX_IMPORT_NOTICES` dropped from its output.
-
-    Both notices are ``print`` calls run by the import (slayer's Prophesee dataset
-    module, torch's ``cpp_extension``), not warnings: the import's stdout and stderr
-    are captured and passed on without those lines, also when the import fails.
+    >>> print(layer_table([("Input", 3), ("EGRU", 16)]))
+    |   Type   |  W  |  H  |  C  | ker | str | pad | dil | grp |delay|
+    |Input     |    1|    1|    3|     |     |     |     |     |False|
+    |EGRU      |    1|    1|   16|     |     |     |     |     |False|
     """
-    stdout, stderr = io.StringIO(), io.StringIO()
-    try:
-        with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
-            from lava.lib.dl.netx import hdf5
-    finally:
-        sys.stdout.write(NETX_IMPORT_NOTICES.sub("", stdout.getvalue()))
-        sys.stderr.write(NETX_IMPORT_NOTICES.sub("", stderr.getvalue()))
-    return hdf5
-
-
-hdf5 = _import_netx_hdf5()
+    lines = ["|   Type   |  W  |  H  |  C  | ker | str | pad | dil | grp |delay|"]
+    lines += [f"|{name:10s}|{1:-5d}|{1:-5d}|{channels:-5d}|" + f"{'':5s}|" * 5 + f"{'False':5s}|"
+              for name, channels in rows]
+    return "\n".join(lines)
 
 
 def scipy_csr(matrix, values=None) -> scipy.sparse.csr_matrix:
@@ -191,11 +172,11 @@ def scipy_csr(matrix, values=None) -> scipy.sparse.csr_matrix:
     return scipy.sparse.csr_matrix((data, indices, indptr), shape=matrix.shape)
 
 
-class EGRUNetwork(hdf5.Network):
+class EGRUNetwork(AbstractProcess):
     """The Lava network an ``egru-network`` file or spec describes (see the module docstring).
 
-    The positional parameters are netx's (``hdf5.Network`` of lava-dl 0.6.0:
-    ``net_config, num_layers, skip_layers, input_message_bits, input_shape,
+    The positional parameters are those of lava-dl 0.6.0's ``netx.hdf5.Network``
+    (``net_config, num_layers, skip_layers, input_message_bits, input_shape,
     reset_interval, reset_offset, spike_exp, sparse_fc_layer``), so that a call written
     for a netx network means the same here or fails; ``precision`` and ``sparse`` are
     keyword-only.
@@ -240,7 +221,9 @@ class EGRUNetwork(hdf5.Network):
     source : str
         What error messages name: ``filename``, or ``<NetworkSpec>``.
     layers : list
-        One block per layer, in spec order.
+        One block per layer, in spec order (``in_layer`` the first, ``out_layer`` the last).
+    inp, out : InPort, OutPort
+        The input of the first block and the output of the last one.
     sparse_weights : dict
         ``(layer index, weight name) -> bool``: which weight matrices are Lava
         ``Sparse`` synapses.
@@ -252,6 +235,8 @@ class EGRUNetwork(hdf5.Network):
     latency : int
         Steps between an input element entering ``inp`` and its output leaving ``out``
         (one per synapse on the path: ``len(layers) - 1``).
+    net_str : str
+        The layer table (``str(network)``, :func:`layer_table`).
     """
 
     def __init__(self, net_config: ty.Union[str, os.PathLike, NetworkSpec], num_layers: ty.Optional[int] = None,
@@ -260,10 +245,9 @@ class EGRUNetwork(hdf5.Network):
                  reset_offset: int = 0, spike_exp: int = 6, sparse_fc_layer: bool = False, *,
                  precision: ty.Optional[str] = None, sparse: SparseChoice = "keep") -> None:
         from_spec = isinstance(net_config, NetworkSpec)
-        # netx's constructor is skipped (it would open the file again): AbstractProcess's runs instead,
-        # first, so that a Process failing its checks below can still be deleted.
-        AbstractProcess.__init__(self, net_config=None if from_spec else net_config, num_layers=num_layers,
-                                 input_message_bits=input_message_bits)
+        # First, so that a Process failing its checks below can still be deleted (Lava's __del__ needs it).
+        super().__init__(net_config=None if from_spec else net_config, num_layers=num_layers,
+                         input_message_bits=input_message_bits)
         given = dict(num_layers=num_layers, skip_layers=skip_layers, input_message_bits=input_message_bits,
                      input_shape=input_shape, reset_interval=reset_interval, reset_offset=reset_offset,
                      spike_exp=spike_exp)
@@ -300,9 +284,12 @@ class EGRUNetwork(hdf5.Network):
         self.reset_interval, self.reset_offset, self.spike_exp = reset_interval, reset_offset, spike_exp
         self.sparse_fc_layer = bool(sparse_fc_layer)
         self.sparse_weights = self._synapse_layout(sparse)
-        self._requested_precision = precision
-        self.net_str = ""
-        self.layers = self._create()
+        if precision is None:
+            precision = "fixed_pt" if spec.quantized else "floating_pt"
+        self.precision = precision
+        # FormatError naming layer/0/quantization for a float spec.
+        self.fixed_point = integer_network(spec, source=self.source) if precision == "fixed_pt" else None
+        self.layers = self._build_blocks()
         built_types = [block.layer_type for block in self.layers]
         spec_types = [layer.type for layer in spec.layers]
         if built_types != spec_types:
@@ -313,15 +300,34 @@ class EGRUNetwork(hdf5.Network):
         self.in_layer, self.out_layer = self.layers[0], self.layers[-1]
         self.inp = InPort(shape=self.in_layer.inp.shape)
         self.out = OutPort(shape=self.out_layer.out.shape)
-        self.inp.connect(self.in_layer.inp)
-        self.out_layer.out.connect(self.out)
         self.output_message_bits = self.out_layer.output_message_bits
         self.latency = len(self.layers) - 1
+        self.net_str = layer_table([(TABLE_NAMES[block.layer_type], block.shape[0]) for block in self.layers])
+
+    def __len__(self) -> int:
+        """The number of layers (blocks), the input layer included."""
+        return len(self.layers)
+
+    def __str__(self) -> str:
+        """The layer table (:attr:`net_str`)."""
+        return self.net_str
 
     @property
     def source(self) -> str:
         """The file the network was built from, or ``<NetworkSpec>`` (named in error messages)."""
         return SPEC_SOURCE if self.filename is None else self.filename
+
+    @property
+    def output_frac(self) -> ty.Optional[int]:
+        """Fractional bits of the output layer's integers (fixed point), else None."""
+        if self.fixed_point is None:
+            return None
+        return self.fixed_point[-1].frac_state
+
+    @property
+    def input_encoding(self) -> str:
+        """``"vector"`` or ``"tokens"`` (the input layer's encoding)."""
+        return self.in_layer.encoding
 
     def _synapse_layout(self, sparse: SparseChoice) -> ty.Dict[ty.Tuple[int, str], bool]:
         """``(k, name) -> bool``: which weight matrices become ``Sparse`` under the ``sparse`` choice."""
@@ -336,29 +342,17 @@ class EGRUNetwork(hdf5.Network):
             return {key: zero_fraction(matrix) >= SPARSE_AUTO_FRACTION for key, matrix in matrices.items()}
         return {key: sparse for key in matrices}
 
-    def _create(self) -> ty.List[AbstractProcess]:
-        precision = self._requested_precision
-        if precision is None:
-            precision = "fixed_pt" if self.spec.quantized else "floating_pt"
-        self.precision = precision
-        # FormatError naming layer/0/quantization for a float spec.
-        self.fixed_point = integer_network(self.spec, source=self.source) if precision == "fixed_pt" else None
-        factories = {"input": self._create_input, "dense": self._create_dense, "egru": self._create_egru}
-        self.net_str += self._table_str(header=True) + "\n"
-        layers = []
+    def _build_blocks(self) -> ty.List[AbstractProcess]:
+        """One block per layer of the spec, in the network's precision (not yet wired: the model does it)."""
+        builders = {"input": self._input_block, "dense": self._dense_block, "egru": self._egru_block}
+        blocks = []
         for k, layer in enumerate(self.spec.layers):
-            if layer.type not in factories:
+            if layer.type not in builders:
                 raise RuntimeError(f"{self.source}: layer/{k} has type {layer.type!r}, which has no block")
             # Block k sees sequence element 0 at step k + 1: one synapse delay per block after the input.
-            block = factories[layer.type](k, layer, first_step=k + 1,
-                                          input_message_bits=layers[-1].output_message_bits if layers else 0)
-            if layers:
-                layers[-1].out.connect(block.inp)
-            layers.append(block)
-            self.net_str += self._table_str(type_str=TABLE_NAMES[layer.type], width=1, height=1,
-                                            channel=block.shape[0]) + "\n"
-        self.net_str = self.net_str[:-1]
-        return layers
+            blocks.append(builders[layer.type](k, layer, first_step=k + 1,
+                                               input_message_bits=blocks[-1].output_message_bits if blocks else 0))
+        return blocks
 
     def _weight(self, k: int, name: str, dense, integer=None):
         """The matrix of ``layer/k/name`` (``integer``: its Lava integer weights instead) as the
@@ -369,12 +363,12 @@ class EGRUNetwork(hdf5.Network):
             return scipy_csr(dense)
         return scipy_csr(dense, np.asarray(integer, dtype=np.int64))
 
-    def _create_input(self, k: int, layer: InputLayer, first_step: int, input_message_bits: int) -> InputBlock:
+    def _input_block(self, k: int, layer: InputLayer, first_step: int, input_message_bits: int) -> InputBlock:
         fixed = self.fixed_point[k] if self.fixed_point is not None else None
         frac_input = fixed.frac_input if fixed is not None and layer.encoding == "vector" else None
         return InputBlock(size=layer.size, encoding=layer.encoding, frac_input=frac_input)
 
-    def _create_dense(self, k: int, layer: DenseLayer, first_step: int, input_message_bits: int) -> DenseBlock:
+    def _dense_block(self, k: int, layer: DenseLayer, first_step: int, input_message_bits: int) -> DenseBlock:
         if self.fixed_point is not None:
             fixed = self.fixed_point[k]
             return DenseBlock(
@@ -391,7 +385,7 @@ class EGRUNetwork(hdf5.Network):
             input_message_bits=input_message_bits,
         )
 
-    def _create_egru(self, k: int, layer: EGRULayer, first_step: int, input_message_bits: int) -> EGRUBlock:
+    def _egru_block(self, k: int, layer: EGRULayer, first_step: int, input_message_bits: int) -> EGRUBlock:
         if self.fixed_point is not None:
             fixed = self.fixed_point[k]
             return EGRUBlock(
@@ -420,16 +414,3 @@ class EGRUNetwork(hdf5.Network):
             first_step=first_step,
             input_message_bits=input_message_bits,
         )
-
-    @property
-    def output_frac(self) -> ty.Optional[int]:
-        """Fractional bits of the output layer's integers (fixed point), else None."""
-        if self.fixed_point is None:
-            return None
-        return self.fixed_point[-1].frac_state
-
-    @property
-    def input_encoding(self) -> str:
-        """``"vector"`` or ``"tokens"`` (the input layer's encoding)."""
-        return self.in_layer.encoding
-
