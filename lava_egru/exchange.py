@@ -10,8 +10,9 @@ float32 file. What Lava does not hold (the ``model`` metadata, ``min_threshold``
 the surrogate, which biases are absent) is taken from the spec the network was
 built from, so torch -> file -> Lava -> file gives identical arrays. The spec's
 ``sparse_matrices`` names the network's ``Sparse`` synapses, so
-``EGRUNetwork(network_spec(network))`` has the same synapses (this is how
-:func:`lava_egru.simulate` clones a network, without a file).
+``EGRUNetwork(network_spec(network), precision=...)`` has the same synapses (this is
+how :func:`lava_egru.simulate` runs a network in the precision it was not built for,
+without a file).
 
 A ``fixed_pt`` network's blocks hold integers (docs/fixed-point.md): a Var whose
 integers still equal those the file's float parameters quantise to gives back the

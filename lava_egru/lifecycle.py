@@ -33,6 +33,16 @@ This module fixes the three for the runtimes that :func:`lava_egru.simulate` sta
 The PDEATHSIG fires when the *thread* that forked the workers ends: start and stop a
 runtime in the same thread (``simulate`` does).
 
+**Compiled again for each run** (:func:`recompilable`): Lava compiles a Process once
+(``ProcessAlreadyCompiled`` afterwards) and a stopped runtime cannot start again. For
+the length of one run, :func:`recompilable` records what compilation changes on the
+Processes a caller keeps (the connections of their ports, which the SubProcessModels
+extend to the children they build, their Vars' aliases, their registered
+sub-Processes, the compiled flag and the runtime) and puts it back afterwards, on
+every exit path: the next run compiles them again, on a runtime of its own, from their
+Vars' initial values. What the compilation built (the children, the runtime) is
+dropped.
+
 Example (what ``simulate`` does; its tests interrupt and kill it)::
 
     >>> import numpy as np
@@ -68,8 +78,8 @@ from lava.magma.compiler.builders.py_builder import PyProcessBuilder
 from lava.magma.core.run_conditions import RunSteps
 from lava.magma.runtime.mgmt_token_enums import MGMT_COMMAND, MGMT_RESPONSE, enum_equal
 
-__all__ = ["WorkerFailed", "forking_workers", "run_steps", "teardown", "worker_pids", "FAILURE_PREFIX",
-           "STOP_TIMEOUT_SECONDS"]
+__all__ = ["WorkerFailed", "forking_workers", "run_steps", "teardown", "recompilable", "worker_pids",
+           "FAILURE_PREFIX", "STOP_TIMEOUT_SECONDS"]
 
 #: The first line of every error about a failed worker.
 FAILURE_PREFIX = "a Lava ProcessModel failed during the run:"
@@ -308,3 +318,61 @@ def teardown(process, graceful: bool = True, timeout: float = STOP_TIMEOUT_SECON
     if getattr(runtime, "_watchdog_manager", None) is not None:
         runtime._watchdog_manager.stop()
     return failures
+
+
+def _ports(process) -> list:
+    return [port for collection in (process.in_ports, process.out_ports, process.ref_ports, process.var_ports)
+            for port in collection.members]
+
+
+@contextlib.contextmanager
+def recompilable(processes: ty.Sequence):
+    """Let ``processes`` be compiled and run inside this block, and compiled again afterwards.
+
+    On exit (return, exception, interrupt) every Process in ``processes`` has again the
+    port connections, Var aliases, registered sub-Processes, compiled flag and runtime it
+    had on entry (module docstring): an uncompiled Process can be compiled again. Pass
+    the Processes that outlive the run, hierarchical ones with their sub-Processes (e.g.
+    a network and its blocks); stop the runtime (:func:`teardown`) before the block ends.
+
+    Example (the same two Processes compiled and run twice)::
+
+        >>> import numpy as np
+        >>> from lava.magma.core.run_configs import Loihi2SimCfg
+        >>> from lava.proc.io.sink import RingBuffer as Sink
+        >>> from lava.proc.io.source import RingBuffer
+        >>> source, sink = RingBuffer(data=np.arange(3.0).reshape(1, 3)), Sink(shape=(1,), buffer=3)
+        >>> source.s_out.connect(sink.a_in)
+        >>> received = []
+        >>> for _ in range(2):
+        ...     with recompilable([source, sink]):
+        ...         try:
+        ...             run_steps(source, 3, Loihi2SimCfg())
+        ...             received.append(sink.data.get().ravel().tolist())
+        ...         finally:
+        ...             _ = teardown(source)
+        >>> received, source.is_compiled, source.runtime is None
+        ([[0.0, 1.0, 2.0], [0.0, 1.0, 2.0]], False, True)
+    """
+    saved = []
+    for process in processes:
+        ports = [(port, list(port.in_connections), list(port.out_connections), dict(port.connection_configs))
+                 for port in _ports(process)]
+        aliases = [(var, var.aliased_var) for var in process.vars.members]
+        flags = (process.parent_proc, process.is_compiled, process.model_class, process.runtime)
+        saved.append((process, ports, aliases, dict(process.procs._members), flags))
+    try:
+        yield
+    finally:
+        for process, ports, aliases, procs, flags in saved:
+            for port, in_connections, out_connections, configs in ports:
+                port.in_connections, port.out_connections = in_connections, out_connections
+                port.connection_configs = configs
+            for var, aliased in aliases:
+                var.aliased_var = aliased
+            collection = process.procs
+            for name in set(collection._members) - set(procs):
+                collection.__dict__.pop(name, None)
+            collection._members.clear()
+            collection.add_members(procs)
+            process.parent_proc, process._is_compiled, process._model_class, process.runtime = flags

@@ -84,7 +84,7 @@ import typing as ty
 import warnings
 
 import numpy as np
-from egru_format import integer_network
+from egru_format import EGRU_OVERFLOW_KEYS, integer_network
 from egru_format.signals import Interrupted, SignalGuard
 from lava.magma.core.run_configs import Loihi2SimCfg
 from lava.proc.io.extractor import Extractor, PyLoihiExtractorModel
@@ -92,7 +92,6 @@ from lava.proc.io.source import PySendModelFloat, RingBuffer
 
 from lava_egru.exchange import network_spec
 from lava_egru.lifecycle import FAILURE_PREFIX, WorkerFailed, recompilable, run_steps, teardown
-from lava_egru.proc.egru.process import OVERFLOW_COUNTERS
 from lava_egru.proc.network.process import PRECISIONS, EGRUNetwork
 
 __all__ = ["simulate", "SimulationResult", "SaturationWarning"]
@@ -259,8 +258,6 @@ def validate_inputs(network: EGRUNetwork, x) -> np.ndarray:
 
 def read_overflow(network: EGRUNetwork) -> dict:
     """``{"layer/k": {counter: count}}`` from the blocks' ``overflow`` Vars (runtime started)."""
-    from egru_format import EGRU_OVERFLOW_KEYS
-
     counters = {}
     for k, block in enumerate(network.layers):
         if not hasattr(block, "overflow"):

@@ -85,7 +85,7 @@ def test_other_neuron_settings_equal_numpy_rollout(lava_egru, tmp_path, settings
 
 
 def test_simulate_twice_gives_identical_outputs(lava_egru, tmp_path):
-    """simulate runs a fresh twin from the zero state: the network can be simulated again."""
+    """simulate runs the network on a fresh runtime from the zero state: it can be simulated again."""
     spec = random_vector_network(2, 6, [16])
     net = build(lava_egru, spec, tmp_path)
     x = np.random.default_rng(1).standard_normal((20, 6))

@@ -3,8 +3,7 @@
 - a network built from a spec equals the one built from the written file: same
   outputs (float and fixed point), same Sparse/Dense synapses;
 - ``sparse=`` chooses the synapses ("keep" = the spec's ``sparse_matrices``);
-- ``simulate`` clones in memory: no file is written or opened, no lava_egru module
-  touches HDF5;
+- ``simulate`` writes and opens no file, no lava_egru module touches HDF5;
 - the float and fixed ProcessModels of each neuron share an abstract base that Lava
   never selects.
 """
