@@ -149,7 +149,7 @@ class RegularizedLM(nn.Module):
             layer_input, new_state = self._torch_stack(lm.rnn, x, state)
         else:
             layer_input, new_state = self._egru_stack(lm.rnn, x, state)
-        y = self._dropout(layer_input, lm.dropout_output)
+        y = self._dropout(lm.readout_input_of(layer_input), lm.dropout_output)
         return lm.readout(y), new_state
 
     def _egru_stack(self, rnn, x: torch.Tensor, state):
@@ -158,11 +158,12 @@ class RegularizedLM(nn.Module):
             raise ValueError("RegularizedLM expects a time-first EGRU (batch_first=False)")
         y0s, c0s, stacked = rnn._initial_state(state, x.shape[1], False, x)
         layer_input = x.contiguous()
-        y_n, c_n, events = [], [], []
+        y_n, c_n, events, candidates = [], [], [], []
         for k in range(rnn.num_layers):
             params = rnn.layer_parameters(k)
             params = params._replace(weight_hh=drop_connect(params.weight_hh, self.dropconnect, True))
-            ys, es, c_last = rnn._run_layer(layer_input, y0s[k], c0s[k], params)
+            ys, es, c_last, *c_tildes = rnn._run_layer(layer_input, y0s[k], c0s[k], params)
+            candidates.extend(c_tildes)
             y_n.append(ys[-1])
             c_n.append(c_last)
             events.append(es)
@@ -170,6 +171,7 @@ class RegularizedLM(nn.Module):
             if k < rnn.num_layers - 1:
                 layer_input = self._dropout(layer_input, rnn.dropout)
         rnn.last_events = events
+        rnn.last_candidates = candidates
         new_state = (torch.stack(y_n), torch.stack(c_n)) if stacked else (tuple(y_n), tuple(c_n))
         return layer_input, new_state
 

@@ -214,3 +214,26 @@ def test_readout_of_the_candidates_reads_the_dense_pre_reset_state():
     torch.testing.assert_close(grad, ref_grad, atol=1e-5, rtol=1e-5)
     with pytest.raises(ValueError, match="readout_input must be one of"):
         EGRULanguageModel(30, 8, 8, readout_input="c")
+
+
+@pytest.mark.parametrize("readout_input,polarity", [("candidates", "positive"), ("events", "signed")])
+def test_the_regularised_training_forward_keeps_the_readout_input_and_polarity(readout_input, polarity):
+    """RegularizedLM without any regulariser is the model's own training forward, also for the
+    dense-state readout and signed events (same logits, events and gradients)."""
+    from snntorch_egru.regularization import RegularizedLM
+
+    torch.manual_seed(2)
+    lm = EGRULanguageModel(30, 8, [12, 8], tie_weights=True, threshold=0.05, readout_input=readout_input,
+                           polarity=polarity)
+    tokens = torch.randint(0, 30, (20, 3))
+    wrapped = RegularizedLM(lm).train()
+    logits, state = wrapped(tokens)
+    events = [e.clone() for e in lm.rnn.last_events]
+    grads = torch.autograd.grad(logits.pow(2).mean(), list(lm.parameters()))
+    plain, plain_state = lm.train()(tokens)
+    torch.testing.assert_close(logits, plain, atol=1e-6, rtol=0)
+    for a, b in zip(events, lm.rnn.last_events):
+        torch.testing.assert_close(a, b, atol=0, rtol=0)
+    plain_grads = torch.autograd.grad(plain.pow(2).mean(), list(lm.parameters()))
+    for a, b in zip(grads, plain_grads):
+        torch.testing.assert_close(a, b, atol=1e-6, rtol=1e-5)
