@@ -53,6 +53,7 @@ import torch
 
 from snntorch_egru import EGRU, EGRULanguageModel
 from snntorch_egru import quantization as quant
+from snntorch_egru.functional import require_positive_events
 from snntorch_egru.surrogate import TriangleSurrogate, triangle
 
 from egru_format import (
@@ -101,6 +102,11 @@ def egru_layers(rnn: EGRU, prefix: str = "") -> list:
     the EGRU's name inside its model (``"rnn."``), for the error messages. Raises
     ``TypeError`` as :func:`to_spec` does.
     """
+    require_positive_events(rnn.polarity, f"the network file format (exporting {prefix or 'the EGRU'})")
+    if getattr(rnn, "record_candidates", False):
+        raise NotImplementedError(
+            "the network file format stores a readout of the graded events only; this model's readout reads the "
+            "dense pre-reset states (readout_input='candidates', a diagnostic)")
     spike_grad = rnn.spike_grad
     if not isinstance(spike_grad, TriangleSurrogate):
         raise TypeError(

@@ -208,6 +208,7 @@ class EGRUCell(SpikingNeuron):
         return state
 
     def __setstate__(self, state):
+        state.setdefault("polarity", "positive")   # cells pickled before the signed neuron existed
         super().__setstate__(state)
         EGRUCell._live_cells.add(self)          # copies are live cells too
 

@@ -88,6 +88,7 @@ import torch
 from egru_format.arithmetic import egru_step_float
 
 from ._sequence import RESET_CODES
+from .functional import require_positive_events
 from .language_model import EGRULanguageModel
 from .layer import EGRU
 
@@ -384,6 +385,7 @@ class EventDrivenEGRU:
         rnn = model.rnn if is_lm else model
         if not isinstance(rnn, EGRU):
             raise TypeError(f"EventDrivenEGRU supports EGRU and EGRULanguageModel, got {type(model).__name__}")
+        require_positive_events(rnn.polarity, "the event-driven engine (EventDrivenEGRU)")
         dtype = rnn.weight_ih_l0.dtype
         if dtype not in (torch.float32, torch.float64):
             raise TypeError(f"EventDrivenEGRU needs float32 or float64 weights, got {dtype}")

@@ -249,6 +249,10 @@ class EGRULanguageModel(TokenLanguageModel):
     def polarity(self) -> str:
         return self.rnn.polarity
 
+    def __setstate__(self, state):
+        state.setdefault("readout_input", "events")   # models pickled before the option existed
+        super().__setstate__(state)
+
     def readout_input_of(self, y: torch.Tensor) -> torch.Tensor:
         """The last layer's events ``y``, or its pre-reset states c~ with ``readout_input="candidates"``."""
         if self.readout_input == "candidates":

@@ -411,6 +411,13 @@ class EGRU(nn.Module):
         state["last_candidates"] = []
         return state
 
+    def __setstate__(self, state):
+        # models pickled before the signed neuron and the candidates readout existed
+        state.setdefault("polarity", "positive")
+        state.setdefault("record_candidates", False)
+        state.setdefault("last_candidates", [])
+        super().__setstate__(state)
+
     def activity(self) -> ActivityStats:
         """Fraction of nonzero graded outputs per layer and pooled, over the last forward pass."""
         if not self.last_events:

@@ -337,3 +337,14 @@ def test_trainer_usage_errors_are_one_line(capsys):
     assert info.value.code == 2
     lines = capsys.readouterr().err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("egru: error: argument --lr"), lines
+
+
+def test_exporting_a_signed_event_model_is_one_line_and_writes_nothing(tmp_path, capsys):
+    from snntorch_egru import EGRULanguageModel
+
+    saved = tmp_path / "signed.pt"
+    torch.save(EGRULanguageModel(20, 6, [8, 6], tie_weights=True, polarity="signed"), saved)
+    code, _, err = _exit(cli.main, ["export", str(saved), str(tmp_path / "out.h5")], capsys)
+    assert code == 2
+    _one_error_line(err, "not implemented", "polarity='signed'", "network file format")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["signed.pt"]

@@ -327,3 +327,46 @@ def test_doctests():
     for module in (converters, snntorch_bridge):
         result = doctest.testmod(module, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
         assert result.failed == 0
+
+
+@pytest.mark.parametrize("what", ["signed", "candidates"])
+def test_a_model_the_format_cannot_hold_is_refused_and_nothing_is_written(tmp_path, what):
+    """A signed-event EGRU (or an LM whose readout reads the dense state) must not be written as a
+    file that loads as the positive neuron: one NotImplementedError naming the missing support."""
+    from snntorch_egru import EGRULanguageModel
+
+    kwargs = {"polarity": "signed"} if what == "signed" else {"readout_input": "candidates"}
+    model = EGRULanguageModel(20, 6, [8, 6], tie_weights=True, **kwargs)
+    target = tmp_path / "model.h5"
+    with pytest.raises(NotImplementedError, match="polarity='signed'" if what == "signed" else "candidates"):
+        converters.export(model, target)
+    assert list(tmp_path.iterdir()) == []
+    if what == "signed":
+        from snntorch_egru.event_inference import EventDrivenEGRU
+        from snntorch_egru.quantization import calibrate
+
+        with pytest.raises(NotImplementedError, match="event-driven engine"):
+            EventDrivenEGRU.from_model(model)
+        with pytest.raises(NotImplementedError, match="fixed-point quantisation"):
+            calibrate(model, torch.randint(0, 20, (10, 2)))
+
+
+def test_models_pickled_before_the_signed_neuron_load_as_the_positive_neuron(tmp_path):
+    import pickle
+
+    from snntorch_egru import EGRULanguageModel
+
+    model = EGRULanguageModel(20, 6, [8, 6], tie_weights=True)
+    state = model.__getstate__()
+    rnn_state = model.rnn.__getstate__()
+    for key in ("polarity", "record_candidates", "last_candidates"):
+        rnn_state.pop(key)
+    state.pop("readout_input")
+    old = EGRULanguageModel.__new__(EGRULanguageModel)
+    old.__setstate__(state)
+    rnn = type(model.rnn).__new__(type(model.rnn))
+    rnn.__setstate__(rnn_state)
+    old._modules["rnn"] = rnn
+    again = pickle.loads(pickle.dumps(old))
+    assert again.rnn.polarity == "positive" and again.readout_input == "events"
+    converters.export(again, tmp_path / "old.h5")
