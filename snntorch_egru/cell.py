@@ -36,8 +36,10 @@ import torch
 from snntorch import SpikingNeuron
 from torch import nn
 
+from egru_format import RESET_MECHANISMS
+
 from ._checks import check_finite, check_shape, check_size, check_tensor, positive_threshold, threshold_tensor
-from .functional import RESET_MECHANISMS, EGRUParameters, EGRUState, check_polarity, egru_step_with_events
+from .functional import EGRUParameters, EGRUState, check_polarity, egru_step_with_events
 from .surrogate import triangle
 
 __all__ = ["EGRUCell"]

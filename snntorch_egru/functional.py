@@ -67,7 +67,7 @@ from egru_format import RESET_MECHANISMS
 from .surrogate import triangle
 
 __all__ = ["EGRUParameters", "EGRUState", "EGRUGates", "egru_gates", "egru_reset", "egru_step",
-           "egru_step_with_events", "event_argument", "check_polarity", "require_positive_events", "RESET_MECHANISMS", "POLARITIES"]
+           "egru_step_with_events", "event_argument", "check_polarity", "require_positive_events", "POLARITIES"]
 
 #: Event polarities of the EGRU neuron: ``"positive"`` (the reference neuron: an event where
 #: c~ > theta) and ``"signed"`` (an event where |c~| > theta, carrying the sign of c~).

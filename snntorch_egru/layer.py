@@ -40,10 +40,12 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import PackedSequence
 
+from egru_format import RESET_MECHANISMS
+
 from ._checks import check_finite, check_shape, check_size, check_tensor, positive_threshold, threshold_tensor
 from ._sequence import RESET_CODES, EGRUSequenceFunction
 from .activity import ActivityStats, activity_statistics
-from .functional import RESET_MECHANISMS, EGRUParameters, EGRUState, check_polarity, egru_step_with_events
+from .functional import EGRUParameters, EGRUState, check_polarity, egru_step_with_events
 from .surrogate import triangle
 
 __all__ = ["EGRU"]
