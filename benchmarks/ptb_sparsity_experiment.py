@@ -8,7 +8,7 @@ Families (one dense model each, then its pruning chain), all with the same layou
 embedding 256, 2 recurrent layers of 256 units, tied embedding/readout — the same data
 (the whole PTB training split), the same schedule and the same evaluation:
 
-- ``gru``: ``torch.nn.GRU`` layers inside the library's trainer (``rnn_type="gru"``);
+- ``gru``: ``torch.nn.GRU`` layers inside the trainer (``egru.lm.trainer``, ``rnn_type="gru"``);
 - ``lstm``: ``torch.nn.LSTM`` layers (``rnn_type="lstm"``);
 - ``egru_wd003``, ``egru_wd010``, ``egru_wd030``: the EGRU with the reference LM recipe's
   neuron settings (triangle surrogate with dampening = width = 3.6; per-unit thresholds
@@ -80,15 +80,14 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from egru.lm import trainer as train_lm  # noqa: E402
+from egru.lm import trainer  # noqa: E402
 from egru.lm.checkpoint import write_text_atomic  # noqa: E402
 from egru.lm.data import load_corpus  # noqa: E402
 from snntorch_egru.opcount import count_operations  # noqa: E402
-from snntorch_egru.pruning import CubicSchedule, Pruner, weight_sparsity  # noqa: E402
+from snntorch_egru.pruning import PRUNE_TARGETS, CubicSchedule, Pruner, prune_and_finetune, weight_sparsity  # noqa: E402
 
 DEFAULT_RESULTS = ROOT / "benchmarks" / "results" / "ptb_fronts"
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "ptb"
-PRUNE_TARGETS = ("input", "recurrent")
 LEVELS = (0.8, 0.9, 0.95)
 
 #: The reference LM recipe's EGRU neuron settings (docs/lm-recipe.md).
@@ -159,21 +158,21 @@ def neuron_settings(neuron: dict) -> dict:
     return dict(neuron)
 
 
-def lm_config(settings: dict, rnn_type: str, weight_decay: float, neuron=None, **overrides) -> train_lm.LMConfig:
+def lm_config(settings: dict, rnn_type: str, weight_decay: float, neuron=None, **overrides) -> trainer.LMConfig:
     """The trainer settings of a configuration: the protocol's model and training, the family's knobs
     (``neuron``: the EGRU's neuron settings, default the reference recipe's)."""
     values = dict(settings["train"])
     values.update(overrides)
     model = settings["model"]
     neuron = neuron_settings(EGRU_NEURON if neuron is None else neuron) if rnn_type == "egru" else {}
-    return train_lm.LMConfig(rnn_type=rnn_type, embedding_size=model["embedding_size"],
+    return trainer.LMConfig(rnn_type=rnn_type, embedding_size=model["embedding_size"],
                              hidden_sizes=tuple(model["hidden_sizes"]), tie_weights=model["tie_weights"],
                              weight_decay=weight_decay, betas=(0.0, 0.999), **neuron, **values)
 
 
-def load_model(path: Path, config: train_lm.LMConfig, vocab: int, pruned: bool):
+def load_model(path: Path, config: trainer.LMConfig, vocab: int, pruned: bool):
     """A finished model from ``model.pt`` (the mask buffers registered first when it was pruned)."""
-    model = train_lm.build_model(config, vocab)
+    model = trainer.build_model(config, vocab)
     if pruned:
         Pruner(model, targets=list(PRUNE_TARGETS))
     model.load_state_dict(torch.load(path, map_location="cpu"))
@@ -194,8 +193,8 @@ def rnn_weights(model) -> dict:
 
 def measure(model, settings: dict, valid: torch.Tensor, test: torch.Tensor) -> dict:
     """Perplexities (full splits, batch 1), sparsities and MAC reductions of one model."""
-    test_result = train_lm.evaluate(model, test)
-    valid_result = train_lm.evaluate(model, valid)
+    test_result = trainer.evaluate(model, test)
+    valid_result = trainer.evaluate(model, valid)
     counts = count_operations(model, test)
     layers = counts.layers()
     rnn = {key: sum(entry[key] for name, entry in layers.items() if name.startswith("layer"))
@@ -246,7 +245,7 @@ def run_configuration(name, family, rnn_type, weight_decay, sparsity, parent, se
     train = settings["train"]
     if parent is None:
         config = lm_config(settings, rnn_type, weight_decay, neuron, **({"epochs": epochs} if epochs else {}))
-        model, history = train_lm.train_language_model(
+        model, history = trainer.train_language_model(
             config, corpus.train, vocab, valid, log=log, output_dir=work, resume=True,
             checkpoint_every=settings["checkpoint_every"], progress=True)
         description = f"trained {config.epochs} epochs"
@@ -261,11 +260,16 @@ def run_configuration(name, family, rnn_type, weight_decay, sparsity, parent, se
                            prune_targets=PRUNE_TARGETS, max_train_tokens=steps * train["batch_size"] * train["bptt"] + 1)
         parent_sparsity = next(s for n, *_, s, _ in configurations() if n == parent)
         model = load_model(parent_model, config, vocab, pruned=parent_sparsity > 0)
+        pruner = Pruner(model, targets=list(PRUNE_TARGETS), scope="global")
+
+        def finetune(model, level):
+            return trainer.train_language_model(
+                config, corpus.train, vocab, None, log=log, output_dir=work, resume=True,
+                checkpoint_every=settings["checkpoint_every"], progress=True, model=model, pruner=pruner)
+
         # one-shot to the level at the first step, then held; the parent's zeros go first: nested masks
-        pruner = Pruner(model, targets=list(PRUNE_TARGETS), scope="global", schedule=CubicSchedule.one_shot(sparsity))
-        model, history = train_lm.train_language_model(
-            config, corpus.train, vocab, None, log=log, output_dir=work, resume=True,
-            checkpoint_every=settings["checkpoint_every"], progress=True, model=model, pruner=pruner)
+        (chain_round,) = prune_and_finetune(pruner, [CubicSchedule.one_shot(sparsity)], finetune)
+        model, history = chain_round["result"]
         description = f"pruned to {sparsity:.0%} from {parent}, fine-tuned {history[-1]['step']} steps"
     torch.save(model.state_dict(), work / "model.pt")
     record = {"name": name, "family": family, "kind": rnn_type, "weight_decay": weight_decay,

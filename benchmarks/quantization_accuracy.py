@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import dataclasses
 import json
 import math
 import sys
@@ -43,12 +44,12 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from snntorch_egru import activity_regularizer  # noqa: E402
+from egru.delayed_xor import DelayedXorConfig, delayed_xor_batch, train_delayed_xor  # noqa: E402
 from egru.lm.checkpoint import write_text_atomic  # noqa: E402
 from egru.lm.data import batchify, load_corpus  # noqa: E402
-from egru.delayed_xor import DelayedXorConfig, delayed_xor_batch, train_delayed_xor  # noqa: E402
+from egru.lm.trainer import LMConfig, train_language_model  # noqa: E402
+from snntorch_egru import activity_regularizer  # noqa: E402
 from snntorch_egru.quantization import calibrate, quantization_aware, to_integer  # noqa: E402
-from egru.lm.trainer import LMConfig, bptt_segments, train_language_model  # noqa: E402
 
 DEFAULT_DATA = REPO.parent / "shared" / "data" / "ptb"
 
@@ -162,26 +163,6 @@ def _integer_ppl(model, q, stream) -> tuple:
     return _perplexity(step, stream), overflow[0]
 
 
-def _train_segments(model, forward, data, segments, lr, clip, after_step=None) -> None:
-    model.train()
-    optimizer = torch.optim.AdamW(model.parameters(), lr=lr, betas=(0.0, 0.999), weight_decay=0.0)
-    state = None
-    vocab = model.vocab_size
-    for segment in segments:
-        inputs = data[segment]
-        targets = data[segment.start + 1: segment.stop + 1]
-        logits, state = forward(inputs, state)
-        loss = nn.functional.cross_entropy(logits.reshape(-1, vocab).float(), targets.reshape(-1))
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        nn.utils.clip_grad_norm_(model.parameters(), clip)
-        optimizer.step()
-        if after_step is not None:
-            after_step()
-        state = tuple(tuple(t.detach() for t in part) for part in state) if isinstance(state[0], tuple) \
-            else tuple(t.detach() for t in state)
-
-
 def lm_experiment(data_dir: Path, quick: bool, eval_tokens: int, log=print) -> dict:
     start = time.perf_counter()
     corpus = load_corpus(data_dir)
@@ -203,19 +184,18 @@ def lm_experiment(data_dir: Path, quick: bool, eval_tokens: int, log=print) -> d
     ppl_ptq, overflow_ptq = _integer_ppl(model, q, test)
     log(f"lm: trained {config.max_train_tokens} tokens in {train_seconds:.0f} s; float {ppl_float:.2f}  "
         f"PTQ {ppl_ptq:.2f}")
-    # fine-tuning data: the training tokens that follow those used for training
+    # fine-tuning: one epoch of the trainer over the training tokens that follow those used for
+    # training, the same BPTT segments (seed 1) for the QAT copy and the float control copy
     tail = corpus.train[config.max_train_tokens: config.max_train_tokens + finetune_tokens]
-    fine = batchify(tail, config.batch_size)
-    fine_segments = bptt_segments(fine.shape[0] - 1, config.bptt, torch.Generator().manual_seed(1))
+    finetune = dataclasses.replace(config, epochs=1, lr=finetune_lr, max_train_tokens=None, seed=1)
     qat_model = copy.deepcopy(model)
     qat = quantization_aware(qat_model, q, dtype=torch.float32)
     t0 = time.perf_counter()
-    _train_segments(qat_model, lambda i, s: qat(i, s), fine, fine_segments, finetune_lr, config.clip,
-                    after_step=qat.project_)
+    train_language_model(finetune, tail, vocab, model=qat_model, forward=qat, after_step=qat.project_)
     qat_seconds = time.perf_counter() - t0
     ppl_qat, overflow_qat = _integer_ppl(qat_model, q, test)
     control = copy.deepcopy(model)
-    _train_segments(control, lambda i, s: control(i, s), fine, fine_segments, finetune_lr, config.clip)
+    train_language_model(finetune, tail, vocab, model=control, forward=control)     # its plain forward pass
     ppl_control = _float_ppl(control, test)
     row = {"float": ppl_float, "ptq": ppl_ptq, "qat": ppl_qat, "float_finetuned": ppl_control,
            "overflow_ptq": overflow_ptq, "overflow_qat": overflow_qat, "train_tokens": config.max_train_tokens,

@@ -42,8 +42,10 @@ all-ones masks, or keeps masks already there), then ``model.load_state_dict(...)
 rising fast at first and slowly near the final sparsity :math:`s_f` (reached at
 :math:`t_0 + n\Delta t` and kept after). See :class:`CubicSchedule`.
 
-**Iterative prune-and-finetune**: :func:`prune_and_finetune` prunes to each sparsity of a
-list in turn and calls a user fine-tuning function after each (masks held by the hook).
+**Iterative prune-and-finetune**: :func:`prune_and_finetune` runs rounds of pruning and
+fine-tuning (a user function, e.g. a trainer run), the masks held throughout: each round
+prunes one-shot to a sparsity before its fine-tuning, or follows a :class:`CubicSchedule`
+during it.
 
 Groups for ``targets`` (besides ``fnmatch`` patterns on parameter names such as
 ``"rnn.weight_hh_l*"``): ``"input"`` (every ``weight_ih_l{k}``), ``"recurrent"``
@@ -96,12 +98,15 @@ import torch
 from torch import nn
 
 __all__ = [
-    "GROUPS", "CubicSchedule", "Pruner", "PrunerGroup", "select_parameters", "magnitude_masks", "prune_and_finetune",
-    "weight_sparsity", "load_pruned_state_dict", "MASK_SUFFIX",
+    "GROUPS", "PRUNE_TARGETS", "CubicSchedule", "Pruner", "PrunerGroup", "select_parameters", "magnitude_masks",
+    "prune_and_finetune", "weight_sparsity", "load_pruned_state_dict", "MASK_SUFFIX",
 ]
 
 MASK_SUFFIX = "_mask"
 GROUPS = ("input", "recurrent", "embedding", "readout", "all")
+#: The default targets: every recurrent layer's input and recurrent matrices (W_ih, W_hh); an
+#: embedding and a readout stay dense.
+PRUNE_TARGETS = ("input", "recurrent")
 _INPUT = re.compile(r"(^|\.)weight_ih_l\d+$")
 _RECURRENT = re.compile(r"(^|\.)weight_hh_l\d+$")
 
@@ -130,7 +135,7 @@ def _group_members(model: nn.Module, group: str) -> List[str]:
     return names
 
 
-def select_parameters(model: nn.Module, targets: Union[str, Sequence[str]] = ("input", "recurrent"),
+def select_parameters(model: nn.Module, targets: Union[str, Sequence[str]] = PRUNE_TARGETS,
                       exclude: Union[str, Sequence[str], None] = None) -> Dict[str, nn.Parameter]:
     """The parameters chosen by ``targets`` (group names or ``fnmatch`` patterns), minus ``exclude``.
 
@@ -276,7 +281,7 @@ class Pruner:
     Masks already present (e.g. created before ``load_state_dict``) are kept.
     """
 
-    def __init__(self, model: nn.Module, targets: Union[str, Sequence[str]] = ("input", "recurrent"),
+    def __init__(self, model: nn.Module, targets: Union[str, Sequence[str]] = PRUNE_TARGETS,
                  exclude: Union[str, Sequence[str], None] = None, scope: str = "global",
                  schedule: Optional[CubicSchedule] = None):
         if scope not in ("global", "matrix"):
@@ -485,33 +490,49 @@ def load_pruned_state_dict(model: nn.Module, state_dict: dict, strict: bool = Tr
     return result
 
 
-def prune_and_finetune(pruner: Pruner, sparsities: Iterable[float],
+def prune_and_finetune(pruner: Pruner, sparsities: Iterable[Union[float, CubicSchedule]],
                        finetune: Callable[[nn.Module, float], object],
                        optimizer: Optional[torch.optim.Optimizer] = None) -> List[dict]:
-    """Iterative pruning: for each sparsity (non-decreasing), prune, then fine-tune.
+    """Iterative pruning: rounds of pruning and fine-tuning, each from the previous round's masks.
 
-    ``finetune(model, sparsity)`` trains the model (its return value, e.g. a validation
-    loss, is recorded). With ``optimizer`` given, the masks are re-applied after each of
-    its steps during fine-tuning (:meth:`Pruner.attach`); without, call
-    ``pruner.apply()`` after each optimizer step in ``finetune`` yourself. The masks are
-    applied once more after each round. Returns one dict per round:
+    Each entry of ``sparsities`` is one round, in non-decreasing order of sparsity:
+
+    - a float :math:`s`: one-shot, :meth:`Pruner.prune` to :math:`s`, then ``finetune``
+      with the masks held;
+    - a :class:`CubicSchedule`: the pruner takes it (from step 0) and ``finetune`` advances
+      it, calling ``pruner.step()`` after each optimizer step (as
+      ``egru.lm.trainer.train_language_model(pruner=...)`` does):
+      ``CubicSchedule.one_shot(s)`` prunes to :math:`s` after the first step, a gradual
+      schedule prunes during the fine-tuning. Afterwards the masks are set to the
+      schedule's final sparsity (:meth:`Pruner.prune`: nothing changes when the schedule
+      reached its last update; the fine-tuning may have stopped before).
+
+    ``finetune(model, sparsity)`` trains ``pruner.model`` (``sparsity``: the round's target,
+    the schedule's final one); its return value (a history, a validation loss) is recorded.
+    With ``optimizer`` given, the masks are re-applied after each of its steps during
+    fine-tuning (:meth:`Pruner.attach`); without, the fine-tuning holds them itself
+    (``pruner.apply()`` or ``pruner.step()`` after each optimizer step). The masks are applied
+    once more after each round. Returns one dict per round:
     ``{"sparsity", "achieved", "result"}``.
 
     Example::
 
         >>> import torch
         >>> from snntorch_egru import EGRU
-        >>> from snntorch_egru.pruning import Pruner, prune_and_finetune
+        >>> from snntorch_egru.pruning import CubicSchedule, Pruner, prune_and_finetune
         >>> rnn = EGRU(3, 8)
         >>> opt = torch.optim.SGD(rnn.parameters(), lr=0.01)
         >>> def finetune(model, sparsity):
         ...     for _ in range(2):
         ...         y, _ = model(torch.randn(4, 1, 3))
         ...         opt.zero_grad(); y.pow(2).sum().backward(); opt.step()
+        ...         if pruner.schedule is not None:
+        ...             _ = pruner.step()              # a schedule round: advance it
         ...     return sparsity
-        >>> history = prune_and_finetune(Pruner(rnn, "all"), [0.5, 0.75], finetune, opt)
+        >>> pruner = Pruner(rnn, "all")
+        >>> history = prune_and_finetune(pruner, [0.5, 0.75, CubicSchedule.one_shot(0.9)], finetune, opt)
         >>> [round(h["achieved"], 2) for h in history]
-        [0.5, 0.75]
+        [0.5, 0.75, 0.9]
     """
     history = []
     previous = -math.inf
@@ -520,14 +541,22 @@ def prune_and_finetune(pruner: Pruner, sparsities: Iterable[float],
         pruner.attach(optimizer)
         attached = True
     try:
-        for sparsity in sparsities:
-            if sparsity < previous:
-                raise ValueError(f"sparsities must not decrease, got {sparsity} after {previous}")
-            previous = sparsity
-            pruner.prune(sparsity)
-            result = finetune(pruner.model, sparsity)
+        for entry in sparsities:
+            schedule = entry if isinstance(entry, CubicSchedule) else None
+            target = float(entry.final_sparsity if schedule else entry)
+            lowest = min(schedule.initial_sparsity, target) if schedule else target
+            if lowest < previous:
+                raise ValueError(f"sparsities must not decrease, got {lowest} after {previous}")
+            previous = target
+            if schedule is None:
+                pruner.prune(target)
+            else:
+                pruner.schedule, pruner.step_count = schedule, 0
+            result = finetune(pruner.model, target)
+            if schedule is not None:
+                pruner.prune(target)
             pruner.apply()
-            history.append({"sparsity": float(sparsity), "achieved": pruner.sparsity()["total"], "result": result})
+            history.append({"sparsity": target, "achieved": pruner.sparsity()["total"], "result": result})
     finally:
         if attached:
             pruner.detach()

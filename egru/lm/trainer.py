@@ -43,7 +43,11 @@ Training follows the reference recipe at any scale:
 - data parallelism with ``torch.distributed`` (DDP): under ``torchrun`` the global batch
   ``batch_size`` is split across the ranks (rank r holds streams ``[r B/R, (r+1) B/R)``,
   carrying their state), every rank sees the same BPTT segments, and the per-rank mean loss
-  averaged by DDP equals the single-process mean over the global batch.
+  averaged by DDP equals the single-process mean over the global batch;
+- one loop for every training run of a language model: fine-tuning after pruning
+  (``pruner=``, under :func:`snntorch_egru.pruning.prune_and_finetune`) and
+  quantisation-aware fine-tuning (``forward=`` the QAT wrapper, ``after_step=`` its
+  projection) run :func:`train_language_model` too.
 
 Evaluation runs at batch size 1, as the EGRU papers report activity, and returns the
 per-token cross-entropy, perplexity and activity.
@@ -420,17 +424,37 @@ def train_language_model(config: LMConfig, train_tokens: torch.Tensor, vocab_siz
                          log: Optional[Callable[[str], None]] = None, *,
                          output_dir=None, resume: bool = False, checkpoint_every: int = 0,
                          max_steps: Optional[int] = None, progress: bool = False,
-                         model: Optional[nn.Module] = None, pruner: Optional[Pruner] = None):
+                         model: Optional[nn.Module] = None, pruner: Optional[Pruner] = None,
+                         forward: Optional[Callable] = None, after_step: Optional[Callable[[], object]] = None):
     """Train a model on a 1-D token stream; returns ``(model, history)`` (one dict per epoch).
+
+    Every optimizer step, on the BPTT segment ``x`` (inputs) and ``y`` (next tokens) with the
+    carried state ``s``: ``logits, s = forward(x, s)``; loss ``cross_entropy(logits, y)``;
+    backward; gradient-norm clipping; AdamW step; the thresholds projected into their range
+    (``threshold_init="beta"``, learned); the pruner's step; ``after_step()``; ``s`` detached.
 
     Keyword-only options:
         model: continue training this model (e.g. fine-tuning after pruning) instead of
             building a new one from ``config`` (:func:`build_model`); its sizes must match
             ``config``'s for a resumed checkpoint to load. It is moved to ``config.device``
             (in place).
-        pruner: a :class:`~snntorch_egru.pruning.Pruner` already attached to ``model``
-            (its masks are held; its schedule, if any, advances per step) instead of the
-            one ``config.prune_*`` describes (:func:`build_pruner`).
+        pruner: a :class:`~snntorch_egru.pruning.Pruner` (or
+            :class:`~snntorch_egru.pruning.PrunerGroup`) of ``model``, instead of the one
+            ``config.prune_*`` describes (:func:`build_pruner`): its masks are held after
+            every optimizer step and its schedule, if it has one, advances by one step
+            (a one-shot :meth:`~snntorch_egru.pruning.CubicSchedule.one_shot` prunes after
+            the first step).
+        forward: the training forward pass ``forward(inputs [T, B], state) -> (logits, state)``
+            instead of ``model`` under the trainer's regularisers (word dropout, DropConnect,
+            locked dropout: :class:`~snntorch_egru.regularization.RegularizedLM`); it must
+            compute with ``model``'s parameters (``model=`` is required), e.g. the
+            quantisation-aware wrapper :func:`snntorch_egru.quantization.quantization_aware`
+            or ``model`` itself (its plain forward). ``config.dropout_words`` and
+            ``config.dropconnect`` must be 0 then, and the run single-process. The epoch's
+            ``train_activity`` comes from ``forward.activity()`` when it has one, else from
+            ``model.activity()``; validation evaluates ``model``.
+        after_step: called after every optimizer step, once the masks are held (e.g. the QAT
+            wrapper's ``project_``, which keeps the weights on their fixed-point grid).
         output_dir: directory of ``checkpoint.pt`` and ``log.jsonl`` (None: neither is written).
         resume: continue from ``output_dir/checkpoint.pt`` when it exists.
         checkpoint_every: also checkpoint every this many optimizer steps (0: epoch ends only).
@@ -442,7 +466,7 @@ def train_language_model(config: LMConfig, train_tokens: torch.Tensor, vocab_siz
     ``DistributedDataParallel`` and each rank trains on its slice of the global batch;
     rank 0 alone evaluates, logs and writes checkpoints.
     """
-    run = _TrainingRun(config, train_tokens, vocab_size, valid_tokens, log, output_dir, model, pruner)
+    run = _TrainingRun(config, train_tokens, vocab_size, log, output_dir, model, pruner, forward, after_step)
     if resume:
         run.resume()
     while run.epoch <= config.epochs:
@@ -478,6 +502,44 @@ def _model_and_pruner(config: LMConfig, vocab_size: int, model, pruner, device: 
     return model, pruner
 
 
+def _check_step_options(config: LMConfig, model, forward, after_step, world: int) -> None:
+    """Errors of ``forward=`` / ``after_step=`` before anything is built."""
+    if after_step is not None and not callable(after_step):
+        raise TypeError(f"after_step= must be callable, got {type(after_step).__name__}")
+    if forward is None:
+        return
+    if not callable(forward):
+        raise TypeError(f"forward= must be callable (inputs, state) -> (logits, state), got {type(forward).__name__}")
+    if model is None:
+        raise ValueError("forward= needs the model= whose parameters it computes with")
+    if config.dropout_words or config.dropconnect:
+        raise ValueError(f"dropout_words={config.dropout_words} and dropconnect={config.dropconnect} belong to the "
+                         f"trainer's own forward pass; with forward= they must be 0")
+    if world > 1:
+        raise ValueError(f"forward= trains in one process; torch.distributed runs {world} ranks")
+
+
+def _training_forward(config: LMConfig, model: nn.Module, forward, world: int, device: torch.device):
+    """What a step calls: ``forward`` when given, else ``model`` under the regularisers (in DDP with several ranks)."""
+    if forward is not None:
+        return forward
+    net = RegularizedLM(model, dropout_words=config.dropout_words, dropconnect=config.dropconnect,
+                        locked=config.locked_dropout)
+    if world > 1:
+        from torch.nn.parallel import DistributedDataParallel
+        ids = [device.index] if device.type == "cuda" else None
+        net = DistributedDataParallel(net, device_ids=ids)
+    return net
+
+
+def _advance_pruner(pruner) -> None:
+    """The pruner's part of a training step: its schedule's step, or (a Pruner without one) its masks held."""
+    if isinstance(pruner, Pruner) and pruner.schedule is None:
+        pruner.apply()
+    else:
+        pruner.step()
+
+
 class _TrainingRun:
     """One run of :func:`train_language_model`: set-up, steps, epoch ends, checkpoints.
 
@@ -487,24 +549,21 @@ class _TrainingRun:
     the RNG states, so that a resumed run continues bit for bit.
     """
 
-    def __init__(self, config: LMConfig, train_tokens, vocab_size: int, valid_tokens, log, output_dir, model,
-                 pruner):
+    def __init__(self, config: LMConfig, train_tokens, vocab_size: int, log, output_dir, model, pruner, forward,
+                 after_step):
         self.rank, self.world = _distributed()
         if config.batch_size % self.world:
             raise ValueError(f"batch_size {config.batch_size} is not divisible by the {self.world} ranks")
+        _check_step_options(config, model, forward, after_step, self.world)
         self.config, self.vocab_size, self.log = config, vocab_size, log
         self.device = _resolve_device(config, self.world)
         _set_seeds(config.seed)
         self.generator = torch.Generator().manual_seed(config.seed)
         self.data = _local_batches(config, train_tokens, self.rank, self.world).to(self.device)
         self.model, self.pruner = _model_and_pruner(config, vocab_size, model, pruner, self.device)
-        wrapper = RegularizedLM(self.model, dropout_words=config.dropout_words, dropconnect=config.dropconnect,
-                                locked=config.locked_dropout)
-        self.net = wrapper
-        if self.world > 1:
-            from torch.nn.parallel import DistributedDataParallel
-            ids = [self.device.index] if self.device.type == "cuda" else None
-            self.net = DistributedDataParallel(wrapper, device_ids=ids)
+        self.net = _training_forward(config, self.model, forward, self.world, self.device)
+        self.activity_source = forward if callable(getattr(forward, "activity", None)) else self.model
+        self.after_step = after_step
         self.optimizer = build_optimizer(config, self.model)
         self.thresholds = list(threshold_parameters(self.model).values())
         # the "beta" range is projected after every step (learned thresholds only)
@@ -594,7 +653,9 @@ class _TrainingRun:
                                           self.generator if self.config.random_bptt else None)
             self.segment_index, self.state, self.totals = 0, None, [0.0, 0, 0.0, 0]
             self.epoch_start = time.perf_counter()
-        self.net.train()
+        self.model.train()
+        if isinstance(self.net, nn.Module):
+            self.net.train()
         n = len(self.segments)
         bar = _Progress(n, self.epoch, self.segment_index, progress and self.rank == 0, self.log)
         try:
@@ -628,12 +689,14 @@ class _TrainingRun:
                 for theta in self.thresholds:
                     theta.clamp_(config.min_threshold, config.threshold_max)
         if self.pruner is not None:
-            self.pruner.step()
+            _advance_pruner(self.pruner)
+        if self.after_step is not None:
+            self.after_step()
         self.state = _detach(self.state)
         count = targets.numel()
         self.totals[0] += loss.item() * count
         self.totals[1] += count
-        self.totals[2] += self.model.activity().pooled * count
+        self.totals[2] += self.activity_source.activity().pooled * count
         self.totals[3] += count
         self.segment_index += 1
         self.global_step += 1

@@ -49,9 +49,9 @@ from egru_format import DenseLayer, EGRULayer, FormatError, InputLayer, NetworkS
 from snntorch_egru import EGRU
 from snntorch_egru import quantization as quant
 from snntorch_egru.opcount import count_operations
-from ..lm.progress import progress_bar
-from snntorch_egru.pruning import CubicSchedule, Pruner
+from snntorch_egru.pruning import PRUNE_TARGETS, CubicSchedule, Pruner, prune_and_finetune
 
+from ..lm.progress import progress_bar
 from .run import Phase, Pipeline, check_config, save_figure
 
 __all__ = ["PipelineConfig", "DigitsClassifier", "load_digits_split", "train_classifier", "train_digits",
@@ -136,7 +136,7 @@ def gradual_pruner(model: "DigitsClassifier", config: PipelineConfig, n_train: i
     updates = min(20, ramp)
     schedule = CubicSchedule(final_sparsity=config.sparsity, begin_step=0, frequency=max(1, ramp // updates),
                              n_updates=updates)
-    return Pruner(model.rnn, targets=("input", "recurrent"), schedule=schedule)
+    return Pruner(model.rnn, targets=PRUNE_TARGETS, schedule=schedule)
 
 
 def train_classifier(model: nn.Module, forward, x: torch.Tensor, y: torch.Tensor, epochs: int, lr: float,
@@ -407,9 +407,13 @@ class DigitsPipeline(Pipeline):
         """Gradual pruning during fine-tuning; the float file and the float model's operation counts."""
         config, model = self.config, self.model
         self.pruner = gradual_pruner(model, config, len(self.x_tr))
-        train_classifier(model, model, self.x_tr, self.y_tr, config.finetune_epochs, config.lr, config.batch_size,
-                         config.seed + 1, pruner=self.pruner, project=self.pruner.step, desc="prune + fine-tune")
-        self.pruner.prune(config.sparsity)     # exactly the target (the schedule's last update reached it)
+
+        def finetune(rnn, sparsity):          # the pruner's module is model.rnn: train the whole classifier
+            train_classifier(model, model, self.x_tr, self.y_tr, config.finetune_epochs, config.lr, config.batch_size,
+                             config.seed + 1, pruner=self.pruner, project=self.pruner.step, desc="prune + fine-tune")
+
+        # one round on the gradual schedule, ending at exactly the target sparsity
+        prune_and_finetune(self.pruner, [self.pruner.schedule], finetune)
         with torch.no_grad():
             self.logits_float = model(self.x_te)
         self.acc_float = accuracy(model.decide(self.logits_float), self.y_te)
@@ -429,7 +433,7 @@ class DigitsPipeline(Pipeline):
         config, model = self.config, self.model
         q_rnn, q_dense = calibrate_classifier(model, self.x_tr)
         qat = quant.quantization_aware(model.rnn, q_rnn)
-        pruner_q = Pruner(model.rnn, targets=("input", "recurrent"))   # reuses the existing masks
+        pruner_q = Pruner(model.rnn, targets=PRUNE_TARGETS)   # reuses the existing masks
 
         def project():
             qat.project_()

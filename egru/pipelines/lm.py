@@ -9,11 +9,12 @@ corpus directory (Penn Treebank: ``ptb.{train,valid,test}.txt``; WikiText-2:
    readout) with :func:`egru.lm.trainer.train_language_model` on the first
    ``train_tokens`` training tokens;
 2. **prune** the input and recurrent matrices of every EGRU layer to ``sparsity``
-   (global magnitude, one shot) and fine-tune with the masks held;
+   (global magnitude, one shot) and fine-tune with the masks held
+   (:func:`snntorch_egru.pruning.prune_and_finetune` over the trainer);
 3. **export** the float network file (sparse matrices stored as CSR, ``sparse="auto"``);
 4. **quantise**: calibrate on validation tokens
    (:func:`snntorch_egru.quantization.calibrate`), quantisation-aware fine-tuning with the
-   masks held, export the fixed-point (format version 2) file;
+   masks held (the trainer with the QAT forward pass), export the fixed-point (format version 2) file;
 5. **Lava**: run the first ``lava_tokens`` test tokens through both files on Lava's CPU
    backend (``floating_pt`` and ``fixed_pt``) and compare with torch (float logits;
    the integer reference :func:`snntorch_egru.quantization.to_integer` bit for bit);
@@ -47,18 +48,15 @@ from torch import nn
 import converters
 from snntorch_egru import EGRULanguageModel
 from snntorch_egru import quantization as quant
-from ..lm.data import Corpus, batchify, load_corpus
 from snntorch_egru.opcount import count_operations
-from ..lm.progress import progress_bar
-from snntorch_egru.pruning import CubicSchedule, Pruner, weight_sparsity
-from ..lm.trainer import LMConfig, bptt_segments, evaluate, train_language_model
+from snntorch_egru.pruning import PRUNE_TARGETS, CubicSchedule, Pruner, prune_and_finetune, weight_sparsity
 
+from ..lm.data import Corpus, batchify, load_corpus
+from ..lm.trainer import LMConfig, evaluate, train_language_model
 from .run import Phase, Pipeline, check_config, save_figure
 
 __all__ = ["LMPipelineConfig", "LMPipeline", "run_lm_pipeline", "format_lm_report", "perplexity_from_logits",
            "PRUNE_TARGETS"]
-
-PRUNE_TARGETS = ("input", "recurrent")
 
 
 @dataclass
@@ -135,27 +133,16 @@ def _integer_perplexity(integer, tokens: torch.Tensor, segment: int = 256) -> tu
     return math.exp(total / (stream.shape[0] - 1)), overflow
 
 
-def _qat_finetune(model: EGRULanguageModel, q, pruner: Pruner, tokens: torch.Tensor, config: LMPipelineConfig) -> int:
-    """Quantisation-aware fine-tuning (float32 QAT forward), masks and fixed-point ranges held."""
+def _qat_finetune(model: EGRULanguageModel, q, tokens: torch.Tensor, config: LMPipelineConfig) -> int:
+    """Quantisation-aware fine-tuning: one epoch of the trainer with the float32 QAT forward pass,
+    the pruning masks and the fixed-point ranges held after every step; returns the step count."""
     qat = quant.quantization_aware(model, q, dtype=torch.float32)
-    data = batchify(tokens, config.batch_size)
-    segments = bptt_segments(data.shape[0] - 1, config.bptt, torch.Generator().manual_seed(config.seed + 2))
-    optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr / 10, betas=(0.0, 0.999), weight_decay=0.0)
-    model.train()
-    state = None
-    for segment in progress_bar(segments, desc="[lm-pipeline] QAT", unit="step", leave=False, disable=not config.progress):
-        inputs, targets = data[segment], data[segment.start + 1: segment.stop + 1]
-        logits, state = qat(inputs, state)
-        loss = nn.functional.cross_entropy(logits.reshape(-1, model.vocab_size).float(), targets.reshape(-1))
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        nn.utils.clip_grad_norm_(model.parameters(), 0.25)
-        optimizer.step()
-        pruner.apply()
-        qat.project_()
-        state = tuple(tuple(t.detach() for t in part) for part in state)
+    settings = config.lm_config(epochs=1, lr=config.lr / 10, max_train_tokens=None, seed=config.seed + 2)
+    masks = Pruner(model, targets=list(PRUNE_TARGETS))              # no schedule: holds the existing masks
+    _, history = train_language_model(settings, tokens, model.vocab_size, model=model, pruner=masks, forward=qat,
+                                      after_step=qat.project_, progress=config.progress)
     model.eval()
-    return len(segments)
+    return history[-1]["step"]
 
 
 def _weight_sparsity(model: EGRULanguageModel) -> dict:
@@ -239,18 +226,20 @@ class LMPipeline(Pipeline):
                  f"{self.dense_eval.perplexity:.2f} ({seconds} s)")
 
     def prune(self) -> None:
-        """One-shot global pruning, fine-tuning with the masks held; the float file and its measurements."""
-        config = self.config
-        self.pruner = Pruner(self.model, targets=list(PRUNE_TARGETS), scope="global",
-                             schedule=CubicSchedule.one_shot(config.sparsity))
+        """One-shot global pruning at the first fine-tuning step, the masks held after it; the float
+        file and its measurements."""
+        config, model = self.config, self.model
+        pruner = Pruner(model, targets=list(PRUNE_TARGETS), scope="global")
         if config.sparsity > 0:
-            finetune = config.lm_config(lr=config.lr / 3, cosine_fraction=1.0, max_train_tokens=config.finetune_tokens,
+            settings = config.lm_config(lr=config.lr / 3, cosine_fraction=1.0, max_train_tokens=config.finetune_tokens,
                                         prune_sparsity=config.sparsity, prune_targets=PRUNE_TARGETS,
                                         seed=config.seed + 1)
-            self.model, _ = train_language_model(finetune, self.corpus.train, self.vocab, log=self.log,
-                                                 model=self.model, pruner=self.pruner, progress=config.progress)
-        self.pruner.apply()
-        model = self.model
+
+            def finetune(model, sparsity):
+                return train_language_model(settings, self.corpus.train, self.vocab, log=self.log, model=model,
+                                            pruner=pruner, progress=config.progress)
+
+            prune_and_finetune(pruner, [CubicSchedule.one_shot(config.sparsity)], finetune)
         self.pruned_eval = evaluate(model, self.eval_tokens)
         self.log(f"[lm-pipeline] pruned {config.sparsity:.0%} of W_ih/W_hh + fine-tuning: test perplexity "
                  f"{self.pruned_eval.perplexity:.2f}")
@@ -269,7 +258,7 @@ class LMPipeline(Pipeline):
             tail = corpus.train[config.train_tokens: config.train_tokens + config.qat_tokens]
             if tail.numel() < config.batch_size * 3:
                 tail = corpus.train[: config.qat_tokens]
-            self.qat_steps = _qat_finetune(model, q, self.pruner, tail, config)
+            self.qat_steps = _qat_finetune(model, q, tail, config)
         integer = quant.to_integer(model, q)
         self.ppl_int, self.overflow_eval = _integer_perplexity(integer, self.eval_tokens)
         self.reference = integer(self.lava_tokens[:-1].view(-1, 1))

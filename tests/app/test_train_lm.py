@@ -168,3 +168,88 @@ def test_model_and_pruner_arguments_continue_training_an_existing_model():
         train_language_model(config, _tokens(300), 11, pruner=pruner)
     with pytest.raises(ValueError, match="different module"):
         train_language_model(config, _tokens(300), 11, model=EGRULanguageModel(11, 6, [10, 6]), pruner=pruner)
+
+
+def _segment_loop(model, forward, tokens, config, after_step=None):
+    """The plain truncated-BPTT loop the trainer replaced in the pipelines and benchmarks: one pass,
+    AdamW in one group, clipping, ``after_step`` after each optimizer step, the state detached."""
+    from egru.lm.data import batchify
+    from egru.lm.trainer import bptt_segments
+    data = batchify(tokens, config.batch_size)
+    segments = bptt_segments(data.shape[0] - 1, config.bptt, torch.Generator().manual_seed(config.seed))
+    optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, betas=(0.0, 0.999), weight_decay=0.0)
+    model.train()
+    state = None
+    for segment in segments:
+        logits, state = forward(data[segment], state)
+        loss = torch.nn.functional.cross_entropy(logits.reshape(-1, model.vocab_size).float(),
+                                                 data[segment.start + 1: segment.stop + 1].reshape(-1))
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), config.clip)
+        optimizer.step()
+        if after_step is not None:
+            after_step()
+        state = tuple(tuple(t.detach() for t in part) for part in state)
+    return len(segments)
+
+
+def test_forward_argument_is_the_plain_segment_loop():
+    """``forward=model``: the model's own forward pass, bit for bit the plain loop (no regularisers)."""
+    import copy
+    config = LMConfig(embedding_size=6, hidden_sizes=(10, 6), batch_size=4, bptt=10, lr=5e-3, seed=1)
+    tokens = _tokens(400)
+    reference = _lm()
+    trained = copy.deepcopy(reference)
+    steps = _segment_loop(reference, reference, tokens, config)
+    model, history = train_language_model(config, tokens, 20, model=trained, forward=trained)
+    assert model is trained and history[-1]["step"] == steps
+    for (name, expected), got in zip(reference.state_dict().items(), model.state_dict().values()):
+        assert torch.equal(expected, got), name
+
+
+def test_qat_forward_pruner_holding_masks_and_after_step():
+    """Quantisation-aware fine-tuning through the trainer equals the loop it replaced bit for bit:
+    the QAT forward pass, the masks of a pruner without a schedule held, ``project_`` after each step."""
+    import copy
+    from snntorch_egru.pruning import Pruner
+    from snntorch_egru.quantization import calibrate, quantization_aware
+    config = LMConfig(embedding_size=6, hidden_sizes=(10, 6), batch_size=4, bptt=10, lr=5e-3, seed=2)
+    tokens = _tokens(400)
+    reference = _lm()
+    Pruner(reference).prune(0.6)
+    q = calibrate(reference, tokens[:200].view(-1, 4))
+    trained = copy.deepcopy(reference)
+    ref_masks, ref_qat = Pruner(reference), quantization_aware(reference, q, dtype=torch.float32)
+
+    def hold_and_project():
+        ref_masks.apply()
+        ref_qat.project_()
+
+    steps = _segment_loop(reference, ref_qat, tokens, config, after_step=hold_and_project)
+    qat = quantization_aware(trained, q, dtype=torch.float32)
+    calls = []
+
+    def project():
+        calls.append(qat.project_())
+
+    _, history = train_language_model(config, tokens, 20, model=trained, pruner=Pruner(trained), forward=qat,
+                                      after_step=project)
+    assert len(calls) == steps == history[-1]["step"]
+    assert 0.0 < history[-1]["train_activity"] < 1.0                    # from the QAT forward's events
+    for (name, expected), got in zip(reference.state_dict().items(), trained.state_dict().values()):
+        assert torch.equal(expected, got), name
+    assert (trained.rnn.weight_hh_l0 == 0).float().mean() > 0.5
+
+
+def test_forward_and_after_step_errors():
+    config = LMConfig(embedding_size=6, hidden_sizes=(10, 6), batch_size=4, bptt=10)
+    lm = _lm()
+    with pytest.raises(ValueError, match="needs the model="):
+        train_language_model(config, _tokens(200), 20, forward=lm)
+    with pytest.raises(ValueError, match="dropconnect=0.5 .* must be 0"):
+        train_language_model(LMConfig(**{**vars(config), "dropconnect": 0.5}), _tokens(200), 20, model=lm, forward=lm)
+    with pytest.raises(TypeError, match="forward= must be callable"):
+        train_language_model(config, _tokens(200), 20, model=lm, forward="lm")
+    with pytest.raises(TypeError, match="after_step= must be callable"):
+        train_language_model(config, _tokens(200), 20, model=lm, after_step=3)

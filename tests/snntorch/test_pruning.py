@@ -190,6 +190,35 @@ def test_prune_and_finetune_rounds():
         prune_and_finetune(pruner, [0.9, 0.5], finetune)
 
 
+def test_prune_and_finetune_schedule_rounds():
+    """A schedule round: the fine-tuning drives the schedule; the round ends at its final sparsity."""
+    torch.manual_seed(0)
+    rnn = EGRU(3, 8, num_layers=2)
+    optimizer = torch.optim.SGD(rnn.parameters(), lr=0.1)
+    seen = []
+
+    def finetune(model, sparsity, steps=3):
+        for _ in range(steps):
+            y, _ = model(torch.randn(4, 1, 3))
+            optimizer.zero_grad()
+            y.sum().backward()
+            optimizer.step()
+            seen.append(pruner.step())
+        return sparsity
+
+    pruner = Pruner(rnn, ["input", "recurrent"])
+    one_shot, gradual = CubicSchedule.one_shot(0.5), CubicSchedule(0.9, initial_sparsity=0.5, frequency=2, n_updates=2)
+    history = prune_and_finetune(pruner, [one_shot, gradual], finetune, optimizer)
+    # one-shot: updates at steps 0 and 1 (both 0.5); gradual, from step 0 again: 0.5, then 0.9 - 0.4 / 2**3
+    assert seen == [0.5, 0.5, None, 0.5, None, pytest.approx(0.85)]
+    assert pruner.schedule is gradual and pruner.step_count == 3
+    # the gradual schedule's last update (step 4) was not reached: the round still ends at 0.9
+    assert [h["sparsity"] for h in history] == [0.5, 0.9]
+    assert [round(h["achieved"], 2) for h in history] == [0.5, 0.9]
+    with pytest.raises(ValueError, match="must not decrease, got 0.0 after 0.9"):
+        prune_and_finetune(pruner, [0.9, CubicSchedule(0.95)], finetune)   # would start again from 0
+
+
 def test_export_sees_the_zeros(tmp_path):
     from converters import snntorch_bridge as converters
 
