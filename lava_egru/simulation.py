@@ -17,10 +17,11 @@ runtime, and returns the network to the uncompiled state it was given in
 restart a stopped runtime). Every call thus starts from the zero state and from the
 blocks' Var values (their ``init``); afterwards the network can be simulated again,
 exported, or wired into a Lava graph of your own. It needs a network that is not
-compiled and whose ``inp`` and ``out`` are free (``ValueError`` otherwise: a network
-that was ``run()`` or connected elsewhere). No file is written or read. Lava keeps
-every Process it ever created alive (its ``ProcessServer`` registry), so each call
-retains the memory of the sub-Processes it compiled.
+compiled and connected to no other Lava process (``ValueError`` otherwise: a network
+that was ``run()``, or whose ports or blocks' ports are connected elsewhere). No file
+is written or read. Lava keeps every Process it ever created alive (its
+``ProcessServer`` registry), so each call retains the memory of the sub-Processes it
+compiled.
 
 A network holds the parameters of one precision (:attr:`EGRUNetwork.precision`), and
 runs in it. Asked for the other one, ``simulate`` runs the network of that precision
@@ -149,7 +150,7 @@ def simulate(network: EGRUNetwork, x, precision: str = "floating_pt", *, return_
     """Run ``network`` on the input sequence ``x``; return its outputs ``[T, out]`` (float64).
 
     Args:
-        network: an :class:`~lava_egru.EGRUNetwork`, uncompiled, ``inp`` and ``out`` free;
+        network: an :class:`~lava_egru.EGRUNetwork`, uncompiled, connected to nothing else;
             it is run itself (in the other precision: the network of that precision
             built from its parameters; module docstring).
         x: ``[T, I]`` real numbers for a ``vector``-input network; ``[T]`` integer
@@ -213,19 +214,24 @@ def in_precision(network: EGRUNetwork, precision: str) -> EGRUNetwork:
 
 
 def check_runnable(network: EGRUNetwork) -> None:
-    """``ValueError`` unless ``network`` is uncompiled and its ``inp`` and ``out`` are free (what
-    :func:`run_network` needs to connect its source and sink and compile it)."""
+    """``ValueError`` unless ``network`` is uncompiled and connected to no other process, at ``inp``,
+    ``out`` or a block's port (what :func:`run_network` needs to connect its source and sink and
+    compile it, with nothing else)."""
     if network.is_compiled or network.runtime is not None:
         raise ValueError(
             f"{network.source}: this EGRUNetwork was compiled for a Lava run of its own (run() on it or on a "
             f"process connected to it), and Lava compiles a Process once: build a new EGRUNetwork to simulate"
         )
-    connected = [name for name, port in (("inp", network.inp), ("out", network.out))
-                 if port.in_connections or port.out_connections]
+    own = {network, *network.layers}
+    ports = [("inp", network.inp), ("out", network.out)]
+    ports += [(f"layers[{k}].{name}", getattr(block, name)) for k, block in enumerate(network.layers)
+              for name in ("inp", "out")]
+    connected = [name for name, port in ports
+                 if any(peer.process not in own for peer in port.in_connections + port.out_connections)]
     if connected:
         raise ValueError(
             f"{network.source}: simulate connects its own source and sink to the network, but its "
-            f"{' and '.join(connected)} {'is' if len(connected) == 1 else 'are'} connected to other Lava processes "
+            f"{', '.join(connected)} {'is' if len(connected) == 1 else 'are'} connected to other Lava processes "
             f"already: build a new EGRUNetwork to simulate"
         )
 

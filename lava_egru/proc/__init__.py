@@ -10,7 +10,7 @@ lava-dl).
 - :mod:`~lava_egru.proc.one_hot`: token id -> one-hot spikes.
 - :mod:`~lava_egru.proc.blocks`: hierarchical layers (Dense/Sparse + neuron).
 - :mod:`~lava_egru.proc.network`: a whole network from an ``egru-network`` file or spec
-  (a hierarchical Process whose SubProcessModel wires the blocks).
+  (a hierarchical Process over its chained blocks).
 
 Shared by the subpackages (outside every Process's folder, so model discovery
 never executes them): :mod:`~lava_egru.proc.abstract_models` (the abstract base of

@@ -1,13 +1,13 @@
 """EGRUNetwork is a Lava Process of its own, and ``simulate`` runs the network it is given.
 
 - EGRUNetwork derives from Lava's ``AbstractProcess`` (not from lava-dl netx's ``Network``);
-  Lava's model discovery finds its SubProcessModel, which wires the network's own blocks;
-- ``simulate(network, x)`` compiles and runs ``network`` itself, from its blocks' Vars,
-  and returns it uncompiled: ports free, no Var aliases, no runtime, so it runs again
-  (also after a failed run); in the other precision it runs a network of that precision
-  built from the network's parameters;
-- a network compiled for a run of its own, or wired to other processes, is refused
-  with a clear error.
+  Lava's model discovery finds its SubProcessModel;
+- ``simulate(network, x)`` compiles and runs ``network`` itself, its own blocks, from their
+  Vars, and returns it uncompiled: only its own chain connected, no Var aliases, no
+  runtime, so it runs again (also after a failed run); in the other precision it runs a
+  network of that precision built from the network's parameters;
+- a network compiled for a run of its own, or wired to other processes (also at a
+  block's port), is refused with a clear error.
 """
 
 from __future__ import annotations
@@ -41,13 +41,16 @@ def quantized_spec() -> NetworkSpec:
 
 
 def assert_uncompiled(net):
+    """Not compiled, no runtime; inp -> layers[0] -> ... -> layers[-1] -> out and nothing else; no aliases."""
+    blocks = net.layers
     assert not net.is_compiled and net.runtime is None
-    assert not net.inp.in_connections and not net.inp.out_connections
-    assert not net.out.in_connections and not net.out.out_connections
-    for block in net.layers:
-        assert block.parent_proc is None and block.procs.is_empty()
-        assert not block.inp.in_connections and not block.inp.out_connections
-        assert not block.out.in_connections and not block.out.out_connections
+    assert (net.inp.in_connections, net.inp.out_connections) == ([], [blocks[0].inp])
+    assert (net.out.in_connections, net.out.out_connections) == ([blocks[-1].out], [])
+    for k, block in enumerate(blocks):
+        assert not block.is_compiled and block.runtime is None and block.procs.is_empty()
+        assert block.inp.in_connections == [net.inp if k == 0 else blocks[k - 1].out]
+        assert block.inp.out_connections == [] and block.out.in_connections == []
+        assert block.out.out_connections == [net.out if k == len(blocks) - 1 else blocks[k + 1].inp]
         assert all(var.aliased_var is None for var in block.vars.members)
 
 
@@ -59,7 +62,7 @@ def spy_runs(monkeypatch):
 
     def spying(process, num_steps, run_cfg, guard=None):
         real(process, num_steps, run_cfg, guard)
-        runs.append((process, [block.parent_proc for block in process.layers],
+        runs.append((process, [block.is_compiled for block in process.layers],
                      [np.asarray(block.c.get()).copy() for block in process.layers if hasattr(block, "c")]))
 
     monkeypatch.setattr(simulation, "run_steps", spying)
@@ -85,8 +88,8 @@ def test_simulate_runs_the_given_network(lava_egru, monkeypatch):
     runs = spy_runs(monkeypatch)
     x = np.random.default_rng(1).standard_normal((8, 3))
     y = lava_egru.simulate(net, x)
-    (process, parents, states), = runs
-    assert process is net and parents == [net] * len(net)     # its own blocks, as its sub-processes
+    (process, compiled, states), = runs
+    assert process is net and all(compiled)                  # its own blocks were compiled
     assert all(np.any(c != 0) for c in states)                # their Vars were live during the run
     assert_uncompiled(net)
     np.testing.assert_array_equal(lava_egru.simulate(net, x), y)
@@ -129,6 +132,12 @@ def test_a_compiled_or_connected_network_is_refused(lava_egru):
     from lava.magma.core.run_configs import Loihi2SimCfg
     from lava.proc.io.source import RingBuffer
 
+    from lava.proc.io.sink import RingBuffer as Sink
+
+    tapped = lava_egru.EGRUNetwork(random_vector_network(0, 3, [4, 2]))
+    tapped.layers[1].out.connect(Sink(shape=(4,), buffer=2).a_in)
+    with pytest.raises(ValueError, match=r"layers\[1\]\.out is connected to other Lava processes"):
+        lava_egru.simulate(tapped, np.zeros((2, 3)))
     ran = lava_egru.EGRUNetwork(random_vector_network(0, 3, [4]))
     source = RingBuffer(data=np.ones((3, 2)))
     source.s_out.connect(ran.inp)

@@ -1,13 +1,11 @@
 """SubProcessModel of :class:`~lava_egru.proc.network.process.EGRUNetwork`.
 
-As the SubProcessModels of Lava's hierarchical Processes, it makes the network's
-behaviour out of sub-Processes: its blocks, one per layer, wired in a chain
-``inp -> layers[0] -> ... -> layers[-1] -> out``. The blocks are those the Process
-built (they hold the parameters before any compilation, to be inspected and
-exported); the model adopts them as its sub-Processes (one attribute each, which
-Lava registers) and wires them. It is untagged: the structure is the same in both
-precisions, and the blocks' children get their models from the run configuration's
-``select_tag``.
+The network's behaviour is that of its blocks, which the Process builds and chains
+itself (they exist before compilation, to be inspected, exported and tapped; see
+:mod:`lava_egru.proc.network.process`): Lava's compiler reaches them through the
+port connections, and the model has nothing to build, as lava-dl netx's model of its
+``Network``. It is untagged: the structure is the same in both precisions, and the
+blocks' children get their models from the run configuration's ``select_tag``.
 
 Absolute imports only: Lava's model discovery also executes this file outside its
 package.
@@ -22,13 +20,7 @@ from lava_egru.proc.network.process import EGRUNetwork
 
 @implements(proc=EGRUNetwork, protocol=LoihiProtocol)
 class SubEGRUNetworkModel(AbstractSubProcessModel):
-    """``inp -> layers[0] -> layers[1] -> ... -> layers[-1] -> out``; the blocks become ``layer_k``."""
+    """Nothing to build: the blocks exist and are chained (module docstring)."""
 
     def __init__(self, proc: EGRUNetwork):
-        blocks = proc.layers
-        for k, block in enumerate(blocks):
-            setattr(self, f"layer_{k}", block)
-        proc.inp.connect(blocks[0].inp)
-        for before, after in zip(blocks, blocks[1:]):
-            before.out.connect(after.inp)
-        blocks[-1].out.connect(proc.out)
+        """The compiler finds the blocks through the network's port connections."""

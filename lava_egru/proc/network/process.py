@@ -1,15 +1,18 @@
 r"""A whole EGRU network from an ``egru-network`` file or spec, as one hierarchical Lava Process.
 
 :class:`EGRUNetwork` is a Lava ``AbstractProcess`` of its own, with the ports ``inp``
-and ``out``; its behaviour is its SubProcessModel
-(:class:`~lava_egru.proc.network.models.SubEGRUNetworkModel`), which wires one block
-per layer (:mod:`lava_egru.proc.blocks`) between them when the network is compiled,
-as Lava's own hierarchical Processes build their sub-Processes. The blocks themselves
-are created here, in the constructor, from the spec's parameters: they hold the
-parameters as their Vars before any compilation (``network.layers[k].weight_ih.init``),
-so that a network can be inspected, changed and exported
-(:func:`lava_egru.export`) without running it; the model adopts them as its
-sub-Processes. Nothing here imports lava-dl or torch.
+and ``out`` and a SubProcessModel
+(:class:`~lava_egru.proc.network.models.SubEGRUNetworkModel`): its behaviour is that
+of its blocks, one per layer (:mod:`lava_egru.proc.blocks`), chained
+``inp -> layers[0] -> ... -> layers[-1] -> out``. The constructor builds and chains
+the blocks, as lava-dl netx's ``Network`` does, rather than leaving it to the model as
+Lava's composite Processes do: the blocks hold the parameters as their Vars before any
+compilation (``network.layers[k].weight_ih.init``), so that a network can be inspected,
+changed and exported (:func:`lava_egru.export`) without running it, and a block's
+ports can be tapped (``network.layers[1].out.connect(sink.a_in)``: Lava's compiler
+finds the processes of a graph through port connections made before compilation, and
+through them the blocks). The model therefore has nothing to build. Nothing here
+imports lava-dl or torch.
 
 It is built from a file, ``EGRUNetwork(path)``, or from a :class:`egru_format.NetworkSpec`
 in memory, ``EGRUNetwork(spec)``. Either way the parameters come from a spec: a path
@@ -28,8 +31,7 @@ defaults) and sets the attributes a netx user reads (``filename``, ``net_config`
 netx's options, ``net_str``; ``len()`` and ``str()``, the layer table in netx's
 layout). It is not a subclass of netx's ``Network`` (netx imports torch): it is not an
 instance of it and has none of netx's builder methods (``create_dense``,
-``get_neuron_params``, ...; none of them fits an EGRU layer), and the blocks are wired
-to each other and to ``inp``/``out`` at compilation, not in the constructor.
+``get_neuron_params``, ...; none of them fits an EGRU layer).
 
 Synapses (``sparse=``): a weight matrix becomes a Lava ``Sparse`` synapse (with
 exactly its entries other than +0.0, -0.0 included) or a Lava ``Dense``.
@@ -300,6 +302,10 @@ class EGRUNetwork(AbstractProcess):
         self.in_layer, self.out_layer = self.layers[0], self.layers[-1]
         self.inp = InPort(shape=self.in_layer.inp.shape)
         self.out = OutPort(shape=self.out_layer.out.shape)
+        self.inp.connect(self.in_layer.inp)
+        for before, after in zip(self.layers, self.layers[1:]):
+            before.out.connect(after.inp)
+        self.out_layer.out.connect(self.out)
         self.output_message_bits = self.out_layer.output_message_bits
         self.latency = len(self.layers) - 1
         self.net_str = layer_table([(TABLE_NAMES[block.layer_type], block.shape[0]) for block in self.layers])
@@ -343,7 +349,7 @@ class EGRUNetwork(AbstractProcess):
         return {key: sparse for key in matrices}
 
     def _build_blocks(self) -> ty.List[AbstractProcess]:
-        """One block per layer of the spec, in the network's precision (not yet wired: the model does it)."""
+        """One block per layer of the spec, in the network's precision (not yet chained)."""
         builders = {"input": self._input_block, "dense": self._dense_block, "egru": self._egru_block}
         blocks = []
         for k, layer in enumerate(self.spec.layers):
