@@ -29,20 +29,18 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import sys
 import time
 from pathlib import Path
 
 import torch
 from torch import nn
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from snntorch_egru import EGRU  # noqa: E402
-from egru.lm.checkpoint import write_text_atomic  # noqa: E402
-from snntorch_egru.event_inference import EventDrivenEGRU  # noqa: E402
-from snntorch_egru.opcount import count_operations  # noqa: E402
-from snntorch_egru.pruning import Pruner  # noqa: E402
+from snntorch_egru import EGRU
+from egru.lm.checkpoint import write_text_atomic
+from snntorch_egru.event_inference import EventDrivenEGRU
+from snntorch_egru.opcount import count_operations
+from snntorch_egru.pruning import Pruner
 
 
 def gru_stream(gru, x):

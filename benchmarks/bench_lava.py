@@ -20,13 +20,10 @@ Target (issue 3): the EGRU within 1.5x of the LIF network's time per step.
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
 def egru_layer(hidden: int, threshold: float, seed: int):

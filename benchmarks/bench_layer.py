@@ -30,9 +30,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from snntorch_egru import EGRU  # noqa: E402
+from snntorch_egru import EGRU
 
 
 def build(kind: str, hidden: int, layers: int, threshold: float):

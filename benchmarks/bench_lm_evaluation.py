@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 from pathlib import Path
 from types import SimpleNamespace
@@ -29,12 +28,10 @@ import torch
 from torch import nn
 
 ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
 
-from egru.lm.data import load_corpus  # noqa: E402
-from snntorch_egru.language_model import EGRULanguageModel  # noqa: E402
-from egru.lm.trainer import evaluate  # noqa: E402
+from egru.lm.data import load_corpus
+from snntorch_egru.language_model import EGRULanguageModel
+from egru.lm.trainer import evaluate
 
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "ptb"
 

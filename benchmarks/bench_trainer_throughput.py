@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 from pathlib import Path
 
@@ -34,11 +33,9 @@ import torch
 from torch import nn
 
 ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
 
-from egru.lm.data import batchify, load_corpus  # noqa: E402
-from egru.lm.trainer import LMConfig, train_language_model  # noqa: E402
+from egru.lm.data import batchify, load_corpus
+from egru.lm.trainer import LMConfig, train_language_model
 
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "ptb"
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import copy
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -22,13 +21,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import converters  # noqa: E402
-from egru.pipelines.lm import perplexity_from_logits as perplexity  # noqa: E402
-import lava_egru  # noqa: E402
-from egru.lm.data import load_corpus  # noqa: E402
-from egru.lm.trainer import LMConfig, evaluate, train_language_model  # noqa: E402
+import converters
+from egru.pipelines.lm import perplexity_from_logits as perplexity
+import lava_egru
+from egru.lm.data import load_corpus
+from egru.lm.trainer import LMConfig, evaluate, train_language_model
 
 
 def main(argv=None) -> int:
