@@ -37,6 +37,9 @@ from pathlib import Path
 
 import torch
 
+from snntorch_egru.functional import POLARITIES
+from snntorch_egru.language_model import READOUT_INPUTS
+
 from .lm.checkpoint import CheckpointError
 from .lm.data import CorpusError, load_corpus
 from .lm.trainer import CHECKPOINT_NAME, RNN_TYPES, THRESHOLD_INITS, LMConfig, evaluate, train_language_model
@@ -69,6 +72,10 @@ FLAG_HELP = {
                            "dampening*max(0, 1 - width*|c - theta|) (reference LM: 3.6)",
     "surrogate_width": "width factor of the triangle pseudo-derivative (support |c - theta| < 1/width; "
                        "reference LM: 3.6)",
+    "polarity": "EGRU events: positive (the reference neuron, an event where c > theta) or signed (an event "
+                "where |c| > theta, carrying the sign of c; not yet exportable to the network file)",
+    "readout_input": "what the readout reads: events (the EGRU's graded events) or candidates (the last layer's "
+                     "dense pre-reset state; a diagnostic, not exportable)",
     "dropout_embedding": "(locked) dropout on the embedding outputs (reference PTB: 0.6)",
     "dropout_between": "(locked) dropout between recurrent layers (reference: 0.25)",
     "dropout_output": "(locked) dropout on the last layer's outputs before the readout",
@@ -99,7 +106,8 @@ FLAG_HELP = {
               "checkpoints hold CPU tensors, so --resume works on another device",
 }
 
-CHOICES = {"rnn_type": RNN_TYPES, "threshold_init": THRESHOLD_INITS, "prune_scope": ("global", "matrix")}
+CHOICES = {"rnn_type": RNN_TYPES, "threshold_init": THRESHOLD_INITS, "prune_scope": ("global", "matrix"),
+           "polarity": POLARITIES, "readout_input": READOUT_INPUTS}
 
 #: The argparse type of every numeric and boolean LMConfig flag (sequences: the type of each element).
 FLAG_TYPES = {

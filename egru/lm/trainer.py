@@ -84,6 +84,8 @@ import torch
 from torch import nn
 
 from snntorch_egru import EGRULanguageModel, RNNLanguageModel
+from snntorch_egru.functional import check_polarity
+from snntorch_egru.language_model import READOUT_INPUTS
 from snntorch_egru.pruning import CubicSchedule, Pruner
 from snntorch_egru.regularization import RegularizedLM
 from snntorch_egru.surrogate import triangle
@@ -106,7 +108,7 @@ RNN_TYPES = ("egru", "gru", "lstm")
 THRESHOLD_INITS = ("constant", "beta")
 #: Options of the EGRU's thresholds and surrogate gradient: meaningless for ``rnn_type`` gru/lstm.
 EGRU_ONLY_OPTIONS = ("threshold", "threshold_init", "threshold_beta", "threshold_max", "min_threshold",
-                     "threshold_lr_scale", "surrogate_dampening", "surrogate_width")
+                     "threshold_lr_scale", "surrogate_dampening", "surrogate_width", "polarity", "readout_input")
 #: Options that may change when a run is resumed (they do not change what is computed).
 RESUMABLE_CHANGES = ("device",)
 #: What a training checkpoint of this trainer holds (resume checks them before it reads any).
@@ -129,6 +131,8 @@ class LMConfig:
     threshold_lr_scale: float = 1.0  # thresholds' lr = lr x this (0: frozen); never weight-decayed
     surrogate_dampening: float = 0.7  # triangle pseudo-derivative dampening * max(0, 1 - width |c - theta|)
     surrogate_width: float = 1.0
+    polarity: str = "positive"       # "positive" (reference neuron) or "signed" events (|c~| > theta)
+    readout_input: str = "events"    # "events" (the EGRU), or "candidates": the dense c~ (a diagnostic)
     dropout_embedding: float = 0.0   # (locked) dropout on the embedding outputs
     dropout_between: float = 0.0     # (locked) dropout between EGRU layers
     dropout_output: float = 0.0      # (locked) dropout on the last layer's events
@@ -174,6 +178,9 @@ class LMConfig:
                                      f"{_DEFAULTS[name]!r})")
             return
         triangle(self.surrogate_dampening, self.surrogate_width)       # finite and > 0, else a ValueError
+        check_polarity(self.polarity)
+        if self.readout_input not in READOUT_INPUTS:
+            raise ValueError(f"readout_input must be one of {READOUT_INPUTS}, got {self.readout_input!r}")
         if not self.min_threshold > 0:
             raise ValueError(f"min_threshold must be > 0, got {self.min_threshold}")
         if not self.threshold_lr_scale >= 0:
@@ -295,6 +302,7 @@ def build_model(config: LMConfig, vocab_size: int, device=None) -> nn.Module:
             dropout_embedding=config.dropout_embedding, dropout_between=config.dropout_between,
             dropout_output=config.dropout_output, min_threshold=config.min_threshold,
             spike_grad=triangle(config.surrogate_dampening, config.surrogate_width),
+            polarity=config.polarity, readout_input=config.readout_input,
         )
     else:
         model = RNNLanguageModel(

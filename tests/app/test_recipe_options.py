@@ -167,7 +167,8 @@ def test_surrogate_settings_reach_the_model():
 @pytest.mark.parametrize("rnn_type", ["gru", "lstm"])
 @pytest.mark.parametrize("option, value", [("threshold", 0.2), ("threshold_init", "beta"),
                                            ("threshold_lr_scale", 0.0), ("surrogate_width", 3.6),
-                                           ("surrogate_dampening", 3.6), ("min_threshold", 0.01)])
+                                           ("surrogate_dampening", 3.6), ("min_threshold", 0.01),
+                                           ("polarity", "signed"), ("readout_input", "candidates")])
 def test_egru_options_with_a_baseline_are_an_error(rnn_type, option, value):
     with pytest.raises(ValueError, match=rf"{option}=.*EGRU option.*rnn_type='{rnn_type}'"):
         LMConfig(rnn_type=rnn_type, **{option: value})
@@ -183,10 +184,28 @@ def test_egru_options_with_a_baseline_are_an_error(rnn_type, option, value):
     ({"min_threshold": 0.0}, "min_threshold must be > 0"), ({"threshold_lr_scale": -1.0}, "must be >= 0"),
     ({"device": "tpu"}, "device must be"), ({"device": "cuda:x"}, "device must be"),
     ({"surrogate_width": 0.0}, "triangle surrogate needs"), ({"surrogate_dampening": -1.0}, "dampening > 0"),
+    ({"polarity": "negative"}, "polarity must be one of"), ({"readout_input": "c"}, "readout_input must be one of"),
 ])
 def test_bad_settings(kwargs, match):
     with pytest.raises(ValueError, match=match):
         LMConfig(**kwargs)
+
+
+# ---------------------------------------------------------------- signed events, readout input (issue 17)
+
+@pytest.mark.parametrize("option", [{"polarity": "signed"}, {"readout_input": "candidates"}])
+def test_signed_events_and_the_dense_readout_train_and_resume(option, tmp_path):
+    config = LMConfig(**{**SMALL, "epochs": 2}, **option, dropconnect=0.3, dropout_output=0.2, threshold=0.05)
+    full, history = train_language_model(config, _tokens(), 11, output_dir=tmp_path / "full")
+    assert full.polarity == config.polarity and full.readout_input == config.readout_input
+    assert math.isfinite(history[-1]["train_loss"]) and 0 < history[-1]["train_activity"] < 1
+    steps = history[-1]["step"]
+    train_language_model(config, _tokens(), 11, output_dir=tmp_path / "cut", checkpoint_every=3,
+                         max_steps=steps - 4)
+    resumed, _ = train_language_model(config, _tokens(), 11, output_dir=tmp_path / "cut", resume=True,
+                                      checkpoint_every=3)
+    for key, value in full.state_dict().items():
+        assert torch.equal(value, resumed.state_dict()[key]), key
 
 
 # ---------------------------------------------------------------- GRU / LSTM baselines

@@ -83,6 +83,7 @@ def test_the_documented_full_size_command_is_the_reference_recipe():
     assert list(config.hidden_sizes) == [1350, 1350, 750] and config.embedding_size == 750 and config.tie_weights
     assert (config.dropout_words, config.dropout_embedding, config.dropout_between, config.dropconnect) == (
         0.1, 0.6, 0.25, 0.7)
+    assert config.dropout_output == 0.5        # the reference LM's constructor default, set on no command line
     assert (config.epochs, config.cosine_fraction, config.rnn_type, config.device) == (1000, 0.3, "egru", "cuda")
 
 
