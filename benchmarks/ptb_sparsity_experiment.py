@@ -136,6 +136,29 @@ ABLATIONS = (
     ("abl_egru_thresholds_0.001", "egru", 0.1, dict(EGRU_NEURON, threshold_init="constant", threshold=1e-3),
      "every threshold 0.001, frozen: an event whenever c > 0.001 (the least activity sparsity of this neuron)"),
 )
+#: Diagnostics of the gap (issue 17, item 2), same budget and evaluation as the ablations:
+#: ``(name, rnn_type, weight decay, neuron settings, model overrides, what changes)``.
+SIGNED_THRESHOLDS = (0.25, 0.4, 0.6)   # frozen, constant: chosen for about 60 / 75 / 90% activity sparsity
+DIAGNOSTICS = (
+    ("abl_egru_rectified", "egru", 0.1,
+     dict(EGRU_NEURON, threshold_init="constant", threshold=1e-6, min_threshold=1e-6, surrogate_dampening=1e-9), {},
+     "thresholds 1e-6, surrogate dampening 1e-9: y = ReLU(c) with its exact gradient, no surrogate"),
+    *((f"abl_egru_signed_{theta}", "egru", 0.1,
+       dict(EGRU_NEURON, polarity="signed", threshold_init="constant", threshold=theta), {},
+       f"signed events (|c| > theta, y = c, reset by sign(c) theta), every threshold {theta}, frozen")
+      for theta in SIGNED_THRESHOLDS),
+    ("abl_egru_untied", "egru", 0.1, EGRU_NEURON, {"tie_weights": False},
+     "the readout weight is its own matrix (untied from the embedding)"),
+    ("abl_egru_readout_candidates", "egru", 0.1, dict(EGRU_NEURON, readout_input="candidates"), {},
+     "the tied readout reads the last layer's dense pre-reset state c~ instead of its events y (upper bound)"),
+)
+
+
+def ablation_entries():
+    """Every ablation and diagnostic as ``(name, rnn_type, weight decay, neuron, model overrides, change)``."""
+    for name, rnn_type, weight_decay, neuron, change in ABLATIONS:
+        yield name, rnn_type, weight_decay, neuron, {}, change
+    yield from DIAGNOSTICS
 
 
 def configurations(families=None):
@@ -234,9 +257,12 @@ def _splits(settings: dict, corpus) -> tuple:
 
 
 def run_configuration(name, family, rnn_type, weight_decay, sparsity, parent, settings, corpus, output_dir: Path,
-                      log=print, neuron=None, epochs=None) -> dict:
+                      log=print, neuron=None, epochs=None, model_overrides=None) -> dict:
     """Train (or fine-tune) one configuration, save ``model.pt``, return its measured record
-    (``neuron``, ``epochs``: an ablation's EGRU settings and budget; default the protocol's)."""
+    (``neuron``, ``epochs``, ``model_overrides``: an ablation's EGRU settings, budget and model
+    settings that differ from the protocol's; default the protocol's)."""
+    if model_overrides:
+        settings = dict(settings, model=dict(settings["model"], **model_overrides))
     vocab = len(corpus.vocabulary)
     valid, test = _splits(settings, corpus)
     work = output_dir / name
@@ -315,7 +341,7 @@ def run_ablations(settings: dict, corpus, output_dir: Path, results_dir: Path, l
     folder = Path(results_dir) / "ablations"
     folder.mkdir(parents=True, exist_ok=True)
     results = {}
-    for name, rnn_type, weight_decay, neuron, change in ABLATIONS:
+    for name, rnn_type, weight_decay, neuron, model_overrides, change in ablation_entries():
         path = folder / f"{name}.json"
         if path.exists():
             log(f"[{name}] done already ({path}), skipped")
@@ -323,7 +349,8 @@ def run_ablations(settings: dict, corpus, output_dir: Path, results_dir: Path, l
             continue
         record = run_configuration(name, "ablation", rnn_type, weight_decay, 0.0, None, settings, corpus,
                                    Path(output_dir) / "ablations", log, neuron=neuron,
-                                   epochs=settings.get("ablation_epochs", ABLATION_EPOCHS))
+                                   epochs=settings.get("ablation_epochs", ABLATION_EPOCHS),
+                                   model_overrides=model_overrides)
         record["change"] = change
         write_text_atomic(path, json.dumps(record, indent=1) + "\n")
         log(f"[{name}] test ppl {record['test_perplexity']:.2f} (valid {record['valid_perplexity']:.2f}), "
@@ -336,7 +363,7 @@ def ablation_lines(results_dir: Path) -> list:
     """The ablation table (markdown lines), empty when no ablation has finished."""
     folder = Path(results_dir) / "ablations"
     records = {name: json.loads((folder / f"{name}.json").read_text())
-               for name, *_ in ABLATIONS if (folder / f"{name}.json").exists()}
+               for name, *_ in ablation_entries() if (folder / f"{name}.json").exists()}
     if not records:
         return []
     base, gru = records.get("abl_egru"), records.get("abl_gru")

@@ -157,8 +157,11 @@ def test_ablations_change_one_recipe_item_each(quick_run, capsys):
     assert capsys.readouterr().out.count("done already") == len(CONFIGS)  # the protocol is not trained again
     reference = MODULE.neuron_settings(MODULE.EGRU_NEURON)
     table = (results / "ablations.md").read_text()
-    for name, rnn_type, weight_decay, neuron, change in MODULE.ABLATIONS:
+    names = [entry[0] for entry in MODULE.ablation_entries()]
+    assert len(names) == len(set(names)) == len(MODULE.ABLATIONS) + len(MODULE.DIAGNOSTICS)
+    for name, rnn_type, weight_decay, neuron, model_overrides, change in MODULE.ablation_entries():
         record = json.loads((results / "ablations" / f"{name}.json").read_text())
+        assert all(record["model"][k] == v for k, v in model_overrides.items()), name
         assert record["kind"] == rnn_type and record["weight_decay"] == weight_decay
         assert record["train"]["epochs"] == MODULE.QUICK["ablation_epochs"]
         assert record["eval_tokens"] == MODULE.QUICK["test_tokens"] - 1
@@ -172,10 +175,18 @@ def test_ablations_change_one_recipe_item_each(quick_run, capsys):
                    if reference.get(k) != record["neuron"].get(k)}
         other_decay = weight_decay != 0.1
         if name == "abl_egru":
-            assert not changed and not other_decay
-        else:  # either the neuron or the weight decay differs from the reference recipe, not both
-            assert bool(changed) != other_decay, (name, changed)
+            assert not changed and not other_decay and not model_overrides
+        else:  # the neuron, the weight decay or the model differs from the reference recipe: one of them
+            assert [bool(changed), other_decay, bool(model_overrides)].count(True) == 1, (name, changed)
     # the frozen constant thresholds are what the model holds
     model = torch.load(work / "ablations" / "abl_egru_thresholds_0.001" / "model.pt", map_location="cpu")
     thresholds = [v for k, v in model.items() if ".threshold_l" in k or k.startswith("threshold_l")]
     assert thresholds and all(torch.allclose(t, torch.full_like(t, 1e-3)) for t in thresholds)
+    # the diagnostics: signed events, an untied readout, the dense-state readout (issue 17)
+    signed = json.loads((results / "ablations" / f"abl_egru_signed_{MODULE.SIGNED_THRESHOLDS[0]}.json").read_text())
+    assert signed["neuron"]["polarity"] == "signed"
+    untied = torch.load(work / "ablations" / "abl_egru_untied" / "model.pt", map_location="cpu")
+    assert not torch.equal(untied["readout.weight"], untied["embedding.weight"])
+    dense = json.loads((results / "ablations" / "abl_egru_readout_candidates.json").read_text())
+    readout = dense["macs_per_layer"]["readout"]
+    assert readout["effective"] == readout["dense"]            # the readout reads every unit, every token
