@@ -77,14 +77,12 @@ import numpy as np
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
 
-from egru.lm import trainer  # noqa: E402
-from egru.lm.checkpoint import write_text_atomic  # noqa: E402
-from egru.lm.data import load_corpus  # noqa: E402
-from snntorch_egru.opcount import count_operations  # noqa: E402
-from snntorch_egru.pruning import PRUNE_TARGETS, CubicSchedule, Pruner, prune_and_finetune, weight_sparsity  # noqa: E402
+from egru.lm import trainer
+from egru.lm.checkpoint import write_text_atomic
+from egru.lm.data import load_corpus
+from snntorch_egru.opcount import count_operations
+from snntorch_egru.pruning import PRUNE_TARGETS, CubicSchedule, Pruner, prune_and_finetune, weight_sparsity
 
 DEFAULT_RESULTS = ROOT / "benchmarks" / "results" / "ptb_fronts"
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "ptb"

@@ -33,7 +33,6 @@ import copy
 import dataclasses
 import json
 import math
-import sys
 import time
 from pathlib import Path
 
@@ -41,15 +40,13 @@ import torch
 from torch import nn
 
 REPO = Path(__file__).resolve().parents[1]
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
 
-from egru.delayed_xor import DelayedXorConfig, delayed_xor_batch, train_delayed_xor  # noqa: E402
-from egru.lm.checkpoint import write_text_atomic  # noqa: E402
-from egru.lm.data import batchify, load_corpus  # noqa: E402
-from egru.lm.trainer import LMConfig, train_language_model  # noqa: E402
-from snntorch_egru import activity_regularizer  # noqa: E402
-from snntorch_egru.quantization import calibrate, quantization_aware, to_integer  # noqa: E402
+from egru.delayed_xor import DelayedXorConfig, delayed_xor_batch, train_delayed_xor
+from egru.lm.checkpoint import write_text_atomic
+from egru.lm.data import batchify, load_corpus
+from egru.lm.trainer import LMConfig, train_language_model
+from snntorch_egru import activity_regularizer
+from snntorch_egru.quantization import calibrate, quantization_aware, to_integer
 
 DEFAULT_DATA = REPO.parent / "shared" / "data" / "ptb"
 
