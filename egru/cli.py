@@ -224,8 +224,7 @@ def _cmd_benchmark(args) -> int:
     if name not in names:
         raise UsageError(f"no benchmark named {args.name!r}; available: {', '.join(names)}")
     script = BENCHMARKS / f"{name}.py"
-    sys.argv = [str(script), *args.extra]
-    sys.path.insert(0, str(BENCHMARKS))
+    sys.argv = [str(script), *args.extra]     # the benchmarks import the installed packages, not each other
     try:
         runpy.run_path(str(script), run_name="__main__")
     except SystemExit as exc:
