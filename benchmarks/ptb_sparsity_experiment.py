@@ -71,7 +71,9 @@ import math
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Optional
 
 import numpy as np
 import torch
@@ -91,25 +93,67 @@ LEVELS = (0.8, 0.9, 0.95)
 #: The reference LM recipe's EGRU neuron settings (docs/lm-recipe.md).
 EGRU_NEURON = dict(surrogate_dampening=3.6, surrogate_width=3.6, threshold_init="beta", threshold=0.01,
                    threshold_beta=3.0, threshold_max=1.0, threshold_lr_scale=0.0, min_threshold=1e-3)
-#: (family name, rnn_type, weight decay)
+#: The signed-event neuron of the fronts (issue 17): the reference recipe's surrogate, signed
+#: events, every threshold SIGNED_FRONT_THRESHOLD, frozen (chosen from the diagnostics).
+SIGNED_FRONT_THRESHOLD = 0.4
+SIGNED_NEURON = dict(EGRU_NEURON, polarity="signed", threshold_init="constant", threshold=SIGNED_FRONT_THRESHOLD)
+
+
+@dataclass(frozen=True)
+class Family:
+    """One dense model of the protocol and, with ``chain``, its 80/90/95% pruning chain.
+
+    ``neuron``: the EGRU's settings (None: :data:`EGRU_NEURON`); ``width``: ``"base"`` (the
+    settings' ``model``) or ``"wide"`` (``wide_model``); ``seed``; ``epochs`` (None: the
+    settings'; ``"long"``: ``long_epochs``); ``front``: the front it belongs to (None: not on a
+    front; seeds and the long runs are measured beside the fronts).
+    """
+
+    name: str
+    rnn_type: str
+    weight_decay: float
+    neuron: Optional[dict] = None
+    width: str = "base"
+    seed: int = 0
+    epochs: Optional[str] = None
+    chain: bool = True
+    front: Optional[str] = None
+
+
+FRONT_GRU, FRONT_LSTM = "GRU x pruning", "LSTM x pruning"
+FRONT_EGRU, FRONT_SIGNED = "EGRU (reference neuron) x pruning", "EGRU (signed events) x pruning"
+#: the families in protocol order: issue 11's five, then issue 17's signed EGRU, the wide models,
+#: the seeds and the long runs of the 256-unit pair (the GRU and SEED_EGRU)
+SEED_EGRU = "egru_wd010"      # the best dense 2 x 256 EGRU (issue 17, item 4): its seeds and long run
 FAMILIES = (
-    ("gru", "gru", 0.1),
-    ("egru_wd010", "egru", 0.10),
-    ("lstm", "lstm", 0.1),
-    ("egru_wd003", "egru", 0.03),
-    ("egru_wd030", "egru", 0.30),
+    Family("gru", "gru", 0.1, front=FRONT_GRU),
+    Family("egru_wd010", "egru", 0.10, front=FRONT_EGRU),
+    Family("lstm", "lstm", 0.1, front=FRONT_LSTM),
+    Family("egru_wd003", "egru", 0.03, front=FRONT_EGRU),
+    Family("egru_wd030", "egru", 0.30, front=FRONT_EGRU),
+    Family("egru_signed", "egru", 0.10, SIGNED_NEURON, front=FRONT_SIGNED),
+    *(Family(f"{name}_s{seed}", kind, 0.10, neuron, seed=seed, chain=False)
+      for seed in (1, 2) for name, kind, neuron in (("gru", "gru", None), (SEED_EGRU, "egru", None))),
+    Family("gru_e12", "gru", 0.1, epochs="long", chain=False),
+    Family(f"{SEED_EGRU}_e12", "egru", 0.10, epochs="long", chain=False),
+    Family("gru_512", "gru", 0.1, width="wide", front=FRONT_GRU),
+    Family("egru_wd010_512", "egru", 0.10, width="wide", front=FRONT_EGRU),
+    Family("egru_signed_512", "egru", 0.10, SIGNED_NEURON, width="wide", front=FRONT_SIGNED),
 )
+FAMILY = {family.name: family for family in FAMILIES}
 REGULARIZATION = dict(dropout_embedding=0.25, dropout_between=0.25, dropout_output=0.25, dropout_words=0.05,
                       dropconnect=0.25)
 
 FULL = dict(
     model=dict(embedding_size=256, hidden_sizes=(256, 256), tie_weights=True),
+    wide_model=dict(embedding_size=512, hidden_sizes=(512, 512), tie_weights=True), long_epochs=12,
     train=dict(epochs=6, batch_size=32, bptt=35, lr=2e-3, clip=0.25, cosine_fraction=1 / 3, **REGULARIZATION),
     finetune=dict(steps=800, lr=1e-3),
     checkpoint_every=100, valid_tokens=None, test_tokens=None,
 )
 QUICK = dict(
     model=dict(embedding_size=16, hidden_sizes=(16, 16), tie_weights=True),
+    wide_model=dict(embedding_size=24, hidden_sizes=(24, 24), tie_weights=True), long_epochs=3,
     train=dict(epochs=2, batch_size=4, bptt=10, lr=5e-3, clip=0.25, cosine_fraction=0.5, max_train_tokens=1500,
                **REGULARIZATION),
     finetune=dict(steps=4, lr=1e-3),
@@ -161,15 +205,27 @@ def ablation_entries():
 
 def configurations(families=None):
     """``(name, family, rnn_type, weight_decay, sparsity, parent)`` in protocol order."""
-    for family, rnn_type, weight_decay in FAMILIES:
-        if families is not None and family not in families:
+    for family in FAMILIES:
+        if families is not None and family.name not in families:
             continue
-        yield family, family, rnn_type, weight_decay, 0.0, None
-        parent = family
+        yield family.name, family.name, family.rnn_type, family.weight_decay, 0.0, None
+        if not family.chain:
+            continue
+        parent = family.name
         for level in LEVELS:
-            name = f"{family}_p{round(level * 100)}"
-            yield name, family, rnn_type, weight_decay, level, parent
+            name = f"{family.name}_p{round(level * 100)}"
+            yield name, family.name, family.rnn_type, family.weight_decay, level, parent
             parent = name
+
+
+def family_settings(settings: dict, family: Family) -> tuple:
+    """``(settings, run options)`` of a family: the settings with its width and budget, and the
+    keyword arguments of :func:`run_configuration` for its neuron and seed."""
+    model = settings["wide_model"] if family.width == "wide" else settings["model"]
+    train = dict(settings["train"])
+    if family.epochs == "long":
+        train["epochs"] = settings["long_epochs"]
+    return dict(settings, model=model, train=train), {"neuron": family.neuron, "seed": family.seed}
 
 
 def neuron_settings(neuron: dict) -> dict:
@@ -255,7 +311,7 @@ def _splits(settings: dict, corpus) -> tuple:
 
 
 def run_configuration(name, family, rnn_type, weight_decay, sparsity, parent, settings, corpus, output_dir: Path,
-                      log=print, neuron=None, epochs=None, model_overrides=None) -> dict:
+                      log=print, neuron=None, epochs=None, model_overrides=None, seed=0) -> dict:
     """Train (or fine-tune) one configuration, save ``model.pt``, return its measured record
     (``neuron``, ``epochs``, ``model_overrides``: an ablation's EGRU settings, budget and model
     settings that differ from the protocol's; default the protocol's)."""
@@ -268,7 +324,8 @@ def run_configuration(name, family, rnn_type, weight_decay, sparsity, parent, se
     start = time.perf_counter()
     train = settings["train"]
     if parent is None:
-        config = lm_config(settings, rnn_type, weight_decay, neuron, **({"epochs": epochs} if epochs else {}))
+        config = lm_config(settings, rnn_type, weight_decay, neuron, seed=seed,
+                           **({"epochs": epochs} if epochs else {}))
         model, history = trainer.train_language_model(
             config, corpus.train, vocab, valid, log=log, output_dir=work, resume=True,
             checkpoint_every=settings["checkpoint_every"], progress=True)
@@ -279,7 +336,7 @@ def run_configuration(name, family, rnn_type, weight_decay, sparsity, parent, se
             raise FileNotFoundError(f"{name} starts from {parent_model}, which is missing "
                                     f"(remove the JSON of {parent} to train it again)")
         steps = settings["finetune"]["steps"]
-        config = lm_config(settings, rnn_type, weight_decay, epochs=1, lr=settings["finetune"]["lr"],
+        config = lm_config(settings, rnn_type, weight_decay, neuron, seed=seed, epochs=1, lr=settings["finetune"]["lr"],
                            cosine_fraction=1.0, min_lr=0.0, prune_sparsity=sparsity,
                            prune_targets=PRUNE_TARGETS, max_train_tokens=steps * train["batch_size"] * train["bptt"] + 1)
         parent_sparsity = next(s for n, *_, s, _ in configurations() if n == parent)
@@ -322,8 +379,9 @@ def run_protocol(settings: dict, corpus, output_dir: Path, results_dir: Path, fa
             log(f"[{name}] done already ({path}), skipped")
             results[name] = json.loads(path.read_text())
             continue
-        record = run_configuration(name, family, rnn_type, weight_decay, sparsity, parent, settings, corpus,
-                                   output_dir, log)
+        family_run, options = family_settings(settings, FAMILY[family])
+        record = run_configuration(name, family, rnn_type, weight_decay, sparsity, parent, family_run, corpus,
+                                   output_dir, log, **options)
         write_text_atomic(path, json.dumps(record, indent=1) + "\n")
         log(f"[{name}] test ppl {record['test_perplexity']:.2f} (valid {record['valid_perplexity']:.2f}), "
             f"activity sparsity {record['activity_sparsity']['pooled']:.3f}, weight sparsity "
@@ -388,15 +446,17 @@ def remeasure(settings: dict, corpus, output_dir: Path, results_dir: Path, log=p
     (the same numbers, plus any field :func:`measure` gained since)."""
     vocab = len(corpus.vocabulary)
     valid, test = _splits(settings, corpus)
-    for name, _, rnn_type, weight_decay, sparsity, _ in configurations():
+    for name, family, rnn_type, weight_decay, sparsity, _ in configurations():
         path, model_path = Path(results_dir) / f"{name}.json", Path(output_dir) / name / "model.pt"
         if not path.exists():
             continue
         if not model_path.exists():
             raise FileNotFoundError(f"{path} exists but {model_path} does not: cannot remeasure {name}")
         record = json.loads(path.read_text())
-        model = load_model(model_path, lm_config(settings, rnn_type, weight_decay), vocab, pruned=sparsity > 0)
-        record.update(measure(model, settings, valid, test))
+        family_run, options = family_settings(settings, FAMILY[family])
+        config = lm_config(family_run, rnn_type, weight_decay, options["neuron"], seed=options["seed"])
+        model = load_model(model_path, config, vocab, pruned=sparsity > 0)
+        record.update(measure(model, family_run, valid, test))
         write_text_atomic(path, json.dumps(record, indent=1) + "\n")
         log(f"[{name}] remeasured: test ppl {record['test_perplexity']:.2f}")
 
@@ -519,6 +579,171 @@ def target_lines(records: dict, groups: dict) -> list:
     return lines
 
 
+# --------------------------------------------------------------------------- equal cost (issue 17)
+
+#: the two cost axes: absolute effective MACs per token of the recurrent layers, and of the whole
+#: model (recurrent layers + readout; the embedding lookup is 0 MACs)
+COST_AXES = {"rnn": ("rnn_effective", "recurrent layers"), "whole": ("effective", "whole model (with the readout)")}
+BUDGET_FACTORS = (2, 5, 10, 20)
+
+
+def cost(record: dict, axis: str) -> float:
+    return float(record["macs_per_token"][COST_AXES[axis][0]])
+
+
+def lower_envelope(points: list, axis: str) -> list:
+    """The records no other record beats in both cost and test perplexity, by increasing cost."""
+    ordered = sorted(points, key=lambda r: (cost(r, axis), r["test_perplexity"]))
+    envelope, best = [], math.inf
+    for r in ordered:
+        if r["test_perplexity"] < best:
+            envelope.append(r)
+            best = r["test_perplexity"]
+    return envelope
+
+
+def envelope_at(envelope: list, axis: str, budget: float):
+    """Test perplexity of an envelope at ``budget`` MACs per token, linear in log(cost) between its
+    points; the cheapest point's perplexity above its cost is not extrapolated: None outside."""
+    xs = [math.log(cost(r, axis)) for r in envelope]
+    if not xs or not xs[0] <= math.log(budget) <= xs[-1]:
+        return None
+    return float(np.interp(math.log(budget), xs, [r["test_perplexity"] for r in envelope]))
+
+
+def equal_cost_fronts(records: dict) -> dict:
+    """``{front: [records]}`` of every family with a front, all its widths and pruning levels."""
+    out: dict = {}
+    for r in records.values():
+        family = FAMILY.get(r["family"])
+        if family is not None and family.front is not None:
+            out.setdefault(family.front, []).append(r)
+    return out
+
+
+def _mean_std(values: list) -> tuple:
+    values = np.asarray(values, dtype=float)
+    return float(values.mean()), float(values.std(ddof=1)) if len(values) > 1 else float("nan")
+
+
+def seed_lines(records: dict) -> list:
+    """Mean and standard deviation over the seeds of the dense 2 x 256 GRU and SEED_EGRU (issue 17, item 4)."""
+    lines = []
+    stats = {}
+    for base in ("gru", SEED_EGRU):
+        runs = [records[n] for n in (base, f"{base}_s1", f"{base}_s2") if n in records]
+        if not runs:
+            continue
+        ppl = _mean_std([r["test_perplexity"] for r in runs])
+        act = _mean_std([r["activity_sparsity"]["pooled"] for r in runs])
+        stats[base] = (runs, ppl, act)
+        lines.append(f"| {base} | {', '.join(str(r['seed']) for r in runs)} | "
+                     + ", ".join(f"{r['test_perplexity']:.2f}" for r in runs)
+                     + f" | {ppl[0]:.2f} +- {ppl[1]:.2f} | {act[0]:.3f} +- {act[1]:.3f} |")
+    if not lines:
+        return []
+    out = ["## Seed spread (dense 2 x 256, 6 epochs)", "",
+           "| model | seeds | test ppl per seed | mean +- std | activity sparsity mean +- std |",
+           "|---|---|---|---|---|", *lines, ""]
+    if len(stats) == 2 and all(len(v[0]) > 1 for v in stats.values()):
+        (g_runs, g_ppl, _), (e_runs, e_ppl, _) = stats["gru"], stats[SEED_EGRU]
+        spread = max(max(r["test_perplexity"] for r in rs) - min(r["test_perplexity"] for r in rs)
+                     for rs in (g_runs, e_runs))
+        gap = e_ppl[0] - g_ppl[0]
+        out.append(f"The gap of {SEED_EGRU} to the GRU is {gap:+.2f} perplexity ({e_ppl[0] / g_ppl[0] - 1:+.1%}); "
+                   f"the largest seed spread (max - min over the seeds of one model) is {spread:.2f}: the gap is "
+                   f"{'real (larger than the spread)' if abs(gap) > spread else 'within the seed spread'}.")
+        out.append("")
+    return out
+
+
+def long_run_lines(records: dict) -> list:
+    """The long runs of the deciding pair against their protocol-length runs (issue 17, item 5)."""
+    pairs = [(base, f"{base}_e12") for base in ("gru", SEED_EGRU)]
+    rows = []
+    for base, long in pairs:
+        if long not in records:
+            continue
+        r = records[long]
+        curve = [h["valid_perplexity"] for h in r["history"] if h.get("valid_perplexity")]
+        gain = (curve[-2] - curve[-1]) / curve[-2] if len(curve) > 1 else float("nan")
+        short = f"{records[base]['test_perplexity']:.2f}" if base in records else ""
+        rows.append(f"| {long} | {r['train']['epochs']} | {r['test_perplexity']:.2f} | {short} | {gain:+.1%} "
+                    f"| {r['activity_sparsity']['pooled']:.3f} |")
+    if not rows:
+        return []
+    out = ["## Twice the budget (the deciding pair)", "",
+           "| run | epochs | test ppl | test ppl at the protocol's budget | last epoch's validation gain "
+           "| activity sparsity |", "|---|---|---|---|---|---|", *rows, ""]
+    if all(long in records for _, long in pairs) and all(base in records for base, _ in pairs):
+        before = records[SEED_EGRU]["test_perplexity"] / records["gru"]["test_perplexity"] - 1
+        after = records[f"{SEED_EGRU}_e12"]["test_perplexity"] / records["gru_e12"]["test_perplexity"] - 1
+        trend = "the EGRU gains on the GRU" if after < before else "the EGRU loses ground to the GRU"
+        out.append(f"The EGRU's test perplexity relative to the GRU: {before:+.1%} at the protocol's budget, "
+                   f"{after:+.1%} at twice the budget: {trend}.")
+        out.append("")
+    return out
+
+
+def equal_cost_lines(records: dict, ablations: dict) -> list:
+    """Issue 17's report: the fronts over absolute MACs per token (both axes) and the gaps at
+    fixed budgets, the diagnostics, the seed spread, the long runs and the targets."""
+    lines = ["# PTB at equal cost (issue 17): fronts over absolute operations, over widths", "",
+             "Computed from the JSON files of benchmarks/ptb_sparsity_experiment.py (seed 0 unless stated). "
+             "A family's front is the lower envelope of test perplexity over its widths (2 x 256 with embedding "
+             "256, 2 x 512 with embedding 512) and pruning levels (dense, 80/90/95%), against absolute effective "
+             "MACs per token: of the recurrent layers, and of the whole model (the tied readout included). "
+             "Budgets are fractions of the dense GRU-256's MACs; a front is interpolated linearly in log(cost) "
+             "between its points and not extrapolated (`-`: the budget is outside the front).", ""]
+    gru = records.get("gru")
+    groups = equal_cost_fronts(records)
+    if gru is None or not groups:
+        return lines + ["The dense GRU-256 has not finished yet."]
+    for axis, (_, title) in COST_AXES.items():
+        c0 = cost(gru, axis)
+        envelopes = {label: lower_envelope(points, axis) for label, points in groups.items()}
+        lines += [f"## MACs per token of the {title} (dense GRU-256: {c0:,.0f})", "",
+                  "| front | points on the envelope | " + " | ".join(f"{k}x fewer ({c0 / k:,.0f})"
+                                                                   for k in BUDGET_FACTORS) + " |",
+                  "|---|---|" + "---|" * len(BUDGET_FACTORS)]
+        for label, envelope in envelopes.items():
+            cells = []
+            for k in BUDGET_FACTORS:
+                value = envelope_at(envelope, axis, c0 / k)
+                cells.append("-" if value is None else f"{value:.2f}")
+            lines.append(f"| {label} | {', '.join(r['name'] for r in envelope)} | " + " | ".join(cells) + " |")
+        lines.append("")
+        for label in (FRONT_EGRU, FRONT_SIGNED):
+            if label not in envelopes:
+                continue
+            gaps = []
+            for k in BUDGET_FACTORS:
+                mine = envelope_at(envelopes[label], axis, c0 / k)
+                for other in (FRONT_GRU, FRONT_LSTM):
+                    theirs = envelope_at(envelopes.get(other, []), axis, c0 / k)
+                    if mine is not None and theirs is not None:
+                        gaps.append(f"{k}x vs {other.split()[0]}: {mine / theirs - 1:+.1%}")
+            lines.append(f"- {label}: " + ("; ".join(gaps) if gaps else "no budget shared with a weight-only front"))
+        lines.append("")
+    if ablations:
+        base, gru_abl = ablations.get("abl_egru"), ablations.get("abl_gru")
+        lines += ["## Diagnostics (1 epoch, the ablation settings; full table in ablations.md)", "",
+                  "| diagnostic | test ppl | vs abl_gru | share of the reference EGRU's gap closed | activity sparsity |",
+                  "|---|---|---|---|---|"]
+        for name, *_ in DIAGNOSTICS:
+            r = ablations.get(name)
+            if r is None or base is None or gru_abl is None:
+                continue
+            gap = base["test_perplexity"] - gru_abl["test_perplexity"]
+            closed = (base["test_perplexity"] - r["test_perplexity"]) / gap if gap else float("nan")
+            lines.append(f"| {name} | {r['test_perplexity']:.2f} | "
+                         f"{r['test_perplexity'] / gru_abl['test_perplexity'] - 1:+.1%} | {closed:+.0%} | "
+                         f"{r['activity_sparsity']['pooled']:.3f} |")
+        lines.append("")
+    lines += seed_lines(records) + long_run_lines(records)
+    return lines
+
+
 def _finish_plot(fig, ax, path: Path, xlabel: str, ylabel: str, title: str, log) -> None:
     """Labels, grid and legend of a report plot, then :func:`egru.pipelines.run.save_figure`."""
     from egru.pipelines.run import save_figure
@@ -567,6 +792,9 @@ def write_report(results_dir: Path, command: str, log=print) -> Path:
     ablations = ablation_lines(results_dir)
     if ablations:
         write_text_atomic(results_dir / "ablations.md", "\n".join(ablations) + "\n")
+    ablation_records = {name: json.loads((results_dir / "ablations" / f"{name}.json").read_text())
+                        for name, *_ in ablation_entries() if (results_dir / "ablations" / f"{name}.json").exists()}
+    write_text_atomic(results_dir / "equal_cost.md", "\n".join(equal_cost_lines(records, ablation_records)) + "\n")
     log(f"wrote {table} and {results_dir / 'verdict.md'}")
     try:
         import matplotlib
@@ -585,6 +813,24 @@ def write_report(results_dir: Path, command: str, log=print) -> Path:
     ax.set_xscale("log")
     _finish_plot(fig, ax, results_dir / "pareto.png", "RNN-layer MAC reduction vs the dense GRU (x)",
                  "test perplexity (full split, batch 1)", "PTB: perplexity vs recurrent-layer operations", log)
+    groups = equal_cost_fronts(records)
+    for axis, (_, title) in COST_AXES.items():
+        if not groups:
+            break
+        fig, ax = plt.subplots(figsize=(7.5, 4.8))
+        for label, points in groups.items():
+            envelope = lower_envelope(points, axis)
+            line, = ax.plot([cost(r, axis) for r in envelope], [r["test_perplexity"] for r in envelope],
+                            marker="o", label=label)
+            ax.scatter([cost(r, axis) for r in points], [r["test_perplexity"] for r in points], s=10,
+                       color=line.get_color(), alpha=0.5)
+            for r in points:
+                ax.annotate(r["name"], (cost(r, axis), r["test_perplexity"]), textcoords="offset points",
+                            xytext=(3, 3), fontsize=5)
+        ax.set_xscale("log")
+        _finish_plot(fig, ax, results_dir / f"pareto_{axis}_macs.png", f"effective MACs per token, {title}",
+                     "test perplexity (full split, batch 1)", "PTB: perplexity vs absolute operations (lower envelopes)",
+                     log)
     dense = [r for r in records.values() if r["parent"] is None and r.get("history")]
     if dense:
         fig, ax = plt.subplots(figsize=(6.5, 4.2))
@@ -603,11 +849,11 @@ def main(argv=None) -> int:
     parser.add_argument("--data", default=str(DEFAULT_DATA), help="PTB directory (default ../shared/data/ptb)")
     parser.add_argument("--output-dir", default=None, help="checkpoints and models (default outputs/ptb_fronts)")
     parser.add_argument("--results-dir", default=None, help=f"JSON results (default {DEFAULT_RESULTS})")
-    parser.add_argument("--families", nargs="+", choices=[f for f, *_ in FAMILIES],
+    parser.add_argument("--families", nargs="+", choices=[f.name for f in FAMILIES],
                         help="run only these families (default: all, in order)")
     parser.add_argument("--quick", action="store_true", help="seconds-long setting, temporary dirs unless given")
     parser.add_argument("--ablations", action="store_true",
-                        help="after the protocol's configurations, train and measure the recipe ablations")
+                        help="first train and measure the recipe ablations and diagnostics, then the protocol")
     parser.add_argument("--report", action="store_true", help="only write table.md, verdict.md and pareto.png")
     parser.add_argument("--remeasure", action="store_true",
                         help="measure the finished configurations again from their model.pt, then report")
@@ -627,9 +873,9 @@ def main(argv=None) -> int:
         remeasure(settings, load_corpus(args.data), output_dir, results_dir)
     elif not args.report:
         corpus = load_corpus(args.data)
-        run_protocol(settings, corpus, output_dir, results_dir, args.families)
-        if args.ablations:
+        if args.ablations:   # the cheap diagnostics first: they decide what the long runs train (issue 17)
             run_ablations(settings, corpus, output_dir, results_dir)
+        run_protocol(settings, corpus, output_dir, results_dir, args.families)
     write_report(results_dir, command.strip())
     print(f"results in {results_dir}")
     return 0
