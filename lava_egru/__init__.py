@@ -23,7 +23,7 @@ view (``integer / 2**frac_state`` of the output layer) and the overflow counters
 Rule: modules here never import ``snntorch_egru``, ``torch`` or ``snntorch`` (checked
 by tests/test_architecture.py), nor lava-dl: ``import lava_egru`` loads neither torch
 nor ``lava.lib.dl`` (checked in a fresh interpreter by
-tests/lava/test_lava_imports.py). Lava's model discovery imports the model modules of
+tests/lava_egru/test_imports.py). Lava's model discovery imports the model modules of
 :mod:`lava_egru.proc`, and so this package, in every worker process: everything here
 is Lava, :mod:`egru_format` and numpy/scipy. Lava needs Python 3.10 and numpy<2.
 

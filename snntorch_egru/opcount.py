@@ -74,7 +74,7 @@ nonzeros, bytes as dense float32 and with every matrix in CSR: 4-byte values and
 indices plus 4-byte row pointers; vectors dense; mask buffers excluded).
 
 :class:`NeuroBenchView` rebuilds a model from ``nn.Linear`` modules (sharing its weights)
-so that NeuroBench's hook-based metrics see every matmul; ``tests/snntorch/test_neurobench_crosscheck.py``
+so that NeuroBench's hook-based metrics see every matmul; ``tests/snntorch_egru/test_neurobench_crosscheck.py``
 checks that its ``SynapticOperations``, ``ActivationSparsity`` and ``ConnectionSparsity``
 agree with :func:`count_operations`.
 

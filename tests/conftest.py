@@ -6,6 +6,23 @@ The suite runs in two legs (see scripts/test.sh), told apart by EGRU_TEST_LEG:
   ``@pytest.mark.lava`` are skipped there.
 * ``lava`` (or unset): the full stack on Python 3.10. A test marked
   ``@pytest.mark.lava`` whose Lava imports fail is an error, never a skip.
+
+Layout: the folders mirror the source, ``tests/<package>/test_<module>.py``
+(``egru_format/``, ``snntorch_egru/`` with ``quantization/``, ``lava_egru/``,
+``converters/``, ``egru/`` with ``cli/`` (one file a command), ``lm/`` and ``pipelines/``);
+``benchmarks/`` tests the scripts of ``benchmarks/``, ``project/`` the repository itself
+(README and documentation pages, tutorials, the wheel, the environments); the
+architecture checks sit at the top.
+
+Imports: ``tests`` and every folder in it are packages (an ``__init__.py`` each), so
+pytest's default ``prepend`` import mode imports ``tests/egru/cli/test_main.py`` as
+``tests.egru.cli.test_main``, with the repository root on ``sys.path``: files of the same
+name in two folders do not collide, and ``tests/`` itself is never on ``sys.path``, where
+its folders would hide the packages they are named after (``tests/egru`` vs ``egru``).
+Helpers are imported by their full name (``from tests.conftest import REPO_ROOT``,
+``from tests.reference import rollout``, ``from tests.egru._helpers import exit_code``);
+helpers of one folder live in its ``_helpers.py``, fixtures of one folder in its
+``conftest.py``.
 """
 
 from __future__ import annotations

@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import converters
-from reference import rollout, threshold_margin
+from tests.reference import rollout, threshold_margin
 from snntorch_egru import EGRU
 
 pytestmark = pytest.mark.lava

@@ -1,0 +1,132 @@
+"""The trainer's command line (``python -m egru.train_lm``, the application's): flags, help texts,
+usage errors, the documented full-size command, and DDP through torchrun."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from egru.lm.checkpoint import load_checkpoint
+from egru.lm.trainer import CHECKPOINT_NAME, LOG_NAME, LMConfig
+from egru.train_lm import build_parser, main
+from tests.conftest import REPO_ROOT
+
+REFERENCE_NEURON = dict(surrogate_dampening=3.6, surrogate_width=3.6, threshold_init="beta", threshold=0.01,
+                        threshold_beta=3.0, threshold_max=1.0, threshold_lr_scale=0.0)
+
+
+def test_new_flags_parse_into_the_config():
+    args = vars(build_parser().parse_args([
+        "--data", "x", "--surrogate-dampening", "3.6", "--surrogate-width", "3.6", "--threshold-init", "beta",
+        "--threshold", "0.01", "--threshold-beta", "3", "--threshold-max", "1", "--threshold-lr-scale", "0",
+        "--min-threshold", "0.002", "--weight-decay", "0.1", "--rnn-type", "egru", "--device", "cuda:1",
+        "--tie-weights", "false", "--hidden-sizes", "16", "8"]))
+    assert args["surrogate_dampening"] == args["surrogate_width"] == 3.6 and args["threshold_init"] == "beta"
+    assert args["threshold"] == 0.01 and args["threshold_beta"] == 3.0 and args["threshold_max"] == 1.0
+    assert args["threshold_lr_scale"] == 0.0 and args["min_threshold"] == 0.002 and args["weight_decay"] == 0.1
+    assert args["rnn_type"] == "egru" and args["device"] == "cuda:1" and args["tie_weights"] is False
+    assert args["hidden_sizes"] == [16, 8]
+    defaults = vars(build_parser().parse_args(["--data", "x"]))
+    assert {k: defaults[k] for k in ("threshold_init", "rnn_type", "device", "threshold_lr_scale")} == {
+        "threshold_init": "constant", "rnn_type": "egru", "device": "cpu", "threshold_lr_scale": 1.0}
+
+
+@pytest.mark.parametrize("argv", [["--threshold-init", "normal"], ["--rnn-type", "rnn"],
+                                  ["--tie-weights", "maybe"], ["--prune-scope", "layer"]])
+def test_bad_flag_values_are_rejected(argv, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        build_parser().parse_args(["--data", "x", *argv])
+    assert exit_info.value.code == 2
+    assert f"argument {argv[0]}:" in capsys.readouterr().err
+
+
+def test_every_flag_has_a_help_text():
+    parser = build_parser()
+    text = parser.format_help()
+    for flag in ("--threshold-init {constant,beta}", "--rnn-type {egru,gru,lstm}", "--device DEVICE",
+                 "--locked-dropout {true,false}", "--threshold-lr-scale"):
+        assert flag in text, flag
+    for action in parser._actions:
+        assert action.help, action.dest
+    assert "except the thresholds" in next(a.help for a in parser._actions if a.dest == "weight_decay")
+
+
+def test_inconsistent_options_are_a_usage_error(capsys, tmp_path):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--data", str(tmp_path), "--rnn-type", "gru", "--threshold-init", "beta"])
+    assert exit_info.value.code == 2
+    assert "threshold_init='beta' is an EGRU option" in capsys.readouterr().err
+
+
+def test_the_documented_full_size_command_is_the_reference_recipe():
+    import shlex
+    from pathlib import Path
+    text = (REPO_ROOT / "docs" / "lm-recipe.md").read_text()
+    section = text.split("## 1.")[1].split("## 2.")[0]
+    assert "not a flag" not in section and "not trainer flags" not in section
+    command = section.split("```bash\n")[1].split("```")[0].split("\n#")[0].replace("\\\n", " ")
+    argv = shlex.split(command)[3:]
+    args = vars(build_parser().parse_args(argv))
+    for name in ("data", "output_dir", "resume", "checkpoint_every", "max_steps", "no_progress", "no_test",
+                 "backend"):
+        args.pop(name)
+    config = LMConfig(**args)
+    assert {k: getattr(config, k) for k in REFERENCE_NEURON} == REFERENCE_NEURON
+    assert (config.weight_decay, config.lr, config.clip, config.bptt, config.batch_size) == (0.1, 1.2e-3, 0.1, 70, 64)
+    assert list(config.hidden_sizes) == [1350, 1350, 750] and config.embedding_size == 750 and config.tie_weights
+    assert (config.dropout_words, config.dropout_embedding, config.dropout_between, config.dropconnect) == (
+        0.1, 0.6, 0.25, 0.7)
+    assert config.dropout_output == 0.5        # the reference LM's constructor default, set on no command line
+    assert (config.epochs, config.cosine_fraction, config.rnn_type, config.device) == (1000, 0.3, "egru", "cuda")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _write_corpus(directory: Path) -> None:
+    g = torch.Generator().manual_seed(5)
+    words = [f"w{i}" for i in range(15)]
+    directory.mkdir()
+    for split, lines in (("train", 60), ("valid", 6), ("test", 6)):
+        text = []
+        for _ in range(lines):
+            n = int(torch.randint(3, 12, (), generator=g))
+            text.append(" ".join(words[int(i)] for i in torch.randint(0, 15, (n,), generator=g)))
+        (directory / f"ptb.{split}.txt").write_text("\n".join(text) + "\n")
+
+
+def test_ddp_two_ranks_equal_single_process_on_the_global_batch(tmp_path):
+    _write_corpus(tmp_path / "corpus")
+    args = ["--data", str(tmp_path / "corpus"), "--embedding-size", "8", "--hidden-sizes", "12", "8",
+            "--epochs", "2", "--batch-size", "4", "--bptt", "9", "--lr", "0.01", "--clip", "0.5",
+            "--weight-decay", "0.1", "--cosine-fraction", "0.5", "--no-progress", "--no-test",
+            "--checkpoint-every", "4"]
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(REPO_ROOT))
+    env.pop("WORLD_SIZE", None)
+    command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--nnodes", "1",
+               "--master_addr", "127.0.0.1", "--master_port", str(_free_port()),
+               "-m", "egru.train_lm", *args, "--output-dir", str(tmp_path / "ddp")]
+    result = subprocess.run(command, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=240)
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[:6000]
+    assert main([*args, "--output-dir", str(tmp_path / "single")]) == 0
+    ddp = torch.load(tmp_path / "ddp" / "model.pt")
+    single = torch.load(tmp_path / "single" / "model.pt")
+    assert ddp.keys() == single.keys()
+    for key in single:
+        torch.testing.assert_close(ddp[key], single[key], rtol=1e-4, atol=1e-5, msg=key)
+    assert load_checkpoint(tmp_path / "ddp" / CHECKPOINT_NAME)["world_size"] == 2
+    ddp_log = (tmp_path / "ddp" / LOG_NAME).read_text().splitlines()
+    single_log = (tmp_path / "single" / LOG_NAME).read_text().splitlines()
+    assert len(ddp_log) == len(single_log) == 2
+    for a, b in zip(ddp_log, single_log):
+        assert abs(json.loads(a)["train_loss"] - json.loads(b)["train_loss"]) < 1e-4
