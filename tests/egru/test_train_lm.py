@@ -1,5 +1,6 @@
 """The trainer's command line (``python -m egru.train_lm``, the application's): flags, help texts,
-usage errors, the documented full-size command, and DDP through torchrun."""
+usage errors and nonsense values (one error line), --resume, the documented full-size command, and DDP
+through torchrun."""
 
 from __future__ import annotations
 
@@ -8,18 +9,18 @@ import os
 import socket
 import subprocess
 import sys
+from dataclasses import fields
 from pathlib import Path
 
 import pytest
 import torch
 
-from egru.lm.checkpoint import load_checkpoint
+from egru import train_lm
+from egru.lm.checkpoint import load_checkpoint, save_checkpoint
 from egru.lm.trainer import CHECKPOINT_NAME, LOG_NAME, LMConfig
 from egru.train_lm import build_parser, main
 from tests.conftest import REPO_ROOT
-
-REFERENCE_NEURON = dict(surrogate_dampening=3.6, surrogate_width=3.6, threshold_init="beta", threshold=0.01,
-                        threshold_beta=3.0, threshold_max=1.0, threshold_lr_scale=0.0)
+from tests.egru._helpers import BAD_UTF8, REFERENCE_NEURON, TINY_LM, exit_code, one_error_line, small_corpus
 
 
 def test_new_flags_parse_into_the_config():
@@ -130,3 +131,98 @@ def test_ddp_two_ranks_equal_single_process_on_the_global_batch(tmp_path):
     assert len(ddp_log) == len(single_log) == 2
     for a, b in zip(ddp_log, single_log):
         assert abs(json.loads(a)["train_loss"] - json.loads(b)["train_loss"]) < 1e-4
+
+
+def test_every_numeric_trainer_field_has_an_explicit_type():
+    for field in fields(LMConfig):
+        value = field.default
+        if isinstance(value, (tuple, list)):
+            value = value[0]
+        if value is None or isinstance(value, (bool, int, float)):
+            assert field.name in train_lm.FLAG_TYPES, field.name
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--epochs", "0"], "argument --epochs: must be a positive integer"),
+    (["--lr", "nan"], "argument --lr: must be a finite number"),
+    (["--lr=-1e-3"], "argument --lr: must be a finite number > 0"),
+    (["--dropout-embedding", "1.0"], "argument --dropout-embedding: must be in [0, 1)"),
+    (["--dropconnect", "-0.1"], "argument --dropconnect: must be in [0, 1)"),
+    (["--prune-sparsity", "1"], "argument --prune-sparsity: must be in [0, 1)"),
+    (["--batch-size", "0"], "argument --batch-size: must be a positive integer"),
+    (["--hidden-sizes", "16", "0"], "argument --hidden-sizes: must be a positive integer"),
+    (["--clip", "-1"], "argument --clip: must be a finite number >= 0"),
+    (["--weight-decay", "inf"], "argument --weight-decay: must be a finite number"),
+    (["--cosine-fraction", "1.5"], "argument --cosine-fraction: must be in [0, 1]"),
+    (["--betas", "0.9"], "argument --betas: expected 2 arguments"),
+    (["--betas", "0.9", "1.0"], "argument --betas: must be in [0, 1)"),
+    (["--max-train-tokens", "1"], "argument --max-train-tokens: must be an integer >= 2"),
+    (["--checkpoint-every", "-1"], "argument --checkpoint-every: must be a non-negative integer"),
+    (["--seed", "-1"], "argument --seed: must be a non-negative integer"),
+    (["--threshold", "0"], "argument --threshold: must be a finite number > 0"),
+    (["--tie-weights", "on"], "argument --tie-weights: expected true or false"),
+    (["--random-bptt", "maybe"], "argument --random-bptt: expected true or false"),
+])
+def test_trainer_rejects_nonsense_values(argv, message, capsys):
+    code, _, err = exit_code(train_lm.main, ["--data", "x", *argv], capsys)
+    assert code == 2 and message in err and "Traceback" not in err
+
+
+def test_python_m_egru_train_lm_reports_one_line(tmp_path):
+    data = small_corpus(tmp_path / "corpus", BAD_UTF8)
+    proc = subprocess.run([sys.executable, "-m", "egru.train_lm", "--data", str(data), *TINY_LM], cwd=REPO_ROOT,
+                          capture_output=True, text=True, timeout=180)
+    assert proc.returncode == 2, proc.stderr
+    one_error_line(proc.stderr, "line 3")
+
+
+def test_resume_without_a_checkpoint_is_an_error(tmp_path, capsys):
+    data = small_corpus(tmp_path / "corpus")
+    code, out, err = exit_code(train_lm.main, ["--data", str(data), "--output-dir", str(tmp_path / "run"), "--resume",
+                                               *TINY_LM], capsys)
+    assert code == 2 and out == ""
+    one_error_line(err, "--resume: no checkpoint", str(tmp_path / "run" / "checkpoint.pt"), "--resume-if-exists")
+    code, _, err = exit_code(train_lm.main, ["--data", str(data), "--resume", *TINY_LM], capsys)
+    assert code == 2
+    one_error_line(err, "--resume needs --output-dir")
+
+
+def test_resume_if_exists_starts_from_scratch_without_a_checkpoint(tmp_path, capsys):
+    data = small_corpus(tmp_path / "corpus")
+    run = tmp_path / "run"
+    assert train_lm.main(["--data", str(data), "--output-dir", str(run), "--resume-if-exists", "--max-steps", "1",
+                          *TINY_LM]) == 0
+    assert (run / "model.pt").is_file()
+    code, _, err = exit_code(train_lm.main, ["--data", str(data), "--resume", "--resume-if-exists", *TINY_LM], capsys)
+    assert code == 2 and "not allowed with argument" in err
+
+
+def test_resume_with_other_settings_or_a_foreign_checkpoint_is_one_error_line(tmp_path, capsys):
+    data, run = small_corpus(tmp_path / "corpus"), tmp_path / "run"
+    assert train_lm.main(["--data", str(data), "--output-dir", str(run), "--max-steps", "1", "--checkpoint-every",
+                          "1", *TINY_LM]) == 0
+    checkpoint = run / "checkpoint.pt"
+    assert checkpoint.is_file()
+    code, _, err = exit_code(train_lm.main, ["--data", str(data), "--output-dir", str(run), "--resume", "--lr", "0.5",
+                                             *TINY_LM], capsys)
+    assert code == 2
+    one_error_line(err, "cannot resume", str(checkpoint), "settings differ", "lr")
+    save_checkpoint(checkpoint, {"config": {}, "weights": torch.zeros(3)})  # a dict, but not this trainer's
+    code, _, err = exit_code(train_lm.main, ["--data", str(data), "--output-dir", str(run), "--resume", *TINY_LM],
+                             capsys)
+    assert code == 2
+    one_error_line(err, str(checkpoint), "not a training checkpoint", "model")
+
+
+def test_every_trainer_option_has_a_help_text():
+    for action in train_lm.build_parser()._actions:
+        assert action.help, action.dest
+
+
+def test_trainer_usage_errors_are_one_line(capsys):
+    from egru.train_lm import main as train_main
+    with pytest.raises(SystemExit) as info:
+        train_main(["--data", "x", "--lr", "nan"])
+    assert info.value.code == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("egru: error: argument --lr"), lines

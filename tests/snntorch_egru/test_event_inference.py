@@ -165,21 +165,6 @@ def test_numpy_fallback_without_a_compiler(tmp_path):
     assert result.stdout.split() == ["numpy", "unavailable"]
 
 
-def test_benchmark_script_runs(tmp_path):
-    import importlib.util
-    import json
-
-    path = REPO_ROOT / "benchmarks" / "bench_event_inference.py"
-    spec = importlib.util.spec_from_file_location("bench_event_inference", path)
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
-    out = tmp_path / "rows.json"
-    assert bench.main(["--hidden", "16", "--layers", "1", "--thresholds", "0.1", "--sparsities", "0", "0.9",
-                       "--steps", "5", "--repeats", "1", "--json", str(out)]) == 0
-    rows = json.loads(out.read_text())
-    assert len(rows) == 2 and all(r["event_ms"] > 0 and r["op_reduction"] >= 1 for r in rows)
-
-
 def test_kernel_is_a_package_file_read_through_importlib_resources():
     """The C kernel ships as snntorch_egru/event_step.c (package data) and is what gets compiled."""
     from importlib import resources

@@ -1,9 +1,12 @@
-"""Corpus loading: vocabulary, <unk> mapping, <eos>, clear errors."""
+"""Corpus loading (egru.lm.data): vocabulary, <unk> mapping, <eos>, clear errors (a file that is not UTF-8
+names its line, at every entry point)."""
 
 import pytest
 import torch
 
-from egru.lm.data import UNK, batchify, load_corpus
+from egru import cli, train_lm
+from egru.lm.data import UNK, CorpusError, batchify, load_corpus
+from tests.egru._helpers import BAD_UTF8, TINY_LM, exit_code, one_error_line, small_corpus
 
 
 def write_corpus(tmp_path, train="a b c\nb c d\n", valid="a z\n", test="d\n"):
@@ -45,3 +48,24 @@ def test_penn_treebank_statistics(shared_data_dir):
     corpus = load_corpus(shared_data_dir / "ptb")
     assert len(corpus.vocabulary) == 10000
     assert (corpus.train.numel(), corpus.valid.numel(), corpus.test.numel()) == (929589, 73760, 82430)
+
+
+def test_a_non_utf8_corpus_names_the_file_and_line(tmp_path):
+    data = small_corpus(tmp_path / "corpus", BAD_UTF8)
+    with pytest.raises(CorpusError, match=r"ptb\.train\.txt: line 3: not valid UTF-8 \(byte 0xff at column 4\)"):
+        load_corpus(data)
+
+
+@pytest.mark.parametrize("entry", ["train_lm", "egru train", "egru pipeline"])
+def test_a_non_utf8_corpus_through_every_entry_point(entry, tmp_path, capsys):
+    data = small_corpus(tmp_path / "corpus", BAD_UTF8)
+    if entry == "train_lm":
+        main, argv = train_lm.main, ["--data", str(data), *TINY_LM]
+    elif entry == "egru train":
+        main, argv = cli.main, ["train", "--task", "lm", "--data", str(data), "--", *TINY_LM]
+    else:
+        main, argv = cli.main, ["pipeline", "--task", "lm", "--quick", "--no-lava", "--data", str(data),
+                                "--output-dir", str(tmp_path / "out")]
+    code, _, err = exit_code(main, argv, capsys)
+    assert code == 2
+    one_error_line(err, str(data / "ptb.train.txt"), "line 3", "not valid UTF-8")

@@ -1,10 +1,8 @@
-"""The LM training entry point (egru.lm): regularisers, schedule, checkpoints/resume, pruning, DDP;
-the docstring examples of egru.lm; the deprecated old paths under snntorch_egru."""
+"""The LM trainer (egru.lm.trainer): the cosine schedule, checkpoints and resume, pruning, and training a given
+model through the ``forward`` and ``after_step`` arguments."""
 
 from __future__ import annotations
 
-import doctest
-import importlib
 import json
 
 import pytest
@@ -13,29 +11,7 @@ import torch
 from egru.lm.checkpoint import load_checkpoint
 from egru.lm.trainer import CHECKPOINT_NAME, LOG_NAME, CosineTailSchedule, LMConfig, train_language_model
 from snntorch_egru import EGRULanguageModel
-from snntorch_egru.regularization import RegularizedLM, drop_connect, embedding_dropout, locked_dropout
-
-#: The modules that moved from snntorch_egru to egru.lm: old name -> new home.
-MOVED = {"snntorch_egru.train_lm": "egru.lm.trainer", "snntorch_egru.data": "egru.lm.data",
-         "snntorch_egru.checkpoint": "egru.lm.checkpoint", "snntorch_egru.progress": "egru.lm.progress"}
-
-
-@pytest.mark.parametrize("module_name", MOVED.values())
-def test_docstring_examples(module_name):
-    module = importlib.import_module(module_name)
-    result = doctest.testmod(module, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
-    assert result.failed == 0, f"{result.failed} docstring example(s) failed in {module_name}"
-
-
-@pytest.mark.parametrize(("old", "new"), MOVED.items())
-def test_old_paths_warn_and_forward_to_the_new_homes(old, new):
-    old_module, new_module = importlib.import_module(old), importlib.import_module(new)
-    for name in new_module.__all__:
-        with pytest.warns(DeprecationWarning, match=f"{old} is deprecated .* import {name} from {new}$"):
-            assert getattr(old_module, name) is getattr(new_module, name)
-    with pytest.warns(DeprecationWarning), pytest.raises(AttributeError, match="no_such_name"):
-        old_module.no_such_name
-    assert not hasattr(old_module, "__wrapped__")             # dunders: no warning, no import
+from tests.snntorch_egru._helpers import tied_lm
 
 
 def _tokens(n=900, vocab=11, seed=0):
@@ -43,56 +19,6 @@ def _tokens(n=900, vocab=11, seed=0):
     base = torch.arange(n) % vocab
     noise = torch.randint(0, vocab, (n,), generator=g)
     return torch.where(torch.rand(n, generator=g) < 0.2, noise, base)
-
-
-def _lm(**kw):
-    torch.manual_seed(0)
-    return EGRULanguageModel(20, 6, [10, 6], tie_weights=True, **kw)
-
-
-def test_regularized_forward_without_dropout_equals_model():
-    lm = _lm()
-    tokens = torch.randint(0, 20, (7, 3))
-    reference, ref_state = lm.train()(tokens)
-    logits, state = RegularizedLM(lm).train()(tokens)
-    torch.testing.assert_close(logits, reference, rtol=0, atol=1e-6)
-    torch.testing.assert_close(state, ref_state, rtol=0, atol=1e-6)
-    assert len(lm.rnn.last_events) == 2
-
-
-def test_eval_mode_is_the_plain_model_with_raw_weights():
-    lm = _lm(dropout_embedding=0.5, dropout_between=0.5, dropout_output=0.5)
-    reg = RegularizedLM(lm, dropout_words=0.5, dropconnect=0.7).eval()
-    tokens = torch.randint(0, 20, (5, 2))
-    raw = lm.rnn.weight_hh_l0.detach().clone()
-    torch.testing.assert_close(reg(tokens)[0], lm.eval()(tokens)[0], rtol=0, atol=0)
-    reg.train()(tokens)
-    assert torch.equal(lm.rnn.weight_hh_l0, raw)  # DropConnect never modifies the parameter
-
-
-def test_dropconnect_gradient_reaches_raw_weights_through_the_mask():
-    torch.manual_seed(1)
-    weight = torch.randn(30, 10, requires_grad=True)
-    dropped = drop_connect(weight, 0.6)
-    mask = dropped.detach() != 0
-    assert 0.2 < mask.float().mean() < 0.6
-    dropped.sum().backward()
-    torch.testing.assert_close(weight.grad, mask.float() / 0.4)
-    lm = _lm()
-    reg = RegularizedLM(lm, dropconnect=0.9).train()
-    reg(torch.randint(0, 20, (6, 2)))[0].sum().backward()
-    grad = lm.rnn.weight_hh_l0.grad
-    assert grad is not None and grad.abs().sum() > 0 and (grad == 0).float().mean() > 0.5
-
-
-def test_locked_dropout_shares_one_mask_over_time_and_word_dropout_drops_rows():
-    torch.manual_seed(2)
-    out = locked_dropout(torch.ones(8, 4, 5), 0.5)
-    assert torch.equal(out, out[:1].expand_as(out))
-    assert set(out.unique().tolist()) <= {0.0, 2.0}
-    weight = embedding_dropout(torch.ones(50, 3), 0.5)
-    rows = weight.abs().sum(1)
-    assert set(rows.unique().tolist()) <= {0.0, 6.0} and (rows == 0).any() and (rows > 0).any()
 
 
 def test_cosine_tail_schedule():
@@ -197,7 +123,7 @@ def test_forward_argument_is_the_plain_segment_loop():
     import copy
     config = LMConfig(embedding_size=6, hidden_sizes=(10, 6), batch_size=4, bptt=10, lr=5e-3, seed=1)
     tokens = _tokens(400)
-    reference = _lm()
+    reference = tied_lm()
     trained = copy.deepcopy(reference)
     steps = _segment_loop(reference, reference, tokens, config)
     model, history = train_language_model(config, tokens, 20, model=trained, forward=trained)
@@ -214,7 +140,7 @@ def test_qat_forward_pruner_holding_masks_and_after_step():
     from snntorch_egru.quantization import calibrate, quantization_aware
     config = LMConfig(embedding_size=6, hidden_sizes=(10, 6), batch_size=4, bptt=10, lr=5e-3, seed=2)
     tokens = _tokens(400)
-    reference = _lm()
+    reference = tied_lm()
     Pruner(reference).prune(0.6)
     q = calibrate(reference, tokens[:200].view(-1, 4))
     trained = copy.deepcopy(reference)
@@ -242,7 +168,7 @@ def test_qat_forward_pruner_holding_masks_and_after_step():
 
 def test_forward_and_after_step_errors():
     config = LMConfig(embedding_size=6, hidden_sizes=(10, 6), batch_size=4, bptt=10)
-    lm = _lm()
+    lm = tied_lm()
     with pytest.raises(ValueError, match="needs the model="):
         train_language_model(config, _tokens(200), 20, forward=lm)
     with pytest.raises(ValueError, match="dropconnect=0.5 .* must be 0"):

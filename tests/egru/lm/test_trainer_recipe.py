@@ -17,10 +17,9 @@ from egru.lm.trainer import (CHECKPOINT_NAME, CosineTailSchedule, LMConfig, buil
                              init_thresholds, threshold_parameters, train_language_model)
 from snntorch_egru import EGRULanguageModel
 from snntorch_egru.surrogate import triangle
+from tests.egru._helpers import REFERENCE_NEURON
 
 SMALL = dict(embedding_size=8, hidden_sizes=(12, 8), epochs=1, batch_size=4, bptt=10, lr=1e-2, seed=2)
-REFERENCE_NEURON = dict(surrogate_dampening=3.6, surrogate_width=3.6, threshold_init="beta", threshold=0.01,
-                        threshold_beta=3.0, threshold_max=1.0, threshold_lr_scale=0.0)
 
 
 def _tokens(n=500, vocab=11, seed=0):

@@ -1,0 +1,31 @@
+"""``egru export``: a saved torch model to a network file; a model the format cannot hold is one error line."""
+
+import torch
+
+from egru import cli
+from tests.egru._helpers import exit_code, one_error_line
+
+
+def test_export_a_saved_model(tmp_path, capsys):
+    import torch
+
+    import converters
+    from snntorch_egru import EGRU
+
+    torch.save(EGRU(3, 5), tmp_path / "model.pt")
+    assert cli.main(["export", str(tmp_path / "model.pt"), str(tmp_path / "net.h5")]) == 0
+    assert [layer.type for layer in converters.read_network(tmp_path / "net.h5").layers] == ["input", "egru"]
+    torch.save({"a": torch.zeros(1)}, tmp_path / "state.pt")
+    code, _, err = exit_code(cli.main, ["export", str(tmp_path / "state.pt"), str(tmp_path / "x.h5")], capsys)
+    assert code == 2 and "state_dict" in err
+
+
+def test_exporting_a_signed_event_model_is_one_line_and_writes_nothing(tmp_path, capsys):
+    from snntorch_egru import EGRULanguageModel
+
+    saved = tmp_path / "signed.pt"
+    torch.save(EGRULanguageModel(20, 6, [8, 6], tie_weights=True, polarity="signed"), saved)
+    code, _, err = exit_code(cli.main, ["export", str(saved), str(tmp_path / "out.h5")], capsys)
+    assert code == 2
+    one_error_line(err, "not implemented", "polarity='signed'", "network file format")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["signed.pt"]
