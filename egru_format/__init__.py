@@ -25,8 +25,11 @@ the bridge between them (``converters``) all import it; it owns
   a quantised network (:mod:`egru_format.fixed_point`, :func:`integer_network`) and the
   EGRU step in numpy, float and fixed point (:mod:`egru_format.arithmetic`), shared by
   the Lava neuron models and the snnTorch side's event-driven engine;
-- reading and atomic writing (:func:`read_network`, :func:`write_network`,
-  :func:`atomic_write`).
+- reading and writing network files (:func:`read_network`, :func:`write_network`,
+  :func:`network_image`);
+- the one atomic writer of every file the project writes (:mod:`egru_format.atomic`:
+  :func:`atomic_write`, :func:`atomic_write_bytes`, :func:`atomic_write_text`,
+  :func:`atomic_write_stream`).
 
 Example::
 
@@ -77,10 +80,11 @@ from .constants import (
     WEIGHT_EXP_MAX,
     WEIGHT_EXP_MIN,
 )
+from .atomic import PathLike, atomic_write, atomic_write_bytes, atomic_write_stream, atomic_write_text
 from .csr import csr_from_dense, dense_from_csr, zero_fraction
 from .errors import FormatError, QuantizationError
 from .fixed_point import SPEC_SOURCE, FixedPointDense, FixedPointEGRU, FixedPointInput
-from .io import PathLike, atomic_write, read_network, write_network
+from .io import network_image, read_network, write_network
 from .spec import (
     LAYER_TYPES,
     DenseLayer,
@@ -109,7 +113,8 @@ __all__ = [
     # validation, fixed point, CSR, files
     "validate_spec", "integer_network", "FixedPointInput", "FixedPointDense", "FixedPointEGRU", "SPEC_SOURCE",
     "csr_from_dense", "dense_from_csr", "zero_fraction",
-    "read_network", "write_network", "atomic_write", "PathLike",
+    "read_network", "write_network", "network_image", "PathLike",
+    "atomic_write", "atomic_write_bytes", "atomic_write_text", "atomic_write_stream",
 ]
 
 

@@ -1,8 +1,8 @@
 """Reading and writing network files: :func:`write_network` (validated, atomic) and :func:`read_network`.
 
-Writes go through :func:`atomic_write`: the content is written to a hidden temporary
-file beside the target, fsynced, and moved over the target with ``os.replace``, so a
-reader sees the old file or the complete new one, never a torn file. Reads validate
+A file is built in memory and written through :func:`egru_format.atomic.atomic_write`: to a
+hidden temporary file beside the target, fsynced, and moved over the target with
+``os.replace``, so a reader sees the old file or the complete new one, never a torn file. Reads validate
 everything (:mod:`egru_format.validation`) and raise :class:`~egru_format.errors.FormatError`
 naming the file and the field.
 
@@ -23,187 +23,24 @@ naming the file and the field.
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import os
-import re
 import uuid
 from pathlib import Path
-from typing import Callable, Union
+from typing import Union
 
 import h5py
 import numpy as np
 
+from .atomic import PathLike, atomic_write, target_path
 from .constants import FORMAT_NAME, FORMAT_VERSION, GATE_ORDER, PRODUCER, SPARSE_AUTO_FRACTION, SUPPORTED_VERSIONS
-from .signals import Interrupted, SignalGuard
 from .csr import csr_from_dense, dense_from_csr, zero_fraction
 from .errors import FormatError, QuantizationError
 from .spec import (LAYER_TYPES, DenseLayer, DenseQuantization, EGRULayer, EGRUQuantization, InputLayer,
                    InputQuantization, NetworkSpec, SurrogateSpec)
 from .validation import attr_value, model_key, validate_spec
 
-__all__ = ["write_network", "read_network", "atomic_write", "remove_stale_temporaries", "target_path", "PathLike"]
-
-PathLike = Union[str, "os.PathLike[str]"]
-
-
-# --------------------------------------------------------------------------- atomic writes
-
-
-def _fsync_path(path: Path) -> None:
-    with open(path, "rb+") as handle:
-        os.fsync(handle.fileno())
-
-
-def _fsync_directory(directory: Path) -> None:
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:  # pragma: no cover - platforms without directory handles
-        return
-    try:
-        os.fsync(fd)
-    except OSError:  # pragma: no cover
-        pass
-    finally:
-        os.close(fd)
-
-
-#: ``.{name}.{pid}-{12 hex}.tmp``: the temporary file of a write of ``name`` by process ``pid``
-#: (``.{name}.{12 hex}.tmp``: by an earlier version of this module, which did not record the pid).
-_TMP_PATTERN = r"\.{name}\.(?:(?P<pid>\d+)-)?[0-9a-f]{{12}}\.tmp"
-#: The temporary files this process is writing now (never removed as stale).
-_ACTIVE_TMP: set = set()
-
-
-def target_path(path: PathLike) -> Path:
-    """``path`` as a ``Path`` for writing: ValueError for an empty path, IsADirectoryError for a directory."""
-    text = os.fspath(path)
-    if not isinstance(text, str) or text.strip() == "":
-        raise ValueError(f"cannot write to an empty path ({path!r}): give a file name")
-    target = Path(text)
-    if target.is_dir():
-        raise IsADirectoryError(errno.EISDIR, f"cannot write {target}: it is a directory")
-    return target
-
-
-def _pid_alive(pid: int) -> bool:
-    if pid == os.getpid():
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except (PermissionError, OSError):      # another user's live process, or no way to tell
-        return True
-    return True
-
-
-def remove_stale_temporaries(path: PathLike) -> list:
-    """Remove the temporary files that killed writers of ``path`` left beside it; return them.
-
-    Only files of ``path``'s own pattern ``.{name}.{pid}-{hex}.tmp`` (and the pid-less
-    ``.{name}.{hex}.tmp`` of earlier versions) are candidates, never another target's; a
-    file whose writing process is still alive (this process's current writes included)
-    is kept.
-    """
-    path = Path(os.fspath(path))
-    pattern = re.compile(_TMP_PATTERN.format(name=re.escape(path.name)))
-    removed = []
-    try:
-        entries = list(os.scandir(path.parent))
-    except OSError:
-        return removed
-    for entry in entries:
-        match = pattern.fullmatch(entry.name)
-        if match is None or not entry.is_file(follow_symlinks=False):
-            continue
-        candidate = Path(entry.path)
-        if candidate in _ACTIVE_TMP:
-            continue
-        pid = match.group("pid")
-        if pid is not None and _pid_alive(int(pid)):
-            continue
-        with contextlib.suppress(OSError):
-            os.unlink(candidate)
-            removed.append(candidate)
-    return removed
-
-
-def _fail(path: Path, exc: OSError):
-    """The same kind of OSError as ``exc``, naming the target ``path`` instead of the temporary file."""
-    return type(exc)(exc.errno, f"cannot write {path}: {exc.strerror or exc}")
-
-
-def atomic_write(path: PathLike, write: Callable[[Path], None]) -> Path:
-    """Create ``path`` atomically: ``write(tmp)`` fills a temporary file, which then replaces ``path``.
-
-    The temporary file ``.{name}.{pid}-{random}.tmp`` is created (exclusively, with the
-    umask's permissions) in ``path``'s directory, which must exist
-    (``FileNotFoundError`` otherwise). After ``write`` returns, the file is fsynced and
-    moved over ``path`` with ``os.replace``, then the directory is fsynced. Any exception,
-    ``KeyboardInterrupt`` included, removes the temporary file and leaves an existing
-    ``path`` untouched. Returns ``path`` as a ``Path``.
-
-    Errors name ``path``, not the temporary file: ``ValueError`` for an empty path,
-    ``IsADirectoryError`` when ``path`` is a directory, ``PermissionError`` (and other
-    ``OSError``) when the directory is not writable.
-
-    Interrupts: in the main thread, SIGINT and SIGTERM with their default handling are
-    caught for the duration of the write: the temporary file is removed, the previous
-    handlers are restored, and the signal then takes effect as it would have
-    (``KeyboardInterrupt`` for SIGINT, even when a library such as h5py swallowed it
-    during the write; the process ends by SIGTERM). A writer killed outright (SIGKILL,
-    power loss) leaves its temporary file; the next write of the same ``path`` removes
-    it (:func:`remove_stale_temporaries`). ``path`` itself is only ever replaced by a
-    complete file.
-
-        >>> import os, tempfile
-        >>> target = os.path.join(tempfile.mkdtemp(), "notes.txt")
-        >>> atomic_write(target, lambda tmp: tmp.write_text("done")).read_text()
-        'done'
-    """
-    path = target_path(path)
-    directory = path.parent
-    if not directory.is_dir():
-        raise FileNotFoundError(errno.ENOENT, f"cannot write {path}: directory {directory} does not exist")
-    remove_stale_temporaries(path)
-    tmp = directory / f".{path.name}.{os.getpid()}-{uuid.uuid4().hex[:12]}.tmp"
-    guard = SignalGuard()
-    try:
-        with guard:
-            try:
-                try:
-                    fd = os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666)
-                except OSError as exc:
-                    raise _fail(path, exc) from None
-                _ACTIVE_TMP.add(tmp)
-                os.close(fd)
-                write(tmp)
-                guard.check()          # a signal whose exception the writer swallowed
-                _fsync_path(tmp)
-                guard.check()
-                try:
-                    os.replace(tmp, path)
-                except OSError as exc:
-                    raise _fail(path, exc) from None
-            except BaseException:
-                with contextlib.suppress(OSError):
-                    os.unlink(tmp)
-                raise
-            finally:
-                guard.active = False
-    except Interrupted as exc:
-        if exc.guard is not guard:     # an enclosing write's signal: that write handles it
-            raise
-    except BaseException:
-        if guard.pending is None:
-            raise
-    finally:
-        _ACTIVE_TMP.discard(tmp)
-    if guard.pending is not None:
-        guard.redeliver()              # the write is undone (or complete, if the signal came during os.replace)
-    _fsync_directory(directory)
-    return path
+__all__ = ["write_network", "read_network", "network_image"]
 
 
 # --------------------------------------------------------------------------- writing
@@ -283,6 +120,35 @@ def _write_contents(f: h5py.File, spec: NetworkSpec, model: dict, sparse) -> Non
         model_group.attrs[key] = attr_value(value)
 
 
+def _check_sparse(sparse) -> None:
+    if not (isinstance(sparse, bool) or (isinstance(sparse, str) and sparse == "auto")):
+        raise ValueError(f"sparse must be 'auto', True or False, got {sparse!r}")
+
+
+def _image(spec: NetworkSpec, model: dict, sparse) -> bytes:
+    """The bytes of the HDF5 file of a validated ``spec``, built in memory (HDF5's core driver, no file)."""
+    with h5py.File(f"egru-network-{uuid.uuid4().hex}.h5", "w", driver="core", backing_store=False) as f:
+        _write_contents(f, spec, model, sparse)
+        f.flush()
+        return f.id.get_file_image()
+
+
+def network_image(spec: NetworkSpec, *, sparse: Union[str, bool] = "auto") -> bytes:
+    """Validate ``spec`` and return the bytes of its network file (what :func:`write_network` writes).
+
+    The HDF5 file is built in memory; the bytes are the file's, byte for byte.
+    ``sparse`` as in :func:`write_network`; :class:`FormatError` if ``spec`` breaks the format.
+
+        >>> import io, h5py, numpy as np
+        >>> from egru_format import NetworkSpec, InputLayer, DenseLayer
+        >>> image = network_image(NetworkSpec([InputLayer(2), DenseLayer(np.ones((1, 2), np.float32))]))
+        >>> image[:8] == b"\\x89HDF\\r\\n\\x1a\\n", h5py.File(io.BytesIO(image), "r").attrs["format"]
+        (True, 'egru-network')
+    """
+    _check_sparse(sparse)
+    return _image(spec, validate_spec(spec), sparse)
+
+
 def write_network(spec: NetworkSpec, path: PathLike, *, sparse: Union[str, bool] = "auto") -> Path:
     """Validate ``spec`` and write it to ``path`` atomically; return the path.
 
@@ -290,24 +156,20 @@ def write_network(spec: NetworkSpec, path: PathLike, *, sparse: Union[str, bool]
     :data:`SPARSE_AUTO_FRACTION` of its entries are exactly zero; ``True`` stores every
     weight matrix as CSR, ``False`` every one dense. Values are exact either way.
 
-    The file is written to a temporary file in the same directory, flushed and
-    fsynced, then moved over ``path`` with ``os.replace``: an error at any point
-    leaves no partial file (and no temporary file) behind and an existing file
-    untouched. Raises :class:`FormatError` if ``spec`` breaks the format (nothing is
-    written then), ``FileNotFoundError`` if the directory does not exist.
+    The HDF5 file is built in memory (:func:`network_image`), then written with ordinary
+    file I/O to a temporary file in the same directory, fsynced and moved over ``path``
+    with ``os.replace`` (:func:`~egru_format.atomic.atomic_write`): an error at any point
+    leaves no partial file (and no temporary file) behind and an existing file untouched.
+    Raises :class:`FormatError` if ``spec`` breaks the format (nothing is written then),
+    ``FileNotFoundError`` if the directory does not exist, and ``OSError`` with
+    ``errno.ENOSPC`` (``... no space left on device (PATH)``) when the disk is full: HDF5
+    never writes to the disk itself, so a full disk cannot crash it.
     """
-    if not (isinstance(sparse, bool) or (isinstance(sparse, str) and sparse == "auto")):
-        raise ValueError(f"sparse must be 'auto', True or False, got {sparse!r}")
+    _check_sparse(sparse)
     path = target_path(path)
     model = validate_spec(spec, source=path)
-    atomic_write(path, lambda tmp: _write_file(tmp, spec, model, sparse))
+    atomic_write(path, lambda tmp: tmp.write_bytes(_image(spec, model, sparse)))
     return path
-
-
-def _write_file(tmp: Path, spec: NetworkSpec, model: dict, sparse) -> None:
-    with h5py.File(tmp, "w") as f:
-        _write_contents(f, spec, model, sparse)
-        f.flush()
 
 
 # --------------------------------------------------------------------------- reading

@@ -114,3 +114,30 @@ def _seed_everything() -> None:
     import torch  # lazily: importing torch takes a while
 
     torch.manual_seed(0)
+
+
+#: The size of the file system :func:`small_disk` mounts: room for small files, not for a network file.
+SMALL_DISK_SIZE = "64k"
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path):
+    """A folder on a fresh tmpfs of :data:`SMALL_DISK_SIZE` (``mount -t tmpfs -o size=64k``): a disk that
+    fills up. Unmounted afterwards; skipped, with the reason, where mounting is not permitted."""
+    import shutil
+    import subprocess
+    import sys
+
+    if not sys.platform.startswith("linux") or shutil.which("mount") is None:
+        pytest.skip("a full disk is simulated with a Linux tmpfs mount, not available here")
+    mount_point = tmp_path / "small_disk"
+    mount_point.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={SMALL_DISK_SIZE}", "tmpfs", str(mount_point)],
+                             capture_output=True, text=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"mounting a {SMALL_DISK_SIZE} tmpfs is not permitted here (it needs root): "
+                    f"{mounted.stderr.strip()}")
+    try:
+        yield mount_point
+    finally:
+        subprocess.run(["umount", "--lazy", str(mount_point)], capture_output=True)

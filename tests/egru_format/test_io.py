@@ -287,7 +287,7 @@ def test_failure_at_fsync_or_rename(tmp_path, monkeypatch, step):
     if step == "replace":
         monkeypatch.setattr(egru_format.io.os, "replace", fail)
     else:
-        monkeypatch.setattr(egru_format.io, step, fail)
+        monkeypatch.setattr(egru_format.atomic, step, fail)
     with pytest.raises(OSError, match="disk gone"):
         write_network(egru_spec(seed=2), path)
     monkeypatch.undo()
