@@ -81,8 +81,8 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 
 from egru.lm import trainer
-from egru.lm.checkpoint import write_text_atomic
 from egru.lm.data import load_corpus
+from egru_format import atomic_write_stream, atomic_write_text
 from snntorch_egru.opcount import count_operations
 from snntorch_egru.pruning import PRUNE_TARGETS, CubicSchedule, Pruner, prune_and_finetune, weight_sparsity
 
@@ -352,7 +352,7 @@ def run_configuration(name, family, rnn_type, weight_decay, sparsity, parent, se
         (chain_round,) = prune_and_finetune(pruner, [CubicSchedule.one_shot(sparsity)], finetune)
         model, history = chain_round["result"]
         description = f"pruned to {sparsity:.0%} from {parent}, fine-tuned {history[-1]['step']} steps"
-    torch.save(model.state_dict(), work / "model.pt")
+    atomic_write_stream(work / "model.pt", lambda stream: torch.save(model.state_dict(), stream))
     record = {"name": name, "family": family, "kind": rnn_type, "weight_decay": weight_decay,
               "target_sparsity": sparsity, "parent": parent, "description": description,
               "pruned_matrices": list(PRUNE_TARGETS) if sparsity else [],
@@ -382,7 +382,7 @@ def run_protocol(settings: dict, corpus, output_dir: Path, results_dir: Path, fa
         family_run, options = family_settings(settings, FAMILY[family])
         record = run_configuration(name, family, rnn_type, weight_decay, sparsity, parent, family_run, corpus,
                                    output_dir, log, **options)
-        write_text_atomic(path, json.dumps(record, indent=1) + "\n")
+        atomic_write_text(path, json.dumps(record, indent=1) + "\n")
         log(f"[{name}] test ppl {record['test_perplexity']:.2f} (valid {record['valid_perplexity']:.2f}), "
             f"activity sparsity {record['activity_sparsity']['pooled']:.3f}, weight sparsity "
             f"{record['weight_sparsity_rnn']:.3f}, RNN reduction {record['reduction_rnn_only']:.2f}x, "
@@ -408,7 +408,7 @@ def run_ablations(settings: dict, corpus, output_dir: Path, results_dir: Path, l
                                    epochs=settings.get("ablation_epochs", ABLATION_EPOCHS),
                                    model_overrides=model_overrides)
         record["change"] = change
-        write_text_atomic(path, json.dumps(record, indent=1) + "\n")
+        atomic_write_text(path, json.dumps(record, indent=1) + "\n")
         log(f"[{name}] test ppl {record['test_perplexity']:.2f} (valid {record['valid_perplexity']:.2f}), "
             f"activity sparsity {record['activity_sparsity']['pooled']:.3f}, {record['wall_seconds']:.0f} s -> {path}")
         results[name] = record
@@ -457,7 +457,7 @@ def remeasure(settings: dict, corpus, output_dir: Path, results_dir: Path, log=p
         config = lm_config(family_run, rnn_type, weight_decay, options["neuron"], seed=options["seed"])
         model = load_model(model_path, config, vocab, pruned=sparsity > 0)
         record.update(measure(model, family_run, valid, test))
-        write_text_atomic(path, json.dumps(record, indent=1) + "\n")
+        atomic_write_text(path, json.dumps(record, indent=1) + "\n")
         log(f"[{name}] remeasured: test ppl {record['test_perplexity']:.2f}")
 
 
@@ -787,14 +787,14 @@ def write_report(results_dir: Path, command: str, log=print) -> Path:
             lines.append(f"- {r['name']}: " + ", ".join(f"{v:.2f}" for v in curve if v) +
                          (f" (last epoch improved {gains[-1]})" if gains else ""))
     table = results_dir / "table.md"
-    write_text_atomic(table, "\n".join(lines) + "\n")
-    write_text_atomic(results_dir / "verdict.md", "\n".join(verdict_lines(records)) + "\n")
+    atomic_write_text(table, "\n".join(lines) + "\n")
+    atomic_write_text(results_dir / "verdict.md", "\n".join(verdict_lines(records)) + "\n")
     ablations = ablation_lines(results_dir)
     if ablations:
-        write_text_atomic(results_dir / "ablations.md", "\n".join(ablations) + "\n")
+        atomic_write_text(results_dir / "ablations.md", "\n".join(ablations) + "\n")
     ablation_records = {name: json.loads((results_dir / "ablations" / f"{name}.json").read_text())
                         for name, *_ in ablation_entries() if (results_dir / "ablations" / f"{name}.json").exists()}
-    write_text_atomic(results_dir / "equal_cost.md", "\n".join(equal_cost_lines(records, ablation_records)) + "\n")
+    atomic_write_text(results_dir / "equal_cost.md", "\n".join(equal_cost_lines(records, ablation_records)) + "\n")
     log(f"wrote {table} and {results_dir / 'verdict.md'}")
     try:
         import matplotlib
