@@ -36,8 +36,8 @@ import torch
 from torch import nn
 
 
+from egru_format import atomic_write_text
 from snntorch_egru import EGRU
-from egru.lm.checkpoint import write_text_atomic
 from snntorch_egru.event_inference import EventDrivenEGRU
 from snntorch_egru.opcount import count_operations
 from snntorch_egru.pruning import Pruner
@@ -163,7 +163,7 @@ def main(argv=None) -> int:
                   f"(threshold {best['threshold']}, sparsity {best['sparsity']}) -> "
                   f"{best['speedup_vs_gru_stream']:.1f}x vs gru stream, {best['speedup_vs_gru_seq']:.1f}x vs gru seq")
     if args.json:
-        write_text_atomic(args.json, json.dumps(all_rows, indent=2))
+        atomic_write_text(args.json, json.dumps(all_rows, indent=2), parents=True)
     return 0
 
 

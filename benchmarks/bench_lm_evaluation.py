@@ -30,6 +30,7 @@ from torch import nn
 ROOT = Path(__file__).resolve().parents[1]
 
 from egru.lm.data import load_corpus
+from egru_format import atomic_write_text
 from snntorch_egru.language_model import EGRULanguageModel
 from egru.lm.trainer import evaluate
 
@@ -92,8 +93,8 @@ def main(argv=None) -> int:
     print(f"EGRU / nn.GRU time ratio: {ratio:.2f}x; EGRU full split: "
           f"{results['EGRU LM']['seconds']:.1f} s (target < 60 s)")
     if args.json:
-        args.json.write_text(json.dumps({"args": {k: str(v) for k, v in vars(args).items()}, "results": results,
-                                         "ratio": ratio}, indent=2))
+        atomic_write_text(args.json, json.dumps({"args": {k: str(v) for k, v in vars(args).items()},
+                                                 "results": results, "ratio": ratio}, indent=2))
     return 0
 
 

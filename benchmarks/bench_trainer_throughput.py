@@ -35,6 +35,7 @@ from torch import nn
 ROOT = Path(__file__).resolve().parents[1]
 
 from egru.lm.data import batchify, load_corpus
+from egru_format import atomic_write_text
 from egru.lm.trainer import LMConfig, train_language_model
 
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "ptb"
@@ -133,8 +134,8 @@ def main(argv=None) -> int:
               f"{best / base:5.2f}x the bare loop")
     print("targets: trainer (gru) <= 1.10x, EGRU <= 1.15x")
     if args.json:
-        args.json.write_text(json.dumps({"args": {k: str(v) for k, v in vars(args).items()}, "results": results},
-                                        indent=2))
+        atomic_write_text(args.json, json.dumps({"args": {k: str(v) for k, v in vars(args).items()},
+                                                 "results": results}, indent=2))
     return 0
 
 

@@ -42,9 +42,9 @@ from torch import nn
 REPO = Path(__file__).resolve().parents[1]
 
 from egru.delayed_xor import DelayedXorConfig, delayed_xor_batch, train_delayed_xor
-from egru.lm.checkpoint import write_text_atomic
 from egru.lm.data import batchify, load_corpus
 from egru.lm.trainer import LMConfig, train_language_model
+from egru_format import atomic_write_text
 from snntorch_egru import activity_regularizer
 from snntorch_egru.quantization import calibrate, quantization_aware, to_integer
 
@@ -258,7 +258,7 @@ def main(argv=None) -> dict:
     print(f"\ntotal {time.perf_counter() - start:.0f} s")
     results = {"xor": xor_rows, "lm": lm_row, "table": table, "seconds": time.perf_counter() - start}
     if args.json:
-        write_text_atomic(args.json, json.dumps(results, indent=2))
+        atomic_write_text(args.json, json.dumps(results, indent=2), parents=True)
     return results
 
 

@@ -1,10 +1,14 @@
-"""argparse ``type=`` functions shared by the ``egru`` command and ``python -m egru.train_lm``.
+"""argparse ``type=`` functions and the error reporting shared by the ``egru`` command and
+``python -m egru.train_lm``.
 
 Each one parses one command-line value and raises :class:`argparse.ArgumentTypeError`
 (:class:`OneLineParser` then prints the single line ``egru: error: argument --x: ...`` and
 exits with code 2) for a value that makes no sense: the wrong kind of number, NaN/Inf, a count
 below its minimum, a fraction outside its range. Every numeric option of both command
-lines uses one of these; nothing is silently accepted.
+lines uses one of these; nothing is silently accepted. :func:`output_file` checks a path to
+write to. A failure while running is one line too (:func:`error_text`; a full disk or a
+read-only file system: :data:`WRITE_ERRNOS`), and Ctrl-C ends with
+:data:`INTERRUPTED_EXIT_CODE` after the line ``egru: interrupted``.
 
     >>> positive_int("3"), nonnegative_int("0"), positive_float("1e-3"), fraction("0.5"), boolean("yes")
     (3, 0, 0.001, 0.5, True)
@@ -17,13 +21,28 @@ lines uses one of these; nothing is silently accepted.
 from __future__ import annotations
 
 import argparse
+import errno
 import math
 import os
 from pathlib import Path
 
+from egru_format.atomic import NO_SPACE_ERRNOS
+
 __all__ = ["OneLineParser", "positive_int", "token_count", "nonnegative_int", "finite_float", "positive_float", "nonnegative_float",
-           "fraction", "unit_interval", "beta_coefficient", "boolean", "existing_file", "TRUE_WORDS",
-           "FALSE_WORDS"]
+           "fraction", "unit_interval", "beta_coefficient", "boolean", "existing_file", "output_file", "TRUE_WORDS",
+           "FALSE_WORDS", "INTERRUPTED_EXIT_CODE", "WRITE_ERRNOS", "error_text"]
+
+#: Exit code after Ctrl-C (128 + SIGINT, as a shell reports a process that SIGINT ended).
+INTERRUPTED_EXIT_CODE = 130
+#: errno values of a write that the environment refused: a full disk or quota, a read-only file system.
+WRITE_ERRNOS = NO_SPACE_ERRNOS + (errno.EROFS,)
+
+
+def error_text(exc: BaseException) -> str:
+    """``exc`` as the text of an ``egru: error:`` line: an ``OSError(errno, message)`` without ``[Errno N]``."""
+    if isinstance(exc, OSError) and exc.strerror and exc.filename is None:
+        return exc.strerror
+    return str(exc)
 
 class OneLineParser(argparse.ArgumentParser):
     """An ``ArgumentParser`` whose usage errors are one line, ``egru: error: <what> (see <prog> --help)``,
@@ -141,4 +160,23 @@ def existing_file(text: str) -> Path:
         raise argparse.ArgumentTypeError(f"not a regular file: {text}")
     if not os.access(path, os.R_OK):
         raise argparse.ArgumentTypeError(f"permission denied: cannot read {text}")
+    return path
+
+
+def output_file(text: str) -> Path:
+    """A file to write: not empty, not a directory (its folder is checked when it is written).
+
+    >>> str(output_file("out/model.h5"))
+    'out/model.h5'
+    >>> output_file("")
+    Traceback (most recent call last):
+    ...
+    argparse.ArgumentTypeError: cannot write to an empty path: give a file name
+    """
+    if text.strip() == "":
+        raise argparse.ArgumentTypeError(f"cannot write to an empty path{f' ({text!r})' if text else ''}: "
+                                         f"give a file name")
+    path = Path(text)
+    if path.is_dir():
+        raise argparse.ArgumentTypeError(f"cannot write {text}: it is a directory (give a file name)")
     return path

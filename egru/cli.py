@@ -7,7 +7,9 @@ functions of :mod:`converters`, :mod:`snntorch_egru`, :mod:`lava_egru`,
 it needs when it runs.
 
 Errors in arguments or paths print one line ``egru: error: ...`` and exit with code 2
-(no traceback).
+(no traceback); so does a full disk (``... no space left on device (PATH)``: the destination
+is left as it was, and no temporary file). Every file is written through the one atomic
+writer of :mod:`egru_format.atomic`.
 """
 
 from __future__ import annotations
@@ -19,7 +21,9 @@ from pathlib import Path
 
 from ._argtypes import existing_file as _existing_file
 from ._argtypes import fraction as _fraction
-from ._argtypes import OneLineParser, nonnegative_int, positive_float, positive_int, token_count
+from ._argtypes import output_file as _output_file
+from ._argtypes import (INTERRUPTED_EXIT_CODE, WRITE_ERRNOS, OneLineParser, error_text, nonnegative_int,
+                        positive_float, positive_int, token_count)
 
 __all__ = ["main", "build_parser", "benchmark_names"]
 
@@ -28,10 +32,11 @@ BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 DEFAULT_PIPELINE_DIR = "outputs/pipeline"
 
 
-#: ValueError subclasses of the library that describe bad input (a file, a corpus): one line, exit 2
-USER_ERRORS = ("CorpusError", "CheckpointError")
-#: Exit code after Ctrl-C (128 + SIGINT, as a shell reports a process that SIGINT ended).
-INTERRUPTED_EXIT_CODE = 130
+#: ValueError subclasses of the library that describe bad input (a file, a corpus, settings this machine
+#: cannot run): one line, exit 2
+USER_ERRORS = ("CorpusError", "CheckpointError", "ResourceError")
+#: The digits classifier's input: features per step (8x8 images as 8 rows of 8 pixels).
+DIGITS_FEATURES = 8
 
 
 class UsageError(Exception):
@@ -148,9 +153,22 @@ def _load_input(path: Path):
     import numpy as np
 
     try:
-        return np.load(path)
+        data = np.load(path)
     except Exception as exc:  # noqa: BLE001
         raise UsageError(f"cannot read {path} as a .npy array: {exc}") from None
+    if isinstance(data, np.lib.npyio.NpzFile):
+        with data:
+            names = list(data.files)
+        first = names[0] if names else "NAME"
+        raise UsageError(f"{path} is an .npz archive (arrays: {', '.join(names) or 'none'}); --input takes one "
+                         f"array in a .npy file: save the one to run, e.g. "
+                         f"np.save('x.npy', np.load('{path}')['{first}'])")
+    return data
+
+
+def _npy_path(path: Path) -> Path:
+    """Where ``np.save(path)`` writes: ``.npy`` appended unless the name ends with it."""
+    return path if path.name.endswith(".npy") else path.with_name(path.name + ".npy")
 
 
 def _cmd_lava(args) -> int:
@@ -171,9 +189,11 @@ def _cmd_lava(args) -> int:
         raise UsageError(str(exc)) from None
     print(f"ran {args.network} in Lava ({args.precision}): {result.output.shape[0]} steps, output shape "
           f"{result.output.shape}, overflows {result.overflow_total}")
-    if args.output:
-        np.save(args.output, result.output)
-        print(f"outputs written to {args.output}")
+    if args.output is not None:
+        from egru_format import atomic_write_stream
+
+        out = atomic_write_stream(_npy_path(args.output), lambda stream: np.save(stream, result.output))
+        print(f"outputs written to {out}")
     else:
         np.set_printoptions(precision=4, suppress=True, linewidth=120)
         print(result.output[-min(5, len(result.output)):])
@@ -196,6 +216,12 @@ def _cmd_evaluate(args) -> int:
     except FormatError as exc:
         raise UsageError(f"{exc} (evaluate supports digits classifier files written by `egru train/pipeline`)") \
             from None
+    inputs = spec.layers[0]
+    if inputs.encoding != "vector" or inputs.size != DIGITS_FEATURES:
+        what = "token ids (a language model)" if inputs.encoding == "tokens" else f"{inputs.size} features per step"
+        raise UsageError(f"{args.network}: its input is {what}, a digits classifier's is {DIGITS_FEATURES} "
+                         f"features per step (evaluate supports digits classifier files written by "
+                         f"`egru train/pipeline`)")
     _, _, x_te, y_te = load_digits_split(args.seed)
     if args.limit:
         x_te, y_te = x_te[:args.limit], y_te[:args.limit]
@@ -305,7 +331,7 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Zero the smallest-magnitude entries of every W_ih/W_hh of a float network "
                                    "file (one global threshold; no fine-tuning: `egru pipeline` fine-tunes).")
     p.add_argument("network", type=_existing_file, help="input network file (.h5)")
-    p.add_argument("output", help="output network file (.h5)")
+    p.add_argument("output", type=_output_file, help="output network file (.h5)")
     p.add_argument("--sparsity", type=_fraction, default=0.8, help="fraction of zeros, in [0, 1) (default 0.8)")
     p.set_defaults(func=_cmd_prune)
 
@@ -313,7 +339,7 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Convert a torch.save()d model (snntorch_egru.EGRU, EGRULanguageModel or the "
                                    "digits classifier) to the HDF5 network format (docs/format.md).")
     p.add_argument("checkpoint", type=_existing_file, help="file written by torch.save(model, path)")
-    p.add_argument("output", help="network file to write (.h5)")
+    p.add_argument("output", type=_output_file, help="network file to write (.h5)")
     p.set_defaults(func=_cmd_export)
 
     p = sub.add_parser("lava", help="run a network file in Lava on an input sequence",
@@ -323,7 +349,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--input", type=_existing_file, required=True, help="input sequence (.npy)")
     p.add_argument("--precision", choices=("floating_pt", "fixed_pt"), default="floating_pt",
                    help="floating_pt (default) or fixed_pt (needs a quantised file)")
-    p.add_argument("--output", help="save the outputs [T, out] to this .npy file (default: print the last rows)")
+    p.add_argument("--output", type=_output_file,
+                   help="save the outputs [T, out] to this .npy file (.npy appended when missing; default: print "
+                        "the last rows)")
     p.set_defaults(func=_cmd_lava)
 
     p = sub.add_parser("evaluate", help="accuracy of a digits network file (torch or Lava)",
@@ -402,7 +430,11 @@ def main(argv=None) -> int:
         parser.exit(2, f"egru: error: this command needs the Lava stack ({exc}); Lava runs on Python 3.10: use "
                        f".venv/lava/bin/egru (created by scripts/env.sh), or pass --no-lava to skip the Lava steps\n")
     except (FileNotFoundError, IsADirectoryError, NotADirectoryError, FileExistsError, PermissionError) as exc:
-        parser.exit(2, f"egru: error: {exc}\n")
+        parser.exit(2, f"egru: error: {error_text(exc)}\n")
+    except OSError as exc:
+        if exc.errno not in WRITE_ERRNOS:
+            raise
+        parser.exit(2, f"egru: error: {error_text(exc)}\n")
     except ValueError as exc:
         from egru_format import FormatError, QuantizationError
 

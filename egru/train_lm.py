@@ -12,8 +12,12 @@ Every numeric option is checked when parsed (:mod:`egru._argtypes`: counts >= 1,
 the help says what 0 means; finite rates; fractions in their ranges). ``--resume`` needs
 ``OUTPUT_DIR/checkpoint.pt`` and is an error without it; ``--resume-if-exists`` resumes when
 that checkpoint exists and starts from scratch otherwise (for jobs restarted by a scheduler).
-Bad input (a missing, corrupt or non-UTF-8 corpus file, an unreadable checkpoint, an output
-folder that is a file) prints one line ``egru: error: ...`` and exits with code 2.
+Bad input prints one line ``egru: error: ...`` and exits with code 2: a missing, corrupt or
+non-UTF-8 corpus file, a corpus too short for the batch size, an unreadable checkpoint or one
+of another vocabulary, an output folder that is a file, embedding and last hidden sizes that
+differ with tied weights, ``--device cuda`` without CUDA, a model and batch whose estimated
+memory exceeds what the device has free (:mod:`egru.lm.resources`; the line names both), a
+full disk. Ctrl-C prints ``egru: interrupted`` and exits with code 130.
 
 Run::
 
@@ -40,8 +44,11 @@ import torch
 from snntorch_egru.functional import POLARITIES
 from snntorch_egru.language_model import READOUT_INPUTS
 
+from egru_format import atomic_write_stream
+
 from .lm.checkpoint import CheckpointError
 from .lm.data import CorpusError, load_corpus
+from .lm.resources import ResourceError
 from .lm.trainer import CHECKPOINT_NAME, RNN_TYPES, THRESHOLD_INITS, LMConfig, evaluate, train_language_model
 
 from . import _argtypes as types
@@ -149,8 +156,8 @@ IF_EXISTS = "if-exists"
 #: Sequence flags with a fixed number of values.
 FLAG_NARGS = {"betas": 2}
 
-_USER_ERRORS = (CorpusError, CheckpointError, FileNotFoundError, IsADirectoryError, NotADirectoryError,
-                FileExistsError, PermissionError)
+_USER_ERRORS = (CorpusError, CheckpointError, ResourceError, FileNotFoundError, IsADirectoryError,
+                NotADirectoryError, FileExistsError, PermissionError)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -210,6 +217,15 @@ def _error(message: str, launched: bool = False):
     raise SystemExit(2)
 
 
+def _interrupted(launched: bool = False) -> None:
+    """Ctrl-C: the line ``egru: interrupted`` on stderr (a torchrun rank then leaves with os._exit)."""
+    sys.stdout.flush()
+    sys.stderr.write("egru: interrupted\n")
+    sys.stderr.flush()
+    if launched:
+        os._exit(types.INTERRUPTED_EXIT_CODE)
+
+
 def _check_paths(data_dir, output_dir, resume: bool) -> None:
     """Usage errors found before anything is loaded: the corpus folder, the output folder, --resume."""
     if not Path(data_dir).is_dir():
@@ -255,16 +271,19 @@ def main(argv=None) -> int:
         if rank == 0:
             if output_dir is not None:
                 state = {k: v.detach().cpu() for k, v in model.state_dict().items()}  # loads on CPU
-                torch.save(state, Path(output_dir) / "model.pt")
+                atomic_write_stream(Path(output_dir) / "model.pt", lambda stream: torch.save(state, stream))
             if not no_test:
                 result = evaluate(model, corpus.test)
                 print(f"test loss {result.loss:.4f} perplexity {result.perplexity:.2f} "
                       f"activity {result.activity:.3f}")
         if launched:
             _finish_launched_rank(dist)          # does not return
-    except _USER_ERRORS as exc:
-        _error(str(exc), launched)
-    except BaseException:
+    except KeyboardInterrupt:
+        _interrupted(launched)
+        return types.INTERRUPTED_EXIT_CODE
+    except BaseException as exc:
+        if isinstance(exc, _USER_ERRORS) or (isinstance(exc, OSError) and exc.errno in types.WRITE_ERRNOS):
+            _error(types.error_text(exc), launched)
         if not launched:
             raise
         import traceback

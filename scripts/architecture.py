@@ -34,6 +34,8 @@ import importlib.util
 import sys
 from pathlib import Path
 
+from egru_format import atomic_write_text
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DOC = Path("docs") / "architecture.md"
 COMMAND = ".venv/modern/bin/python scripts/architecture.py"
@@ -219,7 +221,7 @@ def main(argv=None) -> int:
             print(f"{DOC} is out of date; regenerate it with: {COMMAND}", file=sys.stderr)
             return 1
         return 0
-    path.write_text(expected, encoding="utf-8")
+    atomic_write_text(path, expected)
     print(f"wrote {DOC}")
     return 0
 

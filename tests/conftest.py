@@ -141,3 +141,19 @@ def small_disk(tmp_path: Path):
         yield mount_point
     finally:
         subprocess.run(["umount", "--lazy", str(mount_point)], capture_output=True)
+
+
+def fill_disk(directory: Path, leave: int = 0) -> Path:
+    """Fill the file system of ``directory`` (a :func:`small_disk`) with a file ``filler``, leaving ``leave``
+    bytes free (rounded to the file system's pages); return the filler."""
+    filler = Path(directory) / "filler"
+    fd = os.open(filler, os.O_CREAT | os.O_WRONLY | os.O_TRUNC)
+    try:
+        while True:
+            os.write(fd, bytes(4096))
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+    os.truncate(filler, max(0, filler.stat().st_size - leave))
+    return filler

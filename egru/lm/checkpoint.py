@@ -1,8 +1,10 @@
 """Atomic training checkpoints and random-number-generator state capture.
 
-:func:`save_checkpoint` writes to a temporary file in the target's directory and moves it
-over the target with :func:`os.replace` (atomic on POSIX and Windows), so a run killed
-while saving leaves either the previous checkpoint or the new one, never a torn file.
+:func:`save_checkpoint` writes through the project's one atomic writer
+(:func:`egru_format.atomic_write_stream`): to a temporary file in the target's directory,
+moved over the target with :func:`os.replace` (atomic on POSIX and Windows), so a run
+killed while saving leaves either the previous checkpoint or the new one, never a torn
+file, and a full disk is an ``OSError`` (ENOSPC) naming the checkpoint.
 
 Example::
 
@@ -20,48 +22,41 @@ Example::
 from __future__ import annotations
 
 import random
+import warnings
 from pathlib import Path
 from typing import Optional, Union
 
 import torch
 
-from egru_format import atomic_write
+from egru_format import atomic_write_stream, atomic_write_text
 
 try:  # numpy is optional for this module
     import numpy as _np
 except ImportError:  # pragma: no cover
     _np = None
 
-__all__ = ["save_checkpoint", "write_text_atomic", "load_checkpoint", "CheckpointError", "rng_state",
-           "set_rng_state"]
+__all__ = ["save_checkpoint", "load_checkpoint", "CheckpointError", "rng_state", "set_rng_state"]
 
 
 class CheckpointError(ValueError):
     """A checkpoint file that cannot be loaded (truncated, corrupt, not a checkpoint); names the file."""
 
 
-def _write_atomically(path: Union[str, Path], write) -> None:
-    """Create ``path``'s directory if needed, then :func:`egru_format.atomic_write` (``write(tmp_path)``)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write(path, write)
-
-
 def save_checkpoint(path: Union[str, Path], payload: dict) -> None:
-    """``torch.save(payload)`` to ``path`` atomically (temp file in the same directory + ``os.replace``)."""
-    _write_atomically(path, lambda tmp: torch.save(payload, tmp))
+    """``torch.save(payload)`` to ``path`` atomically (its directory created if needed)."""
+    atomic_write_stream(path, lambda stream: torch.save(payload, stream), parents=True)
 
 
-def write_text_atomic(path: Union[str, Path], text: str) -> Path:
-    """Write ``text`` (UTF-8) to ``path`` atomically, as :func:`save_checkpoint` does; return the path.
+def _write_text_atomic(path: Union[str, Path], text: str) -> Path:
+    return atomic_write_text(path, text, parents=True)
 
-    >>> import tempfile, pathlib
-    >>> target = pathlib.Path(tempfile.mkdtemp()) / "report.json"
-    >>> write_text_atomic(target, '{"ok": true}').read_text()
-    '{"ok": true}'
-    """
-    _write_atomically(path, lambda tmp: tmp.write_bytes(text.encode("utf-8")))
-    return Path(path)
+
+def __getattr__(name: str):
+    if name == "write_text_atomic":   # deprecated: the hub's writer is the project's one writer
+        warnings.warn("egru.lm.checkpoint.write_text_atomic is deprecated; use "
+                      "egru_format.atomic_write_text(path, text, parents=True)", DeprecationWarning, stacklevel=2)
+        return _write_text_atomic
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def load_checkpoint(path: Union[str, Path], map_location="cpu") -> dict:

@@ -38,8 +38,13 @@ Training follows the reference recipe at any scale:
   states, the carried state and the position inside the epoch; ``resume=True`` continues
   exactly where the checkpoint was written;
 - per-epoch records (loss, perplexity, activity; validation at batch size 1) printed and
-  appended to ``output_dir/log.jsonl``; a progress bar (tqdm when installed, else a text
-  line every ~10% of an epoch);
+  appended to ``output_dir/log.jsonl`` (the file replaced atomically, as every file the
+  trainer writes: :mod:`egru_format.atomic`); a progress bar (tqdm when installed, else a
+  text line every ~10% of an epoch);
+- checks before anything is allocated: a CUDA ``device`` the machine has, a corpus with at
+  least 2 tokens per stream of the batch (one training step), the estimated memory of the
+  model and batch within what the device has free (:mod:`egru.lm.resources`), a resumed
+  checkpoint of the same settings and vocabulary;
 - data parallelism with ``torch.distributed`` (DDP): under ``torchrun`` the global batch
   ``batch_size`` is split across the ranks (rank r holds streams ``[r B/R, (r+1) B/R)``,
   carrying their state), every rank sees the same BPTT segments, and the per-rank mean loss
@@ -90,8 +95,11 @@ from snntorch_egru.pruning import CubicSchedule, Pruner
 from snntorch_egru.regularization import RegularizedLM
 from snntorch_egru.surrogate import triangle
 
+from egru_format import atomic_write_text
+
 from .checkpoint import CheckpointError, load_checkpoint, rng_state, save_checkpoint, set_rng_state
-from .data import batchify
+from .data import CorpusError, batchify
+from .resources import ResourceError, check_training_memory
 
 try:
     import numpy as _np
@@ -170,6 +178,11 @@ class LMConfig:
             raise ValueError(f"device must be 'cpu', 'cuda' or 'cuda:N', got {self.device!r}") from None
         if device.type not in ("cpu", "cuda"):
             raise ValueError(f"device must be 'cpu', 'cuda' or 'cuda:N', got {self.device!r}")
+        sizes = list(self.hidden_sizes) if isinstance(self.hidden_sizes, (list, tuple)) else []
+        if self.tie_weights and sizes and sizes[-1] != self.embedding_size:
+            raise ValueError(f"tie_weights: the readout shares the embedding's weight [V, E], so the last hidden "
+                             f"size must equal embedding_size: hidden_sizes[-1] = {sizes[-1]}, "
+                             f"embedding_size = {self.embedding_size} (make them agree, or tie_weights=False)")
         if self.rnn_type != "egru":
             for name in EGRU_ONLY_OPTIONS:
                 if getattr(self, name) != _DEFAULTS[name]:
@@ -374,7 +387,8 @@ def _resolve_device(config: LMConfig, world: int) -> torch.device:
     device = torch.device(config.device)
     if device.type == "cuda":
         if not torch.cuda.is_available():
-            raise RuntimeError(f"device={config.device!r} but torch.cuda.is_available() is False on this machine")
+            raise ResourceError(f"device={config.device!r} but this machine has no CUDA device "
+                                f"(torch.cuda.is_available() is False): use device='cpu'")
         if device.index is None:
             index = int(os.environ.get("LOCAL_RANK", "0")) if world > 1 else torch.cuda.current_device()
             device = torch.device("cuda", index)
@@ -488,7 +502,14 @@ def _local_batches(config: LMConfig, tokens: torch.Tensor, rank: int, world: int
     """This rank's columns ``[T, B/R]`` of the batchified training stream."""
     if config.max_train_tokens is not None:
         tokens = tokens[: config.max_train_tokens]
-    data = batchify(tokens, config.batch_size)
+    count, batch = tokens.numel(), config.batch_size
+    if count // batch < 2:
+        capped = "" if config.max_train_tokens is None else f" (max_train_tokens={config.max_train_tokens})"
+        advice = f"use a batch size of at most {count // 2}" if count >= 2 else "use a longer corpus"
+        raise CorpusError(f"{count} training tokens{capped} are too few for batch size {batch}: each of the {batch} "
+                          f"streams needs at least 2 tokens (an input and its target) for one training step; "
+                          f"{advice}")
+    data = batchify(tokens, batch)
     local = config.batch_size // world
     return data[:, rank * local: (rank + 1) * local]
 
@@ -565,6 +586,8 @@ class _TrainingRun:
         _check_step_options(config, model, forward, after_step, self.world)
         self.config, self.vocab_size, self.log = config, vocab_size, log
         self.device = _resolve_device(config, self.world)
+        if model is None:               # refuse a model and batch that cannot fit, before allocating them
+            check_training_memory(config, vocab_size, self.device, self.world)
         _set_seeds(config.seed)
         self.generator = torch.Generator().manual_seed(config.seed)
         self.data = _local_batches(config, train_tokens, self.rank, self.world).to(self.device)
@@ -609,6 +632,10 @@ class _TrainingRun:
                          if saved.get(k) != current.get(k) and k not in RESUMABLE_CHANGES)
         if changed:
             raise CheckpointError(f"cannot resume {path}: settings differ from the checkpoint's: {changed}")
+        if checkpoint.get("vocab_size", self.vocab_size) != self.vocab_size:
+            raise CheckpointError(f"cannot resume {path}: it was trained on a vocabulary of "
+                                  f"{checkpoint['vocab_size']} words, this corpus has {self.vocab_size}: resume "
+                                  f"with the corpus it was trained on")
         if checkpoint.get("world_size", 1) != self.world:
             raise CheckpointError(f"cannot resume {path}: it was written by {checkpoint.get('world_size', 1)} ranks, "
                              f"resuming with {self.world}")
@@ -741,9 +768,10 @@ class _TrainingRun:
     def _log_record(self, record: dict) -> None:
         if self.log:
             self.log(" ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in record.items()))
-        if self.out is not None:
-            with open(self.out / LOG_NAME, "a", encoding="utf-8") as handle:
-                handle.write(json.dumps(record) + "\n")
+        if self.out is not None:       # the log so far and the new line, replacing the file atomically
+            log = self.out / LOG_NAME
+            previous = log.read_text(encoding="utf-8") if log.exists() else ""
+            atomic_write_text(log, previous + json.dumps(record) + "\n")
 
 
 def _upgrade_optimizer_state(saved: dict, optimizer: torch.optim.Optimizer, model: nn.Module) -> dict:

@@ -52,6 +52,7 @@ from snntorch_egru.opcount import count_operations
 from snntorch_egru.pruning import PRUNE_TARGETS, CubicSchedule, Pruner, prune_and_finetune, weight_sparsity
 
 from ..lm.data import Corpus, batchify, load_corpus
+from ..lm.resources import check_training_memory
 from ..lm.trainer import LMConfig, evaluate, train_language_model
 from .run import Phase, Pipeline, check_config, save_figure
 
@@ -215,6 +216,7 @@ class LMPipeline(Pipeline):
 
     def train(self) -> None:
         config = self.config
+        check_training_memory(config.lm_config(), self.vocab, "cpu")     # before the model is allocated
         torch.manual_seed(config.seed)
         model = EGRULanguageModel(self.vocab, config.embedding_size, list(config.hidden_sizes), tie_weights=True,
                                   threshold=config.threshold)

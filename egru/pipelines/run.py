@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, List, Sequence
 
-from ..lm.checkpoint import write_text_atomic
+from egru_format import atomic_write_stream, atomic_write_text
 
 __all__ = ["Phase", "Pipeline", "print_report", "check_config", "REPORT_NAME"]
 
@@ -111,17 +111,19 @@ class Pipeline:
         report["plots"] = [str(path) for path in self._timed("plots", self.plots)]
         report["timings_s"] = self.timings
         report["wall_time_s"] = round(time.perf_counter() - start, 1)
-        write_text_atomic(self.output_dir / REPORT_NAME, json.dumps(report, indent=2))
+        atomic_write_text(self.output_dir / REPORT_NAME, json.dumps(report, indent=2))
         return report
 
 
 def save_figure(fig, path: Path) -> Path:
-    """Lay out ``fig``, write it to ``path`` (PNG, 100 dpi), close it; return the path."""
+    """Lay out ``fig``, write it to ``path`` atomically (PNG, 100 dpi), close it; return the path."""
     import matplotlib.pyplot as plt
 
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    try:
+        atomic_write_stream(path, lambda stream: fig.savefig(stream, format="png", dpi=100))
+    finally:
+        plt.close(fig)
     return Path(path)
 
 

@@ -226,3 +226,90 @@ def test_trainer_usage_errors_are_one_line(capsys):
     assert info.value.code == 2
     lines = capsys.readouterr().err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("egru: error: argument --lr"), lines
+
+
+# --------------------------------------------------------------------------- issue 21: one error line, not a traceback
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")
+def test_device_cuda_without_cuda_is_one_error_line(tmp_path, capsys):
+    data = small_corpus(tmp_path / "corpus")
+    code, _, err = exit_code(train_lm.main, ["--data", str(data), *TINY_LM, "--device", "cuda"], capsys)
+    assert code == 2
+    one_error_line(err, "device='cuda'", "no CUDA device", "use device='cpu'")
+
+
+def test_a_model_too_large_for_the_memory_is_refused_before_it_is_allocated(tmp_path, capsys):
+    data = small_corpus(tmp_path / "corpus")
+    code, out, err = exit_code(train_lm.main, ["--data", str(data), *TINY_LM, "--embedding-size", "8",
+                                               "--hidden-sizes", "200000", "8"], capsys)
+    assert code == 2 and "epoch" not in out
+    one_error_line(err, "training needs about 2.2 TB of memory", "120,011,000,329 parameters",
+                   "cpu has", "available", "use smaller hidden_sizes")
+
+
+def test_tied_weights_with_an_embedding_and_last_layer_that_differ_name_both_sizes(tmp_path, capsys):
+    data = small_corpus(tmp_path / "corpus")
+    for sizes in (["--embedding-size", "16", "--hidden-sizes", "8"], ["--hidden-sizes", "200000", "8"]):
+        code, _, err = exit_code(train_lm.main, ["--data", str(data), *TINY_LM, *sizes], capsys)
+        assert code == 2
+        one_error_line(err, "tie_weights", "hidden_sizes[-1] = 8", "embedding_size = ", "must equal")
+
+
+@pytest.mark.parametrize("corpus, argv, count", [
+    (None, ["--batch-size", "5000"], 205),                                 # the batch larger than the corpus
+    (b"a b\n", ["--batch-size", "2"], 3),                                 # one step per stream: no training step
+    (None, ["--batch-size", "8", "--max-train-tokens", "10"], 10),
+])
+def test_a_corpus_too_short_for_one_training_step_is_one_error_line(tmp_path, capsys, corpus, argv, count):
+    data = small_corpus(tmp_path / "corpus", corpus)
+    code, out, err = exit_code(train_lm.main, ["--data", str(data), *TINY_LM, *argv], capsys)
+    assert code == 2 and "train_loss" not in out
+    one_error_line(err, f"{count} training tokens", "too few for batch size", "at least 2 tokens")
+
+
+def test_resume_with_a_corpus_of_another_vocabulary_is_one_error_line(tmp_path, capsys):
+    run = tmp_path / "run"
+    first = small_corpus(tmp_path / "first")
+    assert train_lm.main(["--data", str(first), "--output-dir", str(run), "--max-steps", "1", "--checkpoint-every",
+                          "1", *TINY_LM]) == 0
+    other = small_corpus(tmp_path / "other", b" ".join(b"v%d" % (i % 11) for i in range(200)) + b"\n")
+    code, _, err = exit_code(train_lm.main, ["--data", str(other), "--output-dir", str(run), "--resume", *TINY_LM],
+                             capsys)
+    assert code == 2
+    one_error_line(err, "cannot resume", str(run / CHECKPOINT_NAME), "vocabulary of 9 words", "this corpus has 13")
+
+
+def test_a_full_disk_is_one_error_line_and_keeps_the_previous_model(tmp_path, small_disk, capsys):
+    from tests.conftest import fill_disk
+
+    data, run = small_corpus(tmp_path / "corpus"), small_disk / "run"
+    assert train_lm.main(["--data", str(data), "--output-dir", str(run), *TINY_LM]) == 0
+    model = (run / "model.pt").read_bytes()
+    capsys.readouterr()
+    fill_disk(small_disk)
+    code, _, err = exit_code(train_lm.main, ["--data", str(data), "--output-dir", str(run), *TINY_LM, "--seed", "1"],
+                             capsys)
+    assert code == 2
+    one_error_line(err, "no space left on device (", str(run))
+    assert (run / "model.pt").read_bytes() == model
+    assert not [p for p in run.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_ctrl_c_is_one_line_and_exit_code_130(tmp_path):
+    import signal
+
+    data = small_corpus(tmp_path / "corpus")
+    proc = subprocess.Popen([sys.executable, "-m", "egru.train_lm", "--data", str(data), *TINY_LM, "--epochs",
+                             "100000", "--output-dir", str(tmp_path / "run")], cwd=REPO_ROOT, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    try:
+        assert proc.stdout.readline().startswith("epoch 1 ")         # training is under way
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=120)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130, err
+    assert err == "egru: interrupted\n"
+    assert not [p for p in (tmp_path / "run").iterdir() if p.name.endswith(".tmp")]

@@ -175,3 +175,10 @@ def test_enospc_when_creating_the_temporary_file(tmp_path, monkeypatch):
     monkeypatch.undo()
     _assert_no_space(info, tmp_path / "r.txt")
     assert _left(tmp_path) == []
+
+
+def test_docstring_examples():
+    import doctest
+
+    result = doctest.testmod(egru_format.atomic, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
+    assert result.attempted > 0 and result.failed == 0

@@ -39,3 +39,41 @@ def test_evaluate_fixed_point_with_the_torch_backend_is_an_error(tmp_path, capsy
     code, _, err = exit_code(cli.main, ["evaluate", str(net), "--precision", "fixed_pt"], capsys)
     assert code == 2
     one_error_line(err, "--precision fixed_pt needs --backend lava")
+
+
+def _stack_file(tmp_path, inputs: int, encoding: str = "vector"):
+    from egru_format import DenseLayer, EGRULayer, InputLayer, NetworkSpec, write_network
+
+    rng = np.random.default_rng(0)
+    f32 = lambda *shape: rng.standard_normal(shape).astype(np.float32)  # noqa: E731
+    spec = NetworkSpec([InputLayer(inputs, encoding), EGRULayer(f32(12, inputs), f32(12, 4), f32(12), f32(12),
+                                                                np.full(4, 0.1, np.float32)),
+                        DenseLayer(f32(10, 4), f32(10))])
+    return write_network(spec, tmp_path / f"{encoding}_{inputs}.h5")
+
+
+def test_a_classifier_of_another_input_size_is_one_error_line(tmp_path, capsys):
+    net = _stack_file(tmp_path, 5)
+    code, _, err = exit_code(cli.main, ["evaluate", str(net)], capsys)
+    assert code == 2
+    one_error_line(err, str(net), "its input is 5 features per step", "a digits classifier's is 8")
+
+
+@pytest.mark.parametrize("inputs", [8, 30])
+def test_a_token_input_file_is_named_and_refused(tmp_path, capsys, inputs):
+    net = _stack_file(tmp_path, inputs, "tokens")
+    code, _, err = exit_code(cli.main, ["evaluate", str(net)], capsys)
+    assert code == 2
+    one_error_line(err, str(net), "its input is token ids (a language model)")
+    assert "<NetworkSpec>" not in err
+
+
+def test_a_language_model_file_is_named(tmp_path, capsys):
+    import converters
+    from snntorch_egru import EGRULanguageModel
+
+    net = converters.export(EGRULanguageModel(20, 6, [8, 6], tie_weights=True), tmp_path / "lm.h5")
+    code, _, err = exit_code(cli.main, ["evaluate", str(net)], capsys)
+    assert code == 2
+    one_error_line(err, str(net), "not a digits classifier")
+    assert "<NetworkSpec>" not in err

@@ -1,5 +1,8 @@
 """``egru export``: a saved torch model to a network file; a model the format cannot hold is one error line."""
 
+import errno
+
+import pytest
 import torch
 
 from egru import cli
@@ -29,3 +32,23 @@ def test_exporting_a_signed_event_model_is_one_line_and_writes_nothing(tmp_path,
     assert code == 2
     one_error_line(err, "not implemented", "polarity='signed'", "network file format")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["signed.pt"]
+
+
+def test_a_full_disk_is_one_error_line_and_leaves_the_destination(tmp_path, small_disk, capsys):
+    import converters
+    from snntorch_egru import EGRU
+    from tests.conftest import fill_disk
+
+    torch.save(EGRU(3, 5), tmp_path / "small.pt")
+    torch.save(EGRU(40, 60), tmp_path / "large.pt")
+    target = small_disk / "net.h5"
+    assert cli.main(["export", str(tmp_path / "small.pt"), str(target)]) == 0
+    before = target.read_bytes()
+    fill_disk(small_disk, leave=8192)
+    code, _, err = exit_code(cli.main, ["export", str(tmp_path / "large.pt"), str(target)], capsys)
+    assert code == 2
+    one_error_line(err, f"cannot write net.h5: no space left on device ({target})")
+    assert target.read_bytes() == before and sorted(p.name for p in small_disk.iterdir()) == ["filler", "net.h5"]
+    with pytest.raises(OSError, match=r"no space left on device") as info:      # the Python API: an OSError
+        converters.export(torch.load(tmp_path / "large.pt", weights_only=False), target)
+    assert info.value.errno == errno.ENOSPC and target.read_bytes() == before

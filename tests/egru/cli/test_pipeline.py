@@ -26,3 +26,14 @@ def test_pipeline_quick_report_and_plots(quick_pipeline):
         assert data.startswith(b"\x89PNG") and len(data) > 2000
     for name in ("digits_float.h5", "digits_fixed.h5"):
         assert (quick_pipeline / name).is_file()
+
+
+def test_lm_pipeline_with_too_few_training_tokens_for_the_batch_is_one_error_line(tmp_path, capsys):
+    from egru import cli
+    from tests.egru._helpers import exit_code, one_error_line, small_corpus
+
+    data = small_corpus(tmp_path / "corpus")
+    code, _, err = exit_code(cli.main, ["pipeline", "--task", "lm", "--data", str(data), "--quick", "--no-lava",
+                                        "--train-tokens", "10", "--output-dir", str(tmp_path / "out")], capsys)
+    assert code == 2
+    one_error_line(err, "10 training tokens (max_train_tokens=10) are too few for batch size 8")

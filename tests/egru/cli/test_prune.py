@@ -52,3 +52,25 @@ def test_writing_into_a_directory_names_the_target(tmp_path, capsys):
     assert code == 2
     one_error_line(err, f"cannot write {tmp_path / 'adir'}: it is a directory")
     assert ".tmp" not in err
+
+
+def test_an_empty_output_path_is_one_error_line(tmp_path, capsys):
+    code, _, err = exit_code(cli.main, ["prune", str(small_network(tmp_path)), ""], capsys)
+    assert code == 2
+    one_error_line(err, "argument output: cannot write to an empty path")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["net.h5"]
+
+
+def test_a_full_disk_is_one_error_line_and_leaves_the_destination(tmp_path, small_disk, capsys):
+    import converters
+    from snntorch_egru import EGRU
+    from tests.conftest import fill_disk
+
+    src = converters.export(EGRU(40, 60), tmp_path / "net.h5")
+    target = converters.export(EGRU(3, 5), small_disk / "pruned.h5")
+    before = target.read_bytes()
+    fill_disk(small_disk, leave=8192)
+    code, _, err = exit_code(cli.main, ["prune", str(src), str(target)], capsys)
+    assert code == 2
+    one_error_line(err, f"cannot write pruned.h5: no space left on device ({target})")
+    assert target.read_bytes() == before and sorted(p.name for p in small_disk.iterdir()) == ["filler", "pruned.h5"]

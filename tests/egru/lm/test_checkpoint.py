@@ -37,3 +37,27 @@ def test_load_checkpoint_errors_name_the_file(tmp_path):
     torch.save([1, 2], tmp_path / "list.pt")
     with pytest.raises(CheckpointError, match="not a training checkpoint"):
         load_checkpoint(tmp_path / "list.pt")
+
+
+def test_save_checkpoint_on_a_full_disk_is_enospc_and_keeps_the_previous_one(small_disk):
+    import errno
+
+    from tests.conftest import fill_disk
+
+    checkpoint = small_disk / "run" / "checkpoint.pt"
+    save_checkpoint(checkpoint, {"step": 1})                   # the folder is created
+    before = checkpoint.read_bytes()
+    fill_disk(small_disk, leave=4096)
+    with pytest.raises(OSError) as info:                       # torch.save alone raises RuntimeError here
+        save_checkpoint(checkpoint, {"step": 2, "weights": torch.zeros(100_000)})
+    assert info.value.errno == errno.ENOSPC and str(checkpoint) in str(info.value)
+    assert checkpoint.read_bytes() == before and sorted(p.name for p in checkpoint.parent.iterdir()) == [
+        "checkpoint.pt"]
+
+
+def test_write_text_atomic_is_deprecated_for_the_hubs_writer(tmp_path):
+    import egru.lm.checkpoint as checkpoint_module
+
+    with pytest.warns(DeprecationWarning, match="egru_format.atomic_write_text"):
+        write_text_atomic = checkpoint_module.write_text_atomic
+    assert write_text_atomic(tmp_path / "new" / "r.json", "{}").read_text() == "{}"     # its folder created
