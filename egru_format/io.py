@@ -24,8 +24,8 @@ naming the file and the field.
 from __future__ import annotations
 
 import errno
+import io
 import os
-import uuid
 from pathlib import Path
 from typing import Union
 
@@ -125,18 +125,19 @@ def _check_sparse(sparse) -> None:
         raise ValueError(f"sparse must be 'auto', True or False, got {sparse!r}")
 
 
-def _image(spec: NetworkSpec, model: dict, sparse) -> bytes:
-    """The bytes of the HDF5 file of a validated ``spec``, built in memory (HDF5's core driver, no file)."""
-    with h5py.File(f"egru-network-{uuid.uuid4().hex}.h5", "w", driver="core", backing_store=False) as f:
+def _image(spec: NetworkSpec, model: dict, sparse) -> io.BytesIO:
+    """The HDF5 file of a validated ``spec``, built in memory (h5py writing to a ``BytesIO``, no file)."""
+    image = io.BytesIO()
+    with h5py.File(image, "w") as f:
         _write_contents(f, spec, model, sparse)
-        f.flush()
-        return f.id.get_file_image()
+    return image
 
 
 def network_image(spec: NetworkSpec, *, sparse: Union[str, bool] = "auto") -> bytes:
     """Validate ``spec`` and return the bytes of its network file (what :func:`write_network` writes).
 
-    The HDF5 file is built in memory; the bytes are the file's, byte for byte.
+    The HDF5 file is built in memory (h5py writing to an ``io.BytesIO``); these are the bytes
+    :func:`write_network` writes.
     ``sparse`` as in :func:`write_network`; :class:`FormatError` if ``spec`` breaks the format.
 
         >>> import io, h5py, numpy as np
@@ -146,7 +147,7 @@ def network_image(spec: NetworkSpec, *, sparse: Union[str, bool] = "auto") -> by
         (True, 'egru-network')
     """
     _check_sparse(sparse)
-    return _image(spec, validate_spec(spec), sparse)
+    return _image(spec, validate_spec(spec), sparse).getvalue()
 
 
 def write_network(spec: NetworkSpec, path: PathLike, *, sparse: Union[str, bool] = "auto") -> Path:
@@ -168,7 +169,7 @@ def write_network(spec: NetworkSpec, path: PathLike, *, sparse: Union[str, bool]
     _check_sparse(sparse)
     path = target_path(path)
     model = validate_spec(spec, source=path)
-    atomic_write(path, lambda tmp: tmp.write_bytes(_image(spec, model, sparse)))
+    atomic_write(path, lambda tmp: tmp.write_bytes(_image(spec, model, sparse).getbuffer()))
     return path
 
 
