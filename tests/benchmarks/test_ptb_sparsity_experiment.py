@@ -31,16 +31,24 @@ def quick_run(shared_data_dir, tmp_path_factory):
 
 
 def test_configurations_are_the_issue_fronts():
-    families = {family for _, family, *_ in MODULE.configurations()}
-    assert families == {"gru", "lstm", "egru_wd003", "egru_wd010", "egru_wd030"}
-    kinds = {kind for _, _, kind, *_ in MODULE.configurations()}
-    assert kinds == {"gru", "lstm", "egru"}
-    for family in families:
-        levels = [s for _, f, _, _, s, _ in MODULE.configurations() if f == family]
-        assert levels == [0.0, 0.8, 0.9, 0.95]
-    # the EGRU's activity knob is the weight decay; its neuron is the reference recipe's
-    assert sorted(wd for _, f, k, wd, s, _ in MODULE.configurations() if k == "egru" and s == 0) == [0.03, 0.1, 0.3]
+    families = {f.name: f for f in MODULE.FAMILIES}
+    fronts = {"gru", "lstm", "egru_wd003", "egru_wd010", "egru_wd030", "egru_signed", "gru_512", "egru_wd010_512",
+              "egru_signed_512"}
+    beside = {"gru_s1", "gru_s2", f"{MODULE.SEED_EGRU}_s1", f"{MODULE.SEED_EGRU}_s2", "gru_e12",
+              f"{MODULE.SEED_EGRU}_e12"}
+    assert set(families) == fronts | beside
+    assert {kind for _, _, kind, *_ in MODULE.configurations()} == {"gru", "lstm", "egru"}
+    for name in families:
+        levels = [s for _, f, _, _, s, _ in MODULE.configurations() if f == name]
+        assert levels == ([0.0, 0.8, 0.9, 0.95] if name in fronts else [0.0]), name
+        assert (families[name].front is not None) == (name in fronts), name
+    # the reference neuron's activity knob is the weight decay (issue 11's three families)
+    assert sorted(f.weight_decay for f in families.values()
+                  if f.rnn_type == "egru" and f.neuron is None and f.width == "base" and f.seed == 0
+                  and f.epochs is None) == [0.03, 0.1, 0.3]
     assert MODULE.EGRU_NEURON["threshold_lr_scale"] == 0.0 and MODULE.EGRU_NEURON["surrogate_width"] == 3.6
+    assert families["egru_signed"].neuron["polarity"] == "signed"
+    assert {families[n].seed for n in beside if "_s" in n} == {1, 2}
 
 
 def test_gru_rnn_macs_formula():

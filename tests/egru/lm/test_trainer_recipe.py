@@ -190,6 +190,17 @@ def test_bad_settings(kwargs, match):
         LMConfig(**kwargs)
 
 
+def _assert_a_cut_run_resumes_to_the_same_weights(config, full, history, tmp_path):
+    """Training cut 4 steps before the end and resumed from its checkpoint ends at ``full``'s weights."""
+    steps = history[-1]["step"]
+    train_language_model(config, _tokens(), 11, output_dir=tmp_path / "cut", checkpoint_every=3,
+                         max_steps=steps - 4)
+    resumed, _ = train_language_model(config, _tokens(), 11, output_dir=tmp_path / "cut", resume=True,
+                                      checkpoint_every=3)
+    for key, value in full.state_dict().items():
+        assert torch.equal(value, resumed.state_dict()[key]), key
+
+
 # ---------------------------------------------------------------- signed events, readout input (issue 17)
 
 @pytest.mark.parametrize("option", [{"polarity": "signed"}, {"readout_input": "candidates"}])
@@ -198,13 +209,7 @@ def test_signed_events_and_the_dense_readout_train_and_resume(option, tmp_path):
     full, history = train_language_model(config, _tokens(), 11, output_dir=tmp_path / "full")
     assert full.polarity == config.polarity and full.readout_input == config.readout_input
     assert math.isfinite(history[-1]["train_loss"]) and 0 < history[-1]["train_activity"] < 1
-    steps = history[-1]["step"]
-    train_language_model(config, _tokens(), 11, output_dir=tmp_path / "cut", checkpoint_every=3,
-                         max_steps=steps - 4)
-    resumed, _ = train_language_model(config, _tokens(), 11, output_dir=tmp_path / "cut", resume=True,
-                                      checkpoint_every=3)
-    for key, value in full.state_dict().items():
-        assert torch.equal(value, resumed.state_dict()[key]), key
+    _assert_a_cut_run_resumes_to_the_same_weights(config, full, history, tmp_path)
 
 
 # ---------------------------------------------------------------- GRU / LSTM baselines
@@ -218,13 +223,7 @@ def test_baseline_rnn_types_train_and_resume(rnn_type, tmp_path):
     assert isinstance(full, RNNLanguageModel) and full.rnn.cell == rnn_type and full.hidden_sizes == [12, 8]
     assert not threshold_parameters(full) and len(build_optimizer(config, full).param_groups) == 1
     assert math.isfinite(history[-1]["train_loss"]) and history[-1]["train_activity"] == 1.0
-    steps = history[-1]["step"]
-    train_language_model(config, _tokens(), 11, output_dir=tmp_path / "cut", checkpoint_every=3,
-                         max_steps=steps - 4)
-    resumed, _ = train_language_model(config, _tokens(), 11, output_dir=tmp_path / "cut", resume=True,
-                                      checkpoint_every=3)
-    for key, value in full.state_dict().items():
-        assert torch.equal(value, resumed.state_dict()[key]), key
+    _assert_a_cut_run_resumes_to_the_same_weights(config, full, history, tmp_path)
 
 
 # ---------------------------------------------------------------- resume
