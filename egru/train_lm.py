@@ -49,7 +49,8 @@ from egru_format import atomic_write_stream
 from .lm.checkpoint import CheckpointError
 from .lm.data import CorpusError, load_corpus
 from .lm.resources import ResourceError
-from .lm.trainer import CHECKPOINT_NAME, RNN_TYPES, THRESHOLD_INITS, LMConfig, evaluate, train_language_model
+from .lm.trainer import (CHECKPOINT_NAME, EVAL_CARRIES, RNN_TYPES, THRESHOLD_INITS, LMConfig, evaluate,
+                         train_language_model)
 
 from . import _argtypes as types
 
@@ -109,12 +110,15 @@ FLAG_HELP = {
     "prune_updates": "mask updates after the first",
     "seed": "random seed (weights, dropout, BPTT lengths, the beta threshold draw)",
     "max_train_tokens": "train on the first N tokens of the training split only",
+    "eval_carry": "what validation and test evaluation carry between segments: exact (the whole state; "
+                  "default) or reference (the reference implementation's test evaluation: segments of --bptt, "
+                  "each EGRU layer's y carried and its c restarted at 0); the test line reports both for an EGRU",
     "device": "torch device: cpu, cuda or cuda:N (under torchrun, cuda means cuda:LOCAL_RANK); "
               "checkpoints hold CPU tensors, so --resume works on another device",
 }
 
 CHOICES = {"rnn_type": RNN_TYPES, "threshold_init": THRESHOLD_INITS, "prune_scope": ("global", "matrix"),
-           "polarity": POLARITIES, "readout_input": READOUT_INPUTS}
+           "polarity": POLARITIES, "readout_input": READOUT_INPUTS, "eval_carry": EVAL_CARRIES}
 
 #: The argparse type of every numeric and boolean LMConfig flag (sequences: the type of each element).
 FLAG_TYPES = {
@@ -158,6 +162,18 @@ FLAG_NARGS = {"betas": 2}
 
 _USER_ERRORS = (CorpusError, CheckpointError, ResourceError, FileNotFoundError, IsADirectoryError,
                 NotADirectoryError, FileExistsError, PermissionError)
+
+
+def report_test(model, tokens, config: LMConfig) -> None:
+    """Print the test split's loss, perplexity and activity; for an EGRU with both carries of
+    :func:`~egru.lm.trainer.evaluate` (the exact (y, c) carry, and the reference's: segments of
+    ``bptt``, y carried, c restarted), the one of ``config.eval_carry`` first."""
+    carries = [config.eval_carry] + ([c for c in EVAL_CARRIES if c != config.eval_carry]
+                                     if config.rnn_type == "egru" else [])
+    for carry in carries:
+        result = evaluate(model, tokens, config.bptt if carry == "reference" else 256, carry=carry)
+        print(f"test loss {result.loss:.4f} perplexity {result.perplexity:.2f} "
+              f"activity {result.activity:.3f} (carry {carry})")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -273,9 +289,7 @@ def main(argv=None) -> int:
                 state = {k: v.detach().cpu() for k, v in model.state_dict().items()}  # loads on CPU
                 atomic_write_stream(Path(output_dir) / "model.pt", lambda stream: torch.save(state, stream))
             if not no_test:
-                result = evaluate(model, corpus.test)
-                print(f"test loss {result.loss:.4f} perplexity {result.perplexity:.2f} "
-                      f"activity {result.activity:.3f}")
+                report_test(model, corpus.test, config)
         if launched:
             _finish_launched_rank(dist)          # does not return
     except KeyboardInterrupt:
