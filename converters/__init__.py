@@ -9,6 +9,8 @@ import torch or Lava: the entry points below import their side lazily.
 - :func:`load_snntorch` (path): the ``snntorch_egru`` model a file describes.
 - :func:`load_lava` (path, precision=None, sparse="keep"): the Lava network a file
   describes (implemented in :mod:`converters.lava_bridge`).
+- :func:`from_evnn` (source): a language model of the reference implementation (EvNN), from its
+  run directory or checkpoint file (:mod:`converters.evnn`, which also writes that layout).
 - :func:`read_network` / :func:`write_network` and the :class:`NetworkSpec` dataclasses:
   the format itself, with :class:`FormatError` for every invalid file (re-exported
   from their home, :mod:`egru_format`: new code imports them from there).
@@ -58,7 +60,7 @@ from egru_format import (
 )
 
 __all__ = [
-    "export", "load_snntorch", "load_lava",
+    "export", "load_snntorch", "load_lava", "from_evnn",
     "FORMAT_NAME", "FORMAT_VERSION", "GATE_ORDER", "PRODUCER", "RESET_MECHANISMS", "FormatError",
     "NetworkSpec", "InputLayer", "DenseLayer", "EGRULayer", "SurrogateSpec",
     "read_network", "write_network", "validate_spec",
@@ -129,3 +131,11 @@ def load_lava(path, precision=None, *, sparse="keep"):
     from . import lava_bridge
 
     return lava_bridge.load_lava(path, precision, sparse=sparse)
+
+
+def from_evnn(source, **sizes):
+    """The reference implementation's language model at ``source`` (a run directory or a checkpoint
+    file) as a model of this library: :func:`converters.evnn.from_evnn` (imports torch on first call)."""
+    from .evnn import from_evnn as _from_evnn
+
+    return _from_evnn(source, **sizes)
