@@ -1,4 +1,4 @@
-"""The ``egru`` command line: train, prune, export, run in Lava, evaluate, benchmark, pipeline.
+"""The ``egru`` command line: train, prune, export, import-evnn, run in Lava, evaluate, benchmark, pipeline.
 
 Run it as ``egru <command> --help`` (the console script ``egru = "egru.cli:main"``) or
 ``python -m egru <command> --help``. It is the application: it uses the public
@@ -34,7 +34,7 @@ DEFAULT_PIPELINE_DIR = "outputs/pipeline"
 
 #: ValueError subclasses of the library that describe bad input (a file, a corpus, settings this machine
 #: cannot run): one line, exit 2
-USER_ERRORS = ("CorpusError", "CheckpointError", "ResourceError")
+USER_ERRORS = ("CorpusError", "CheckpointError", "ResourceError", "EvnnImportError")
 #: The digits classifier's input: features per step (8x8 images as 8 rows of 8 pixels).
 DIGITS_FEATURES = 8
 
@@ -149,6 +149,48 @@ def _cmd_export(args) -> int:
     return 0
 
 
+def _existing_path(text: str) -> Path:
+    """An existing file or directory (a run directory of the reference, or its checkpoint file)."""
+    path = Path(text)
+    if not path.exists():
+        raise argparse.ArgumentTypeError(f"no such file or directory: {text}")
+    return path
+
+
+def _cmd_import_evnn(args) -> int:
+    """A language model of the reference implementation (EvNN) -> network file or torch model."""
+    import warnings
+
+    import converters
+    from converters.evnn import CONFIG_NAME, EvnnImportWarning, read_evnn_config
+    from egru_format import atomic_write_stream
+
+    sizes = {"rnn_type": args.rnn_type, "layers": args.layers, "hidden_dim": args.hidden_dim,
+             "emb_dim": args.emb_dim}
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", EvnnImportWarning)
+        model = converters.from_evnn(args.source, **sizes)
+    kind = "egru" if type(model).__name__ == "EGRULanguageModel" else model.cell
+    if args.format == "h5" and kind != "egru":
+        raise UsageError(f"{args.source} holds a {kind} language model; the network file format holds EGRU "
+                         f"models: write it as a torch model with --format pt")
+    for warning in caught:
+        print(f"note: {warning.message}")
+    if args.format == "h5":
+        out = converters.export(model, args.output)
+    else:
+        import torch
+
+        out = atomic_write_stream(args.output, lambda stream: torch.save(model, stream))
+    parameters = sum(p.numel() for p in {id(p): p for p in model.parameters()}.values())
+    bptt = read_evnn_config(Path(args.source) / CONFIG_NAME).bptt if Path(args.source).is_dir() else None
+    print(f"imported {args.source}: {kind} language model, vocabulary {model.vocab_size}, embedding "
+          f"{model.embedding_size}, layers {model.hidden_sizes}, tied {model.tie_weights}, {parameters:,} parameters")
+    print(f"written {out}")
+    print(f"evaluate it as the reference does: egru evaluate {out} --data CORPUS_DIR --bptt {bptt or 'BPTT'}")
+    return 0
+
+
 def _load_input(path: Path):
     import numpy as np
 
@@ -200,8 +242,60 @@ def _cmd_lava(args) -> int:
     return 0
 
 
+def _load_language_model(path: Path):
+    """The language model in a network file (.h5) or a torch.save'd model (.pt), in evaluation mode."""
+    if path.suffix in (".pt", ".pth", ".cpt"):
+        import torch
+
+        try:
+            model = torch.load(path, map_location="cpu", weights_only=False)
+        except Exception as exc:  # noqa: BLE001  # any unreadable file
+            raise UsageError(f"cannot read {path} as a torch.save'd model: {exc}") from None
+    else:
+        import converters
+        from egru_format import FormatError
+
+        try:
+            model = converters.load_snntorch(path)
+        except FormatError as exc:
+            raise UsageError(f"{exc} (evaluate --data needs a language model file)") from None
+    if not all(hasattr(model, name) for name in ("vocab_size", "embedding", "rnn", "readout")):
+        raise UsageError(f"{path} holds a {type(model).__name__}, not a language model (EGRULanguageModel or "
+                         f"RNNLanguageModel)")
+    return model.eval()
+
+
+def _cmd_evaluate_lm(args) -> int:
+    from .lm.data import load_corpus
+    from .lm.trainer import EVAL_CARRIES, evaluate
+
+    if args.backend != "torch":
+        raise UsageError("--data evaluates a language model with the torch backend; run a language model in Lava "
+                         "with `egru lava NET --input TOKENS.npy`")
+    model = _load_language_model(args.network)
+    corpus = load_corpus(args.data)
+    if len(corpus.vocabulary) != model.vocab_size:
+        raise UsageError(f"{args.network} has a vocabulary of {model.vocab_size} words, the corpus {args.data} has "
+                         f"{len(corpus.vocabulary)}: evaluate it on the corpus it was trained on")
+    tokens = corpus.test if args.split == "test" else corpus.valid
+    if args.tokens:
+        tokens = tokens[:args.tokens]
+    carries = EVAL_CARRIES if args.carry == "both" else (args.carry,)
+    for carry in carries:
+        segment = args.bptt if carry == "reference" else 256
+        result = evaluate(model, tokens, segment, carry=carry)
+        how = ("(y, c) carried" if carry == "exact" else
+               f"segments of {args.bptt}, y carried, c restarted: the reference's evaluation")
+        print(f"{args.network}: {args.split} perplexity {result.perplexity:.2f} (loss {result.loss:.4f}, activity "
+              f"{result.activity:.3f}, {result.tokens} tokens, batch 1; carry {carry}: {how})")
+    return 0
+
+
 def _cmd_evaluate(args) -> int:
     import numpy as np
+
+    if args.data is not None:
+        return _cmd_evaluate_lm(args)
 
     from egru_format import FormatError, read_network
     from .pipelines.digits import accuracy, classifier_accuracy, classifier_from_spec, load_digits_split, run_lava
@@ -212,6 +306,9 @@ def _cmd_evaluate(args) -> int:
     precision = args.precision or "floating_pt"
     try:
         spec = read_network(args.network)
+        if spec.layers[0].encoding == "tokens":
+            raise UsageError(f"{args.network}: not a digits classifier: its input is token ids (a language model); "
+                             f"pass --data CORPUS_DIR to evaluate its perplexity")
         model = classifier_from_spec(spec, source=args.network)
     except FormatError as exc:
         raise UsageError(f"{exc} (evaluate supports digits classifier files written by `egru train/pipeline`)") \
@@ -219,9 +316,11 @@ def _cmd_evaluate(args) -> int:
     inputs = spec.layers[0]
     if inputs.encoding != "vector" or inputs.size != DIGITS_FEATURES:
         what = "token ids (a language model)" if inputs.encoding == "tokens" else f"{inputs.size} features per step"
+        hint = "; pass --data CORPUS_DIR to evaluate a language model's perplexity" if inputs.encoding == "tokens" \
+            else ""
         raise UsageError(f"{args.network}: its input is {what}, a digits classifier's is {DIGITS_FEATURES} "
                          f"features per step (evaluate supports digits classifier files written by "
-                         f"`egru train/pipeline`)")
+                         f"`egru train/pipeline`{hint})")
     _, _, x_te, y_te = load_digits_split(args.seed)
     if args.limit:
         x_te, y_te = x_te[:args.limit], y_te[:args.limit]
@@ -354,9 +453,40 @@ def build_parser() -> argparse.ArgumentParser:
                         "the last rows)")
     p.set_defaults(func=_cmd_lava)
 
-    p = sub.add_parser("evaluate", help="accuracy of a digits network file (torch or Lava)",
-                       description="Test accuracy of a digits classifier network file on the fixed test split.")
-    p.add_argument("network", type=_existing_file, help="network file (.h5) written by `egru train`/`pipeline`")
+    p = sub.add_parser("import-evnn", help="import a language model trained with the reference implementation (EvNN)",
+                       description="Read a run directory of the reference implementation's benchmarks/lm (config.yaml "
+                                   "and checkpoints/<RNN_TYPE>_best_model.cpt) or a checkpoint file (sizes from its "
+                                   "tensors) and write it as a network file (EGRU) or a torch model (--format pt; "
+                                   "EGRU, GRU, LSTM). Thresholds of 0 become the smallest normal float32 (this "
+                                   "library needs thresholds > 0): each change is printed as a note.")
+    p.add_argument("source", type=_existing_path, help="run directory, or checkpoint file (.cpt)")
+    p.add_argument("output", type=_output_file, help="file to write (.h5, or .pt with --format pt)")
+    p.add_argument("--format", choices=("h5", "pt"), default="h5",
+                   help="h5: the network file (EGRU models; default); pt: torch.save of the model")
+    p.add_argument("--rnn-type", choices=("egru", "gru", "lstm"), help="check: the checkpoint's model type")
+    p.add_argument("--layers", type=positive_int, help="check: number of recurrent layers")
+    p.add_argument("--hidden-dim", type=positive_int, help="check: units of every layer but the last")
+    p.add_argument("--emb-dim", type=positive_int, help="check: embedding size (= the last layer's units)")
+    p.set_defaults(func=_cmd_import_evnn)
+
+    p = sub.add_parser("evaluate", help="accuracy of a digits network file (torch or Lava), or a language model's "
+                                        "perplexity (--data)",
+                       description="Test accuracy of a digits classifier network file on the fixed test split; with "
+                                   "--data, the perplexity of a language model (network file or torch.save'd "
+                                   ".pt) on a PTB/WikiText-2 split at batch size 1, with the exact carry of the "
+                                   "state and the reference implementation's (segments of --bptt, y carried, c "
+                                   "restarted at 0).")
+    p.add_argument("network", type=_existing_file, help="network file (.h5) written by `egru train`/`pipeline`, "
+                                                        "or with --data a language model (.h5 or .pt)")
+    p.add_argument("--data", help="corpus directory (PTB or WikiText-2): evaluate a language model's perplexity")
+    p.add_argument("--split", choices=("test", "valid"), default="test", help="--data: the split (default test)")
+    p.add_argument("--carry", choices=("exact", "reference", "both"), default="both",
+                   help="--data: what passes between segments: exact (y, c), reference (y only, c restarted, "
+                        "segments of --bptt), both (default)")
+    p.add_argument("--bptt", type=positive_int, default=70,
+                   help="--data: segment length of the reference carry (the reference's bptt; default 70)")
+    p.add_argument("--tokens", type=token_count, default=None,
+                   help="--data: evaluate only the first N tokens of the split (default: all)")
     p.add_argument("--backend", choices=("torch", "lava"), default="torch", help="default torch")
     p.add_argument("--precision", choices=("floating_pt", "fixed_pt"), default=None,
                    help="--backend lava: floating_pt (default) or fixed_pt (needs a quantised file); the torch "
