@@ -191,6 +191,22 @@ def _cmd_import_evnn(args) -> int:
     return 0
 
 
+def _cmd_resources(args) -> int:
+    """Per-layer neurons, synapses, memory, events and a Loihi 2 / SpiNNaker2 core estimate of a network file."""
+    from egru_format import read_network
+
+    from .hardware import format_report, measured_events, resource_report
+
+    spec = read_network(args.network)
+    events, source = None, None
+    if args.input is not None:
+        inputs = _load_input(args.input)
+        events, source = measured_events(args.network, inputs), f"{args.input} ({len(inputs)} steps, batch 1)"
+    print(f"{args.network}:")
+    print(format_report(resource_report(spec, events, source)))
+    return 0
+
+
 def _load_input(path: Path):
     import numpy as np
 
@@ -452,6 +468,17 @@ def build_parser() -> argparse.ArgumentParser:
                    help="save the outputs [T, out] to this .npy file (.npy appended when missing; default: print "
                         "the last rows)")
     p.set_defaults(func=_cmd_lava)
+
+    p = sub.add_parser("resources", help="neuromorphic resource estimate of a network file (Loihi 2, SpiNNaker2)",
+                       description="Per layer: neurons, nonzero synapses, synaptic memory at the file's precision "
+                                   "(CSR index overhead included), neuron-state memory, events per step measured on "
+                                   "--input, and an estimate of Loihi 2 neuro cores/chips and SpiNNaker2 processing "
+                                   "elements/chips from their published per-core limits (an estimate, not a "
+                                   "compiler's mapping).")
+    p.add_argument("network", type=_existing_file, help="network file (.h5)")
+    p.add_argument("--input", type=_existing_file,
+                   help="input sequence (.npy: token ids [T] or features [T, I]) to measure events per step")
+    p.set_defaults(func=_cmd_resources)
 
     p = sub.add_parser("import-evnn", help="import a language model trained with the reference implementation (EvNN)",
                        description="Read a run directory of the reference implementation's benchmarks/lm (config.yaml "
