@@ -1,0 +1,301 @@
+"""The paper's model size through the whole stack: importer, files, torch, the event engine, Lava.
+
+The reference language model (3 EGRU layers of 1350, 1350 and 750 units, embedding 750, 10000
+words, tied readout; EvNN ``benchmarks/lm``) cannot be trained on this machine, so the script
+builds one with random weights in the reference's own layout (a run directory: ``config.yaml``
+and ``checkpoints/EGRU_best_model.cpt``, written by :func:`converters.evnn.write_evnn_run`), sets
+per-unit thresholds so that the layers fire at about ``--activity`` (each threshold the
+``1 - activity`` quantile of its unit's pre-reset state c~ on calibration tokens), and takes it
+through everything a user of a real checkpoint would do, measuring each step in one run:
+
+1. ``egru import-evnn``'s path: :func:`converters.from_evnn` on the run directory (seconds);
+2. the network file dense and 95%-pruned (one global magnitude threshold over every W_ih/W_hh,
+   CSR storage): export and load times, file sizes, parameter counts;
+3. torch batch-1 evaluation (:func:`egru.lm.trainer.evaluate`) over ``--eval-tokens`` test
+   tokens (default: the whole PTB test split): tokens per second, dense and pruned;
+4. the event-driven engine (:class:`snntorch_egru.event_inference.EventDrivenEGRU`, pruned model)
+   against a dense ``torch.nn.GRU`` stack of the same sizes, one token per call ("stream") and the
+   whole sequence in one call ("seq"): tokens per second and MACs per token;
+5. Lava ``floating_pt`` and ``fixed_pt`` (pruned model; fixed point after calibration on
+   ``--calibration-tokens`` validation tokens) on ``--lava-tokens`` test tokens: build time,
+   steps per second, peak resident memory of the whole process tree (Lava runs each process in
+   its own worker; the sum of the processes' resident sets, so pages they share count once per
+   process), agreement with torch (max |logit difference| and identical argmax against the
+   float model; against the torch integer model for fixed point) and the saturation counters.
+
+Perplexities of a random model mean nothing and are not reported; the timings are the point.
+Measure alone on the cores. Needs ``.venv/lava`` for step 5 (``--no-lava`` skips it).
+
+Run::
+
+    .venv/lava/bin/python benchmarks/bench_full_size.py --json benchmarks/results/full_size.json
+    .venv/lava/bin/python benchmarks/bench_full_size.py --quick          # seconds: a tiny model, no corpus
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+import converters
+from converters.evnn import from_evnn, write_evnn_run
+from egru.lm.trainer import evaluate
+from egru_format import atomic_write_text
+from snntorch_egru import EGRULanguageModel
+from snntorch_egru.event_inference import EventDrivenEGRU
+from snntorch_egru.opcount import count_operations
+from snntorch_egru.pruning import PRUNE_TARGETS, Pruner
+
+ROOT = Path(__file__).resolve().parents[1]
+FULL = dict(vocab=10000, embedding=750, hidden=(1350, 1350, 750))
+QUICK = dict(vocab=60, embedding=12, hidden=(20, 20, 12))
+SPARSITY = 0.95
+
+
+def process_tree_rss(root: int) -> int:
+    """Resident set (bytes) of ``root`` and every descendant, from /proc."""
+    parents = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
+                parents[int(entry)] = int(fields[1])
+            except (OSError, IndexError, ValueError):
+                continue
+    tree, frontier = {root}, [root]
+    while frontier:
+        pid = frontier.pop()
+        children = [child for child, parent in parents.items() if parent == pid and child not in tree]
+        tree.update(children)
+        frontier.extend(children)
+    total = 0
+    for pid in tree:
+        try:
+            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1]) * 1024
+        except OSError:
+            continue
+    return total
+
+
+class PeakMemory:
+    """Samples the process tree's resident set every ``interval`` seconds while active."""
+
+    def __init__(self, interval: float = 0.2):
+        self.interval, self.peak, self._stop = interval, 0, threading.Event()
+
+    def __enter__(self):
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+        return self
+
+    def _sample(self):
+        while not self._stop.is_set():
+            self.peak = max(self.peak, process_tree_rss(os.getpid()))
+            self._stop.wait(self.interval)
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+        self.peak = max(self.peak, process_tree_rss(os.getpid()))
+
+
+def timed(fn, *args, **kwargs):
+    start = time.perf_counter()
+    result = fn(*args, **kwargs)
+    return result, time.perf_counter() - start
+
+
+def set_thresholds(model: EGRULanguageModel, tokens: torch.Tensor, activity: float) -> list:
+    """Every unit's threshold := the (1 - activity) quantile of its c~ over ``tokens`` (batch 1), layer by layer
+    (a layer's quantiles are taken with the layers below already at their thresholds); the measured activity."""
+    model.rnn.record_candidates = True
+    try:
+        for k in range(model.rnn.num_layers):
+            with torch.no_grad():
+                model(tokens.view(-1, 1))
+                candidates = model.rnn.last_candidates[k].reshape(-1, model.hidden_sizes[k])
+                threshold = torch.quantile(candidates, 1.0 - activity, dim=0).clamp_min(1e-3)
+                getattr(model.rnn, f"threshold_l{k}").copy_(threshold)
+    finally:
+        model.rnn.record_candidates = False
+    with torch.no_grad():
+        model(tokens.view(-1, 1))
+    return [float((e != 0).float().mean()) for e in model.rnn.last_events]
+
+
+def dense_gru_stack(sizes, embedding: int) -> nn.ModuleList:
+    torch.manual_seed(1)
+    inputs = [embedding, *sizes[:-1]]
+    return nn.ModuleList(nn.GRU(i, h) for i, h in zip(inputs, sizes)).eval()
+
+
+def gru_stream(stack, embedding, readout, tokens):
+    states = [None] * len(stack)
+    with torch.inference_mode():
+        for token in tokens:
+            x = embedding[token].view(1, 1, -1)
+            for k, gru in enumerate(stack):
+                x, states[k] = gru(x, states[k])
+            readout(x)
+
+
+def gru_sequence(stack, embedding, readout, tokens):
+    with torch.inference_mode():
+        x = embedding[tokens].unsqueeze(1)
+        for gru in stack:
+            x, _ = gru(x)
+        readout(x)
+
+
+def run(settings: dict, tokens: dict, work: Path, activity: float, lava: bool, log=print) -> dict:
+    torch.manual_seed(0)
+    torch.set_num_threads(max(1, torch.get_num_threads()))
+    sizes = list(settings["hidden"])
+    model = EGRULanguageModel(settings["vocab"], settings["embedding"], sizes, tie_weights=True, threshold=0.05)
+    model.eval()
+    measured = set_thresholds(model, tokens["calibration"], activity)
+    log(f"thresholds set for activity {activity}: measured {['%.3f' % a for a in measured]}")
+    report = {"sizes": {"vocab": settings["vocab"], "embedding": settings["embedding"], "hidden": sizes},
+              "activity_target": activity, "activity_calibration": measured}
+    # 1. the importer
+    run_dir = write_evnn_run(model, work / "evnn_run", bptt=70)
+    imported, seconds = timed(from_evnn, run_dir)
+    report["import_seconds"] = seconds
+    report["parameters"] = sum(p.numel() for p in {id(p): p for p in imported.parameters()}.values())
+    log(f"import: {seconds:.2f} s, {report['parameters']:,} parameters")
+    # 2. files, dense and pruned
+    pruned = from_evnn(run_dir)
+    Pruner(pruned, list(PRUNE_TARGETS), scope="global").prune(SPARSITY)
+    files = {}
+    for name, m in (("dense", imported), ("pruned", pruned)):
+        path, export_s = timed(converters.export, m, work / f"{name}.h5")
+        loaded, load_s = timed(converters.load_snntorch, path)
+        files[name] = {"export_seconds": export_s, "load_seconds": load_s, "megabytes": path.stat().st_size / 2 ** 20,
+                       "nonzero_rnn_weights": int(sum(int(torch.count_nonzero(p)) for n, p in m.named_parameters()
+                                                      if "weight_ih" in n or "weight_hh" in n))}
+        log(f"file {name}: {files[name]['megabytes']:.1f} MiB, export {export_s:.2f} s, load {load_s:.2f} s")
+    report["files"] = files
+    # 3. torch batch-1 evaluation
+    report["torch_eval"] = {}
+    for name, m in (("dense", imported), ("pruned", pruned)):
+        result, seconds = timed(evaluate, m.eval(), tokens["eval"])
+        report["torch_eval"][name] = {"tokens": result.tokens, "seconds": seconds,
+                                      "tokens_per_second": result.tokens / seconds, "activity": result.activity}
+        log(f"torch eval {name}: {result.tokens} tokens, {result.tokens / seconds:.0f} tokens/s, "
+            f"activity {result.activity:.3f}")
+    # 4. the event-driven engine against dense nn.GRU
+    stream = tokens["stream"]
+    engine = EventDrivenEGRU.from_model(pruned)
+    _, macs = engine.run(stream.numpy(), return_macs=True)
+    engine.reset()
+    _, event_s = timed(engine.run, stream.numpy())
+    counts = count_operations(pruned, stream.view(-1, 1))
+    gru = dense_gru_stack(sizes, settings["embedding"])
+    embedding, readout = imported.embedding.weight.detach(), nn.Linear(sizes[-1], settings["vocab"]).eval()
+    _, stream_s = timed(gru_stream, gru, embedding, readout, stream)
+    _, seq_s = timed(gru_sequence, gru, embedding, readout, stream)
+    inputs = [settings["embedding"], *sizes[:-1]]
+    gru_macs = sum(3 * h * (i + h) for i, h in zip(inputs, sizes)) + settings["vocab"] * sizes[-1]
+    n = len(stream)
+    report["event_engine"] = {
+        "tokens": n, "backend": engine.backend, "event_tokens_per_second": n / event_s,
+        "gru_stream_tokens_per_second": n / stream_s, "gru_seq_tokens_per_second": n / seq_s,
+        "speedup_vs_gru_stream": stream_s / event_s, "speedup_vs_gru_seq": seq_s / event_s,
+        "event_macs_per_token": float(np.sum(macs)) / n, "gru_macs_per_token": gru_macs,
+        "opcount_effective_macs_per_token": counts.effective, "opcount_dense_gru_macs_per_token": counts.dense}
+    log(f"event engine ({engine.backend}): {n / event_s:.0f} tokens/s, {float(np.sum(macs)) / n:,.0f} MACs/token; "
+        f"nn.GRU stream {n / stream_s:.0f} tokens/s, seq {n / seq_s:.0f} tokens/s, {gru_macs:,} MACs/token")
+    # 5. Lava, floating and fixed point
+    if lava:
+        report["lava"] = run_lava(pruned, tokens, work, log)
+    return report
+
+
+def run_lava(model: EGRULanguageModel, tokens: dict, work: Path, log) -> dict:
+    import lava_egru
+    from snntorch_egru import quantization as quant
+
+    lava_tokens = tokens["lava"]
+    with torch.no_grad():
+        torch_logits = model.eval()(lava_tokens.view(-1, 1))[0][:, 0].double().numpy()
+    q = quant.calibrate(model, tokens["calibration"].view(-1, 1))
+    integer = quant.to_integer(model, q)
+    reference = integer(lava_tokens.view(-1, 1))
+    paths = {"floating_pt": converters.export(model, work / "lava_float.h5"),
+             "fixed_pt": converters.export(model, work / "lava_fixed.h5", quantization=q, sparse="auto")}
+    out = {"tokens": int(len(lava_tokens))}
+    for precision, path in paths.items():
+        with PeakMemory() as memory:
+            network, build_s = timed(converters.load_lava, path)
+            result, run_s = timed(lava_egru.simulate, network, lava_tokens.numpy(), precision=precision,
+                                  return_details=True)
+        if precision == "floating_pt":
+            diff = float(np.abs(result.output - torch_logits).max())
+            same = float((result.output.argmax(1) == torch_logits.argmax(1)).mean())
+            against = "torch float"
+        else:
+            expected = reference.output[:, 0].double().numpy()
+            diff = float(np.abs(result.output - expected).max())
+            same = float((result.output.argmax(1) == expected.argmax(1)).mean())
+            against = "torch integer mode"
+        overflow = int(sum(sum(c.values()) for c in result.overflow.values()))
+        out[precision] = {"build_seconds": build_s, "run_seconds": run_s, "steps_per_second": len(lava_tokens) / run_s,
+                          "peak_rss_gib": memory.peak / 2 ** 30, "max_abs_logit_diff": diff, "same_argmax": same,
+                          "against": against, "saturations": overflow}
+        log(f"Lava {precision}: build {build_s:.1f} s, {len(lava_tokens) / run_s:.2f} steps/s, peak "
+            f"{memory.peak / 2 ** 30:.2f} GiB, max |diff| {diff:.3g} against {against}, same argmax {same:.3f}, "
+            f"saturations {overflow}")
+    out["torch_integer_saturations"] = int(reference.overflow_total)
+    return out
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--data", default=str(ROOT.parent / "shared" / "data" / "ptb"), help="PTB directory")
+    parser.add_argument("--quick", action="store_true", help="a tiny model on random tokens (seconds)")
+    parser.add_argument("--activity", type=float, default=0.1, help="target fraction of units firing (default 0.1)")
+    parser.add_argument("--eval-tokens", type=int, default=None, help="torch evaluation tokens (default: all test)")
+    parser.add_argument("--stream-tokens", type=int, default=2000, help="event engine / nn.GRU tokens (default 2000)")
+    parser.add_argument("--lava-tokens", type=int, default=300, help="Lava tokens (default 300)")
+    parser.add_argument("--calibration-tokens", type=int, default=2000, help="threshold and fixed-point calibration")
+    parser.add_argument("--no-lava", action="store_true", help="skip the Lava runs")
+    parser.add_argument("--json", help="write the results to this JSON file")
+    args = parser.parse_args(argv)
+    if args.quick:
+        settings = QUICK
+        g = torch.Generator().manual_seed(0)
+        test = torch.randint(0, QUICK["vocab"], (400,), generator=g)
+        valid = torch.randint(0, QUICK["vocab"], (200,), generator=g)
+        args.stream_tokens, args.lava_tokens = min(args.stream_tokens, 50), min(args.lava_tokens, 12)
+    else:
+        from egru.lm.data import load_corpus
+
+        settings = FULL
+        corpus = load_corpus(args.data)
+        test, valid = corpus.test, corpus.valid
+    tokens = {"eval": test if args.eval_tokens is None else test[:args.eval_tokens],
+              "stream": test[:args.stream_tokens], "lava": test[:args.lava_tokens],
+              "calibration": valid[:args.calibration_tokens]}
+    with tempfile.TemporaryDirectory(prefix="egru_full_size_") as work:
+        report = run(settings, tokens, Path(work), args.activity, lava=not args.no_lava)
+    report["command"] = "python benchmarks/bench_full_size.py " + " ".join(argv if argv is not None else sys.argv[1:])
+    if args.json:
+        atomic_write_text(args.json, json.dumps(report, indent=1) + "\n", parents=True)
+    print(json.dumps(report, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
