@@ -29,7 +29,7 @@ from pathlib import Path
 from egru_format.atomic import NO_SPACE_ERRNOS
 
 __all__ = ["OneLineParser", "positive_int", "token_count", "nonnegative_int", "finite_float", "positive_float", "nonnegative_float",
-           "fraction", "unit_interval", "beta_coefficient", "boolean", "existing_file", "output_file", "TRUE_WORDS",
+           "fraction", "unit_interval", "beta_coefficient", "boolean", "existing_file", "existing_path", "output_file", "TRUE_WORDS",
            "FALSE_WORDS", "INTERRUPTED_EXIT_CODE", "WRITE_ERRNOS", "error_text"]
 
 #: Exit code after Ctrl-C (128 + SIGINT, as a shell reports a process that SIGINT ended).
@@ -158,6 +158,22 @@ def existing_file(text: str) -> Path:
         raise argparse.ArgumentTypeError(f"no such file: {text}")
     if not path.is_file():
         raise argparse.ArgumentTypeError(f"not a regular file: {text}")
+    if not os.access(path, os.R_OK):
+        raise argparse.ArgumentTypeError(f"permission denied: cannot read {text}")
+    return path
+
+
+def existing_path(text: str) -> Path:
+    """An existing, readable file or directory (e.g. a run directory of the reference, or its checkpoint).
+
+    >>> existing_path("/no/such/run")
+    Traceback (most recent call last):
+    ...
+    argparse.ArgumentTypeError: no such file or directory: /no/such/run
+    """
+    path = Path(text)
+    if not path.exists():
+        raise argparse.ArgumentTypeError(f"no such file or directory: {text}")
     if not os.access(path, os.R_OK):
         raise argparse.ArgumentTypeError(f"permission denied: cannot read {text}")
     return path

@@ -20,6 +20,7 @@ import sys
 from pathlib import Path
 
 from ._argtypes import existing_file as _existing_file
+from ._argtypes import existing_path
 from ._argtypes import fraction as _fraction
 from ._argtypes import output_file as _output_file
 from ._argtypes import (INTERRUPTED_EXIT_CODE, WRITE_ERRNOS, OneLineParser, error_text, nonnegative_int,
@@ -147,14 +148,6 @@ def _cmd_export(args) -> int:
             raise UsageError(str(exc)) from None
     print(f"written {out}")
     return 0
-
-
-def _existing_path(text: str) -> Path:
-    """An existing file or directory (a run directory of the reference, or its checkpoint file)."""
-    path = Path(text)
-    if not path.exists():
-        raise argparse.ArgumentTypeError(f"no such file or directory: {text}")
-    return path
 
 
 def _cmd_import_evnn(args) -> int:
@@ -486,7 +479,7 @@ def build_parser() -> argparse.ArgumentParser:
                                    "tensors) and write it as a network file (EGRU) or a torch model (--format pt; "
                                    "EGRU, GRU, LSTM). Thresholds of 0 become the smallest normal float32 (this "
                                    "library needs thresholds > 0): each change is printed as a note.")
-    p.add_argument("source", type=_existing_path, help="run directory, or checkpoint file (.cpt)")
+    p.add_argument("source", type=existing_path, help="run directory, or checkpoint file (.cpt)")
     p.add_argument("output", type=_output_file, help="file to write (.h5, or .pt with --format pt)")
     p.add_argument("--format", choices=("h5", "pt"), default="h5",
                    help="h5: the network file (EGRU models; default); pt: torch.save of the model")
