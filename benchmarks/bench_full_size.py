@@ -5,12 +5,14 @@ words, tied readout; EvNN ``benchmarks/lm``) cannot be trained on this machine, 
 builds one with random weights in the reference's own layout (a run directory: ``config.yaml``
 and ``checkpoints/EGRU_best_model.cpt``, written by :func:`converters.evnn.write_evnn_run`), sets
 per-unit thresholds so that the layers fire at about ``--activity`` (each threshold the
-``1 - activity`` quantile of its unit's pre-reset state c~ on calibration tokens), and takes it
+``1 - activity`` quantile of its unit's pre-reset state c~ on calibration tokens, plus a small
+margin so that no threshold sits exactly on a value c~ takes), and takes it
 through everything a user of a real checkpoint would do, measuring each step in one run:
 
 1. ``egru import-evnn``'s path: :func:`converters.from_evnn` on the run directory (seconds);
 2. the network file dense and 95%-pruned (one global magnitude threshold over every W_ih/W_hh,
-   CSR storage): export and load times, file sizes, parameter counts;
+   the surviving weights scaled by 1/sqrt(0.05) so that pre-activations keep their spread, the
+   thresholds set again; CSR storage): export and load times, file sizes, parameter counts;
 3. torch batch-1 evaluation (:func:`egru.lm.trainer.evaluate`) over ``--eval-tokens`` test
    tokens (default: the whole PTB test split): tokens per second, dense and pruned;
 4. the event-driven engine (:class:`snntorch_egru.event_inference.EventDrivenEGRU`, pruned model)
@@ -18,9 +20,8 @@ through everything a user of a real checkpoint would do, measuring each step in 
    whole sequence in one call ("seq"): tokens per second and MACs per token;
 5. Lava ``floating_pt`` and ``fixed_pt`` (pruned model; fixed point after calibration on
    ``--calibration-tokens`` validation tokens) on ``--lava-tokens`` test tokens: build time,
-   steps per second, peak resident memory of the whole process tree (Lava runs each process in
-   its own worker; the sum of the processes' resident sets, so pages they share count once per
-   process), agreement with torch (max |logit difference| and identical argmax against the
+   steps per second, peak memory of the whole process tree (Lava runs each process in its own
+   worker; the sum of the processes' proportional set sizes, so shared pages count once), agreement with torch (max |logit difference| and identical argmax against the
    float model; against the torch integer model for fixed point) and the saturation counters.
 
 Perplexities of a random model mean nothing and are not reported; the timings are the point.
@@ -60,10 +61,18 @@ ROOT = Path(__file__).resolve().parents[1]
 FULL = dict(vocab=10000, embedding=750, hidden=(1350, 1350, 750))
 QUICK = dict(vocab=60, embedding=12, hidden=(20, 20, 12))
 SPARSITY = 0.95
+#: Added to each unit's c~ quantile, times the standard deviation of its c~, when its threshold is set
+#: (see :func:`set_thresholds`).
+THRESHOLD_MARGIN = 0.01
+#: Passes over the layers when thresholds are set (c~ depends on the thresholds through the reset:
+#: repeated passes drift towards silence, so one pass from thresholds at the floor).
+CALIBRATION_PASSES = 1
 
 
-def process_tree_rss(root: int) -> int:
-    """Resident set (bytes) of ``root`` and every descendant, from /proc."""
+def process_tree_pss(root: int) -> int:
+    """Proportional set size (bytes) of ``root`` and every descendant, from /proc: each page shared by n
+    processes counts 1/n in each, so the sum is the memory the tree really holds (a sum of resident
+    sets would count the pages that Lava's forked workers share with their parent once per worker)."""
     parents = {}
     for entry in os.listdir("/proc"):
         if entry.isdigit():
@@ -81,8 +90,8 @@ def process_tree_rss(root: int) -> int:
     total = 0
     for pid in tree:
         try:
-            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-                if line.startswith("VmRSS:"):
+            for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+                if line.startswith("Pss:"):
                     total += int(line.split()[1]) * 1024
         except OSError:
             continue
@@ -90,7 +99,7 @@ def process_tree_rss(root: int) -> int:
 
 
 class PeakMemory:
-    """Samples the process tree's resident set every ``interval`` seconds while active."""
+    """Samples the process tree's proportional set size every ``interval`` seconds while active."""
 
     def __init__(self, interval: float = 0.2):
         self.interval, self.peak, self._stop = interval, 0, threading.Event()
@@ -102,13 +111,13 @@ class PeakMemory:
 
     def _sample(self):
         while not self._stop.is_set():
-            self.peak = max(self.peak, process_tree_rss(os.getpid()))
+            self.peak = max(self.peak, process_tree_pss(os.getpid()))
             self._stop.wait(self.interval)
 
     def __exit__(self, *exc):
         self._stop.set()
         self._thread.join()
-        self.peak = max(self.peak, process_tree_rss(os.getpid()))
+        self.peak = max(self.peak, process_tree_pss(os.getpid()))
 
 
 def timed(fn, *args, **kwargs):
@@ -118,21 +127,47 @@ def timed(fn, *args, **kwargs):
 
 
 def set_thresholds(model: EGRULanguageModel, tokens: torch.Tensor, activity: float) -> list:
-    """Every unit's threshold := the (1 - activity) quantile of its c~ over ``tokens`` (batch 1), layer by layer
+    """Every unit's threshold := the (1 - activity) quantile of its c~ over ``tokens`` (batch 1) plus
+    :data:`THRESHOLD_MARGIN` times the standard deviation of its c~, layer by layer, :data:`CALIBRATION_PASSES`
+    times
     (a layer's quantiles are taken with the layers below already at their thresholds); the measured activity."""
+    with torch.no_grad():     # start from the floor: c~ then is the state of an almost reset-free EGRU
+        for k in range(model.rnn.num_layers):
+            getattr(model.rnn, f"threshold_l{k}").fill_(1e-3)
     model.rnn.record_candidates = True
     try:
-        for k in range(model.rnn.num_layers):
+        for k in [k for _ in range(CALIBRATION_PASSES) for k in range(model.rnn.num_layers)]:
             with torch.no_grad():
                 model(tokens.view(-1, 1))
                 candidates = model.rnn.last_candidates[k].reshape(-1, model.hidden_sizes[k])
-                threshold = torch.quantile(candidates, 1.0 - activity, dim=0).clamp_min(1e-3)
+                # a margin above the quantile: a threshold equal to a value c~ takes (a unit whose c~ stays
+                # constant) would make its events a matter of rounding, different in every implementation
+                spread = candidates.std(dim=0)
+                threshold = (torch.quantile(candidates, 1.0 - activity, dim=0)
+                             + THRESHOLD_MARGIN * spread).clamp_min(1e-3)
                 getattr(model.rnn, f"threshold_l{k}").copy_(threshold)
     finally:
         model.rnn.record_candidates = False
     with torch.no_grad():
         model(tokens.view(-1, 1))
     return [float((e != 0).float().mean()) for e in model.rnn.last_events]
+
+
+def near_threshold_fraction(model: EGRULanguageModel, tokens: torch.Tensor, tolerance: float = 1e-5) -> float:
+    """Fraction of (unit, step) pairs whose c~ is within ``tolerance`` of its threshold: events there depend
+    on float rounding, so implementations that sum in another order may disagree."""
+    model.rnn.record_candidates = True
+    try:
+        with torch.no_grad():
+            model(tokens.view(-1, 1))
+        near = total = 0
+        for k, candidates in enumerate(model.rnn.last_candidates):
+            threshold = model.rnn.layer_parameters(k).threshold
+            near += int(((candidates - threshold).abs() < tolerance).sum())
+            total += candidates.numel()
+    finally:
+        model.rnn.record_candidates = False
+    return near / total
 
 
 def dense_gru_stack(sizes, embedding: int) -> nn.ModuleList:
@@ -178,6 +213,13 @@ def run(settings: dict, tokens: dict, work: Path, activity: float, lava: bool, l
     # 2. files, dense and pruned
     pruned = from_evnn(run_dir)
     Pruner(pruned, list(PRUNE_TARGETS), scope="global").prune(SPARSITY)
+    with torch.no_grad():      # the surviving weights scaled so that pre-activations keep their spread
+        for name, parameter in pruned.rnn.named_parameters():
+            if name.startswith(("weight_ih", "weight_hh")):
+                parameter.mul_((1.0 - SPARSITY) ** -0.5)
+    report["activity_calibration_pruned"] = set_thresholds(pruned, tokens["calibration"], activity)
+    log(f"pruned {SPARSITY:.0%}, thresholds set again: measured "
+        f"{['%.3f' % a for a in report['activity_calibration_pruned']]}")
     files = {}
     for name, m in (("dense", imported), ("pruned", pruned)):
         path, export_s = timed(converters.export, m, work / f"{name}.h5")
@@ -197,6 +239,7 @@ def run(settings: dict, tokens: dict, work: Path, activity: float, lava: bool, l
             f"activity {result.activity:.3f}")
     # 4. the event-driven engine against dense nn.GRU
     stream = tokens["stream"]
+    report["near_threshold_fraction"] = near_threshold_fraction(pruned, stream)
     engine = EventDrivenEGRU.from_model(pruned)
     _, macs = engine.run(stream.numpy(), return_macs=True)
     engine.reset()
@@ -238,7 +281,7 @@ def run_lava(model: EGRULanguageModel, tokens: dict, work: Path, log) -> dict:
     out = {"tokens": int(len(lava_tokens))}
     for precision, path in paths.items():
         with PeakMemory() as memory:
-            network, build_s = timed(converters.load_lava, path)
+            network, build_s = timed(converters.load_lava, path)       # process construction; simulate compiles
             result, run_s = timed(lava_egru.simulate, network, lava_tokens.numpy(), precision=precision,
                                   return_details=True)
         if precision == "floating_pt":
@@ -251,10 +294,11 @@ def run_lava(model: EGRULanguageModel, tokens: dict, work: Path, log) -> dict:
             same = float((result.output.argmax(1) == expected.argmax(1)).mean())
             against = "torch integer mode"
         overflow = int(sum(sum(c.values()) for c in result.overflow.values()))
-        out[precision] = {"build_seconds": build_s, "run_seconds": run_s, "steps_per_second": len(lava_tokens) / run_s,
-                          "peak_rss_gib": memory.peak / 2 ** 30, "max_abs_logit_diff": diff, "same_argmax": same,
+        out[precision] = {"build_seconds": build_s, "compile_and_run_seconds": run_s,
+                          "steps_per_second": len(lava_tokens) / run_s, "peak_pss_gib": memory.peak / 2 ** 30, "max_abs_logit_diff": diff, "same_argmax": same,
                           "against": against, "saturations": overflow}
-        log(f"Lava {precision}: build {build_s:.1f} s, {len(lava_tokens) / run_s:.2f} steps/s, peak "
+        log(f"Lava {precision}: build {build_s:.1f} s, compile + run {run_s:.1f} s ({len(lava_tokens) / run_s:.2f} "
+            f"steps/s), peak "
             f"{memory.peak / 2 ** 30:.2f} GiB, max |diff| {diff:.3g} against {against}, same argmax {same:.3f}, "
             f"saturations {overflow}")
     out["torch_integer_saturations"] = int(reference.overflow_total)
