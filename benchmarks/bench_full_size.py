@@ -21,15 +21,19 @@ through everything a user of a real checkpoint would do, measuring each step in 
 5. Lava ``floating_pt`` and ``fixed_pt`` (pruned model; fixed point after calibration on
    ``--calibration-tokens`` validation tokens) on ``--lava-tokens`` test tokens: build time,
    steps per second, peak memory of the whole process tree (Lava runs each process in its own
-   worker; the sum of the processes' proportional set sizes, so shared pages count once), agreement with torch (max |logit difference| and identical argmax against the
-   float model; against the torch integer model for fixed point) and the saturation counters.
+   worker; the sum of the processes' proportional set sizes, so shared pages count once),
+   agreement with torch (max |logit difference| and identical argmax against the
+   float model; against the torch integer model for fixed point), the events of every EGRU layer (the
+   network cut after that layer, run again) and the saturation counters;
+6. ``egru resources`` on the pruned file (float32) and on its quantised version, events per step
+   measured on the event engine's tokens.
 
 Perplexities of a random model mean nothing and are not reported; the timings are the point.
 Measure alone on the cores. Needs ``.venv/lava`` for step 5 (``--no-lava`` skips it).
 
 Run::
 
-    .venv/lava/bin/python benchmarks/bench_full_size.py --json benchmarks/results/full_size.json
+    .venv/lava/bin/python benchmarks/bench_full_size.py --json benchmarks/results/full_size/full_size.json
     .venv/lava/bin/python benchmarks/bench_full_size.py --quick          # seconds: a tiny model, no corpus
 """
 
@@ -229,6 +233,9 @@ def run(settings: dict, tokens: dict, work: Path, activity: float, lava: bool, l
                                                       if "weight_ih" in n or "weight_hh" in n))}
         log(f"file {name}: {files[name]['megabytes']:.1f} MiB, export {export_s:.2f} s, load {load_s:.2f} s")
     report["files"] = files
+    stream_file = work / "stream_tokens.npy"
+    np.save(stream_file, tokens["stream"].numpy())
+    report["resources"] = {"pruned_float32": resources_report(work / "pruned.h5", stream_file)}
     # 3. torch batch-1 evaluation
     report["torch_eval"] = {}
     for name, m in (("dense", imported), ("pruned", pruned)):
@@ -263,6 +270,9 @@ def run(settings: dict, tokens: dict, work: Path, activity: float, lava: bool, l
     # 5. Lava, floating and fixed point
     if lava:
         report["lava"] = run_lava(pruned, tokens, work, log)
+        report["resources"]["pruned_fixed_point"] = resources_report(work / "lava_fixed.h5", stream_file)
+    for name, text in report["resources"].items():
+        log(f"egru resources, {name}:\n{text}")
     return report
 
 
@@ -273,6 +283,7 @@ def run_lava(model: EGRULanguageModel, tokens: dict, work: Path, log) -> dict:
     lava_tokens = tokens["lava"]
     with torch.no_grad():
         torch_logits = model.eval()(lava_tokens.view(-1, 1))[0][:, 0].double().numpy()
+    torch_events = [e[:, 0] != 0 for e in model.rnn.last_events]
     q = quant.calibrate(model, tokens["calibration"].view(-1, 1))
     integer = quant.to_integer(model, q)
     reference = integer(lava_tokens.view(-1, 1))
@@ -287,22 +298,61 @@ def run_lava(model: EGRULanguageModel, tokens: dict, work: Path, log) -> dict:
         if precision == "floating_pt":
             diff = float(np.abs(result.output - torch_logits).max())
             same = float((result.output.argmax(1) == torch_logits.argmax(1)).mean())
-            against = "torch float"
+            against, expected_events = "torch float", torch_events
         else:
             expected = reference.output[:, 0].double().numpy()
             diff = float(np.abs(result.output - expected).max())
             same = float((result.output.argmax(1) == expected.argmax(1)).mean())
-            against = "torch integer mode"
+            against, expected_events = "torch integer mode", [e[:, 0] for e in reference.events]
         overflow = int(sum(sum(c.values()) for c in result.overflow.values()))
         out[precision] = {"build_seconds": build_s, "compile_and_run_seconds": run_s,
                           "steps_per_second": len(lava_tokens) / run_s, "peak_pss_gib": memory.peak / 2 ** 30, "max_abs_logit_diff": diff, "same_argmax": same,
-                          "against": against, "saturations": overflow}
+                          "against": against, "saturations": overflow,
+                          "events": lava_event_agreement(path, precision, lava_tokens, expected_events)}
         log(f"Lava {precision}: build {build_s:.1f} s, compile + run {run_s:.1f} s ({len(lava_tokens) / run_s:.2f} "
             f"steps/s), peak "
             f"{memory.peak / 2 ** 30:.2f} GiB, max |diff| {diff:.3g} against {against}, same argmax {same:.3f}, "
             f"saturations {overflow}")
+        for k, layer in enumerate(out[precision]["events"]):
+            log(f"  layer {k} events: Lava {layer['lava']}, torch {layer['torch']}, "
+                f"same (step, unit) pattern {layer['same_fraction']:.6f}")
     out["torch_integer_saturations"] = int(reference.overflow_total)
     return out
+
+
+def lava_event_agreement(path: Path, precision: str, tokens: torch.Tensor, expected: list) -> list:
+    """Per EGRU layer k: the events of the Lava network cut after that layer (the file's layers up to
+    EGRU layer k, so that its output is layer k's graded events) against ``expected`` (bool [T, H]):
+    event counts and the fraction of (step, unit) pairs where both fire or both stay silent."""
+    import lava_egru
+    from egru_format import EGRULayer, NetworkSpec, read_network
+
+    spec = read_network(path)
+    cuts = [i + 1 for i, layer in enumerate(spec.layers) if isinstance(layer, EGRULayer)]
+    rows = []
+    for cut, wanted in zip(cuts, expected):
+        kept = frozenset(name for name in spec.sparse_matrices if int(name.split("/")[1]) < cut)
+        network = lava_egru.EGRUNetwork(NetworkSpec(spec.layers[:cut], spec.model, kept), precision=precision)
+        fired = lava_egru.simulate(network, tokens.numpy(), precision=precision) != 0
+        wanted = np.asarray(wanted, dtype=bool)
+        rows.append({"lava": int(fired.sum()), "torch": int(wanted.sum()),
+                     "same_fraction": float((fired == wanted).mean())})
+    return rows
+
+
+def resources_report(path: Path, inputs: Path) -> str:
+    """What ``egru resources PATH --input INPUTS`` prints."""
+    import contextlib
+    import io
+
+    from egru import cli
+
+    text = io.StringIO()
+    with contextlib.redirect_stdout(text):
+        code = cli.main(["resources", str(path), "--input", str(inputs)])
+    if code != 0:
+        raise RuntimeError(f"egru resources {path} exited {code}")
+    return text.getvalue()
 
 
 def main(argv=None) -> int:
@@ -316,6 +366,8 @@ def main(argv=None) -> int:
     parser.add_argument("--calibration-tokens", type=int, default=2000, help="threshold and fixed-point calibration")
     parser.add_argument("--no-lava", action="store_true", help="skip the Lava runs")
     parser.add_argument("--json", help="write the results to this JSON file")
+    parser.add_argument("--keep", metavar="DIR", help="write the run directory, the network files and the token "
+                                                      "inputs here and keep them (default: a temporary directory)")
     args = parser.parse_args(argv)
     if args.quick:
         settings = QUICK
@@ -332,8 +384,12 @@ def main(argv=None) -> int:
     tokens = {"eval": test if args.eval_tokens is None else test[:args.eval_tokens],
               "stream": test[:args.stream_tokens], "lava": test[:args.lava_tokens],
               "calibration": valid[:args.calibration_tokens]}
-    with tempfile.TemporaryDirectory(prefix="egru_full_size_") as work:
-        report = run(settings, tokens, Path(work), args.activity, lava=not args.no_lava)
+    if args.keep:
+        Path(args.keep).mkdir(parents=True, exist_ok=True)
+        report = run(settings, tokens, Path(args.keep), args.activity, lava=not args.no_lava)
+    else:
+        with tempfile.TemporaryDirectory(prefix="egru_full_size_") as work:
+            report = run(settings, tokens, Path(work), args.activity, lava=not args.no_lava)
     report["command"] = "python benchmarks/bench_full_size.py " + " ".join(argv if argv is not None else sys.argv[1:])
     if args.json:
         atomic_write_text(args.json, json.dumps(report, indent=1) + "\n", parents=True)

@@ -25,11 +25,19 @@ def test_quick_setting_without_lava(tmp_path):
     assert engine["gru_macs_per_token"] == engine["opcount_dense_gru_macs_per_token"]
     assert all(0 < a < 0.5 for a in report["activity_calibration"])
     assert "lava" not in report
+    resources = report["resources"]["pruned_float32"]
+    assert "precision: float32" in resources and "Loihi 2" in resources and "estimate" in resources
 
 
 @pytest.mark.lava
 def test_quick_setting_with_lava(tmp_path):
-    lava = _run(tmp_path)["lava"]
+    report = _run(tmp_path)
+    lava = report["lava"]
     assert lava["floating_pt"]["max_abs_logit_diff"] < 1e-5 and lava["floating_pt"]["same_argmax"] == 1.0
     assert lava["fixed_pt"]["max_abs_logit_diff"] == 0.0 and lava["fixed_pt"]["saturations"] == \
         lava["torch_integer_saturations"]
+    for precision in ("floating_pt", "fixed_pt"):
+        events = lava[precision]["events"]
+        assert len(events) == 3 and all(layer["torch"] > 0 for layer in events)
+        assert all(layer["lava"] == layer["torch"] and layer["same_fraction"] == 1.0 for layer in events)
+    assert "precision: fixed point (8-bit weights" in report["resources"]["pruned_fixed_point"]
