@@ -9,7 +9,8 @@ and ``forward`` returns only the graded events, so the cell composes inside
 neuron classes, and no supported hook lets another class join in): call
 :func:`snntorch_egru.reset` instead, which resets every EGRU cell and every snnTorch
 neuron anywhere in ``net``. A cell whose stored state has another batch shape than its
-input raises an error naming the fix instead of silently continuing or re-zeroing.
+input raises an error naming the fix instead of silently continuing or re-zeroing (a stale
+state of the same batch shape cannot be told from a sequence that continues, and is not caught).
 As in snnTorch, ``EGRUCell.reset_hidden()`` / ``EGRUCell.detach_hidden()`` called on the
 class act on every live cell, and called on an instance, on that cell only.
 
