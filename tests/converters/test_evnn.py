@@ -29,8 +29,9 @@ V, E, H = 30, 6, 10
 
 
 # --------------------------------------------------------------------------- the oracle
-def oracle_egru_segment(state, x, y0, layer):
-    """One reference EGRU layer over x [T, I] (float64), from y0 [H] with c0 = 0; returns y [T, H]."""
+def oracle_egru_segment(state, x, y0, layer, return_c=False):
+    """One reference EGRU layer over x [T, I] (float64), from y0 [H] with c0 = 0; returns y [T, H]
+    (and the last c [H] with ``return_c``)."""
     p = f"rnns.{layer}."
     kernel, recurrent = state[p + "kernel"].double(), state[p + "recurrent_kernel"].double()
     bias, recurrent_bias = state[p + "bias"].double(), state[p + "recurrent_bias"].double()
@@ -48,7 +49,7 @@ def oracle_egru_segment(state, x, y0, layer):
         y = event * c
         c = c - event * thr
         out.append(y)
-    return torch.stack(out)
+    return (torch.stack(out), c) if return_c else torch.stack(out)
 
 
 def oracle_logits(state, tokens, bptt):
@@ -121,6 +122,23 @@ def test_an_imported_reference_checkpoint_computes_what_the_reference_computes(t
     assert (ours - reference).abs().max().item() < 1e-12
     events = [e.view(-1) for e in model.rnn.last_events]
     assert 0.05 < float(sum((e != 0).sum() for e in events)) / sum(e.numel() for e in events) < 0.95
+
+
+def test_every_layer_s_outputs_and_final_state_equal_the_reference_layer(tmp_path):
+    state = reference_checkpoint(seed=6)
+    model = from_evnn(write_run(tmp_path / "run", state)).double()
+    tokens = stream(80, seed=7)
+    with torch.no_grad():
+        _, (ys, cs) = model(tokens.view(-1, 1))
+    events = [e[:, 0] for e in model.rnn.last_events]
+    x = state["embeddings.weight"].double()[tokens]
+    for layer in range(2):
+        hidden = state[f"rnns.{layer}.recurrent_kernel"].shape[0]
+        x, c = oracle_egru_segment(state, x, torch.zeros(hidden, dtype=torch.float64), layer, return_c=True)
+        assert torch.equal(events[layer] != 0, x != 0), layer                 # the same events
+        assert (ys[layer][0] - x[-1]).abs().max().item() < 1e-12               # final y
+        assert (cs[layer][0] - c).abs().max().item() < 1e-12                   # final c
+        assert 0 < int((x != 0).sum()) < x.numel()
 
 
 def test_the_reference_carry_reproduces_the_reference_test_perplexity(tmp_path):
