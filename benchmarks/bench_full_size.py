@@ -57,7 +57,7 @@ from torch import nn
 import converters
 from converters.evnn import from_evnn, write_evnn_run
 from egru.lm.trainer import evaluate
-from egru_format import atomic_write_text
+from egru_format import atomic_write_stream, atomic_write_text
 from snntorch_egru import EGRULanguageModel
 from snntorch_egru.event_inference import EventDrivenEGRU
 from snntorch_egru.opcount import count_operations
@@ -236,7 +236,7 @@ def run(settings: dict, tokens: dict, work: Path, activity: float, lava: bool, l
         log(f"file {name}: {files[name]['megabytes']:.1f} MiB, export {export_s:.2f} s, load {load_s:.2f} s")
     report["files"] = files
     stream_file = work / "stream_tokens.npy"
-    np.save(stream_file, tokens["stream"].numpy())
+    atomic_write_stream(stream_file, lambda stream: np.save(stream, tokens["stream"].numpy()))
     report["resources"] = {"pruned_float32": resources_report(work / "pruned.h5", stream_file)}
     # 3. torch batch-1 evaluation
     report["torch_eval"] = {}
