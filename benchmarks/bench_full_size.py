@@ -343,18 +343,13 @@ def lava_event_agreement(path: Path, precision: str, tokens: torch.Tensor, expec
 
 
 def resources_report(path: Path, inputs: Path) -> str:
-    """What ``egru resources PATH --input INPUTS`` prints."""
-    import contextlib
-    import io
+    """What ``egru resources PATH --input INPUTS`` prints below its first line (egru.hardware)."""
+    from egru.hardware import format_report, measured_events, resource_report
+    from egru_format import read_network
 
-    from egru import cli
-
-    text = io.StringIO()
-    with contextlib.redirect_stdout(text):
-        code = cli.main(["resources", str(path), "--input", str(inputs)])
-    if code != 0:
-        raise RuntimeError(f"egru resources {path} exited {code}")
-    return text.getvalue()
+    steps = len(np.load(inputs))
+    events = measured_events(path, np.load(inputs))
+    return format_report(resource_report(read_network(path), events, f"{inputs} ({steps} steps, batch 1)"))
 
 
 def main(argv=None) -> int:
