@@ -53,7 +53,6 @@ import torch
 
 from snntorch_egru import EGRU, EGRULanguageModel
 from snntorch_egru import quantization as quant
-from snntorch_egru.functional import require_positive_events
 from snntorch_egru.surrogate import TriangleSurrogate, triangle
 
 from egru_format import (
@@ -102,7 +101,6 @@ def egru_layers(rnn: EGRU, prefix: str = "") -> list:
     the EGRU's name inside its model (``"rnn."``), for the error messages. Raises
     ``TypeError`` as :func:`to_spec` does.
     """
-    require_positive_events(rnn.polarity, f"the network file format (exporting {prefix or 'the EGRU'})")
     if getattr(rnn, "record_candidates", False):
         raise NotImplementedError(
             "the network file format stores a readout of the graded events only; this model's readout reads the "
@@ -125,6 +123,7 @@ def egru_layers(rnn: EGRU, prefix: str = "") -> list:
                 bias_hh=_optional_array(params.bias_hh, f"{prefix}bias_hh_l{k}"),
                 threshold=_array(params.threshold, f"{prefix}threshold_l{k}"),
                 reset_mechanism=rnn.reset_mechanism,
+                polarity=rnn.polarity,
                 events=bool(rnn.events),
                 min_threshold=float(rnn.min_threshold),
                 surrogate=surrogate,
@@ -322,6 +321,7 @@ def _build_rnn_kwargs(source, egrus: list, first_index: int) -> dict:
         "bias": has_bias[0][0],
         "events": bool(_shared_setting(source, egrus, first_index, "events", "neuron/events")),
         "reset_mechanism": _shared_setting(source, egrus, first_index, "reset_mechanism", "neuron/reset_mechanism"),
+        "polarity": _shared_setting(source, egrus, first_index, "polarity", "neuron/polarity"),
         "min_threshold": float(_shared_setting(source, egrus, first_index, "min_threshold", "neuron/min_threshold")),
         "spike_grad": triangle(surrogate.dampening, surrogate.width),
         "threshold": [torch.from_numpy(layer.threshold.copy()) for layer in egrus],
@@ -346,7 +346,8 @@ def from_spec(spec: NetworkSpec, source="<NetworkSpec>"):
 
     The spec is validated first (:func:`model_settings`: the format, then the class's
     ``model`` attributes and layout); settings that ``snntorch_egru`` keeps per model
-    rather than per layer (reset mechanism, events, surrogate, min_threshold, biases) must
+    rather than per layer (reset mechanism, event polarity, events, surrogate, min_threshold,
+    biases) must
     agree across the EGRU layers, else :class:`FormatError`.
     """
     model_attrs = model_settings(spec, source)

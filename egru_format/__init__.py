@@ -1,4 +1,4 @@
-"""``egru_format``: the versioned HDF5 network format (``egru-network``, version 2), the hub.
+"""``egru_format``: the versioned HDF5 network format (``egru-network``, version 3), the hub.
 
 A trained EGRU network is one HDF5 file laid out like lava-dl netx's network
 description: root attributes ``format``, ``format_version``, ``producer``; groups
@@ -6,14 +6,14 @@ description: root attributes ``format``, ``format_version``, ``producer``; group
 layers); and a ``model`` group of attributes that the format keeps as they are (the
 torch side stores there what it needs to rebuild its module, and checks it itself).
 docs/format.md documents every entry and docs/fixed-point.md the integer arithmetic of
-a quantised (version 2) file.
+a quantised (version >= 2) file.
 
 This package is the leaf of the repository: it imports numpy and h5py only and no
 sibling package. The snnTorch side (``snntorch_egru``), the Lava side (``lava_egru``) and
 the bridge between them (``converters``) all import it; it owns
 
 - the constants (:mod:`egru_format.constants`): versions, gate order, reset
-  mechanisms, fixed-point widths and bounds;
+  mechanisms, event polarities, fixed-point widths and bounds;
 - the spec dataclasses (:mod:`egru_format.spec`): :class:`NetworkSpec`,
   :class:`InputLayer`, :class:`DenseLayer`, :class:`EGRULayer`, :class:`SurrogateSpec`
   and the fixed-point formats :class:`InputQuantization`, :class:`DenseQuantization`,
@@ -73,6 +73,7 @@ from .constants import (
     MANTISSA_MIN,
     OVERFLOW_KEYS,
     PRODUCER,
+    POLARITIES,
     RESET_MECHANISMS,
     SPARSE_AUTO_FRACTION,
     SUPPORTED_VERSIONS,
@@ -100,7 +101,7 @@ from .validation import integer_network, validate_spec
 
 __all__ = [
     # constants
-    "FORMAT_NAME", "FORMAT_VERSION", "SUPPORTED_VERSIONS", "PRODUCER", "GATE_ORDER", "RESET_MECHANISMS",
+    "FORMAT_NAME", "FORMAT_VERSION", "SUPPORTED_VERSIONS", "PRODUCER", "GATE_ORDER", "RESET_MECHANISMS", "POLARITIES",
     "INPUT_ENCODINGS", "SURROGATE_TYPES", "SPARSE_AUTO_FRACTION", "FRAC_GATE", "GATE_ONE",
     "INT24_MIN", "INT24_MAX", "INT32_MIN", "INT32_MAX", "MANTISSA_MIN", "MANTISSA_MAX", "WEIGHT_EXP_MIN",
     "WEIGHT_EXP_MAX", "FRAC_LIMIT", "EXP_LIMIT", "OVERFLOW_KEYS",

@@ -19,7 +19,10 @@ test oracle ``tests/numpy_reference.py`` is a separate, independent transcriptio
     \ \tilde c \ (\text{"none"})
 
 with :math:`\sigma(a) = 1 / (1 + e^{-a})`; ``events=False`` makes it a GRU
-(:math:`y = c = \tilde c`).
+(:math:`y = c = \tilde c`). With ``polarity="signed"`` a unit fires where
+:math:`|\tilde c| > \vartheta`, its event :math:`y = \tilde c` keeps its sign, and the
+subtractive reset is :math:`c \leftarrow \tilde c - e \, \mathrm{sign}(\tilde c) \vartheta`
+(the state moves towards 0 by the threshold, from either side).
 
 :func:`egru_step_fixed` (int64; docs/fixed-point.md, "The EGRU step"; ``rsr`` is
 :func:`~egru_format.integer.rshift_round`, ``sat`` :func:`~egru_format.integer.sat24`,
@@ -34,6 +37,12 @@ gates on F_g = 12 bits):
     \tilde c = \mathrm{sat}(n_c + \mathrm{rsr}(z (c - n_c), F_g)) \\
     e &= \tilde c > \vartheta, \quad y = e \, \tilde c, \quad
     c \leftarrow \mathrm{sat}(\tilde c - e \vartheta) \ (\text{"subtract"; "zero", "none" as above})
+
+Signed events in integers (``polarity="signed"``): :math:`e = (\tilde c > \vartheta) \lor
+(\tilde c < -\vartheta)`, exact on int64 (no absolute value of :math:`-2^{23}` is needed),
+:math:`y = e \, \tilde c` and :math:`c \leftarrow \mathrm{sat}(\tilde c - e \,
+\mathrm{sign}(\tilde c) \vartheta)`; with :math:`\vartheta \ge 1` the result stays
+between 0 and :math:`\tilde c`, so this saturation never fires (it is counted all the same).
 
 It returns how many entries each saturation changed, in the order of
 :data:`~egru_format.constants.EGRU_OVERFLOW_KEYS` (pre-activations, candidate, state).
@@ -54,26 +63,40 @@ Example::
     [0, 0, 0]
     >>> y.tolist(), c.tolist()                         # PLAN gates: 0.96875 = 3968 / 4096
     ([3968], [1920])
+    >>> y, c = np.zeros(1), np.zeros(1)                # a negative candidate fires a signed event
+    >>> egru_step_float(np.array([0.0, -4.0, -4.0]), np.zeros(3), y, c, np.array([0.5]), polarity="signed")
+    array([-0.98135515])
+    >>> c
+    array([-0.48135515])
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from .constants import EGRU_OVERFLOW_KEYS, FRAC_GATE
+from .constants import EGRU_OVERFLOW_KEYS, FRAC_GATE, POLARITIES
 from .integer import rshift_round, sat24, sigmoid_q, tanh_q
 
-__all__ = ["egru_step_float", "egru_step_fixed"]
+__all__ = ["egru_step_float", "egru_step_fixed", "check_polarity"]
+
+
+def check_polarity(polarity: str) -> str:
+    """``polarity`` if it is one of :data:`~egru_format.constants.POLARITIES`, else a ValueError."""
+    if polarity not in POLARITIES:
+        raise ValueError(f"polarity must be one of {POLARITIES}, got {polarity!r}")
+    return polarity
 
 
 def egru_step_float(gate_x: np.ndarray, gate_h: np.ndarray, y: np.ndarray, c: np.ndarray, threshold: np.ndarray,
-                    reset_mechanism: str = "subtract", events: bool = True) -> np.ndarray:
+                    reset_mechanism: str = "subtract", events: bool = True,
+                    polarity: str = "positive") -> np.ndarray:
     """One EGRU step in floating point (equations in the module docstring); returns ``y``.
 
     ``gate_x``, ``gate_h`` [3H]: the gate pre-activations with their biases. ``y`` and
     ``c`` [H]: the state, overwritten in place (``c`` is read as :math:`c_{t-1}`).
     ``threshold`` [H] (unused with ``events=False``). The arrays' dtype is the
-    arithmetic's (float32 or float64).
+    arithmetic's (float32 or float64). ``polarity``: ``"positive"`` (the reference
+    neuron) or ``"signed"``.
     """
     hidden = c.shape[0]
     rz = gate_x[: 2 * hidden] + gate_h[: 2 * hidden]
@@ -89,10 +112,12 @@ def egru_step_float(gate_x: np.ndarray, gate_h: np.ndarray, y: np.ndarray, c: np
         y[:] = c_tilde
         c[:] = c_tilde
         return y
-    fire = c_tilde > threshold
+    signed = check_polarity(polarity) == "signed"
+    fire = (np.abs(c_tilde) if signed else c_tilde) > threshold
     np.multiply(c_tilde, fire, out=y)
     if reset_mechanism == "subtract":
-        c[:] = np.where(fire, c_tilde - threshold, c_tilde)
+        step = np.copysign(threshold, c_tilde) if signed else threshold
+        c[:] = np.where(fire, c_tilde - step, c_tilde)
     elif reset_mechanism == "zero":
         c[:] = np.where(fire, 0, c_tilde)
     else:
@@ -102,13 +127,14 @@ def egru_step_float(gate_x: np.ndarray, gate_h: np.ndarray, y: np.ndarray, c: np
 
 def egru_step_fixed(gate_x: np.ndarray, gate_h: np.ndarray, y: np.ndarray, c: np.ndarray, threshold: np.ndarray,
                     *, frac_preact: int, frac_state: int, reset_mechanism: str = "subtract",
-                    events: bool = True) -> np.ndarray:
+                    events: bool = True, polarity: str = "positive") -> np.ndarray:
     """One EGRU step in integers (docs/fixed-point.md, section 6); returns the overflow counts.
 
     ``gate_x``, ``gate_h`` [3H]: int64 gate pre-activations with their biases, in F_a =
     ``frac_preact`` fractional bits (exact sums: int64 does not overflow on 24-bit
     biases and int32 Dense outputs). ``y`` and ``c`` [H] (F_c = ``frac_state``): the
-    state, overwritten in place. ``threshold`` [H] in F_c. Returns int64 [3]: the
+    state, overwritten in place. ``threshold`` [H] in F_c. ``polarity``: ``"positive"`` or
+    ``"signed"`` (events where :math:`|\tilde c| > \vartheta`). Returns int64 [3]: the
     entries each ``sat24`` changed, ordered as
     :data:`~egru_format.constants.EGRU_OVERFLOW_KEYS`.
     """
@@ -129,10 +155,12 @@ def egru_step_fixed(gate_x: np.ndarray, gate_h: np.ndarray, y: np.ndarray, c: np
         y[:] = c_tilde
         return counts
     theta = threshold.astype(np.int64)
-    fire = c_tilde > theta
+    signed = check_polarity(polarity) == "signed"
+    fire = (c_tilde > theta) | (c_tilde < -theta) if signed else c_tilde > theta
     y[:] = np.where(fire, c_tilde, 0)
     if reset_mechanism == "subtract":
-        c[:], counts[2] = sat24(c_tilde - fire * theta)
+        step = np.sign(c_tilde) * theta if signed else theta
+        c[:], counts[2] = sat24(c_tilde - fire * step)
     elif reset_mechanism == "zero":
         c[:] = np.where(fire, 0, c_tilde)
     else:

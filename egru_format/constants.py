@@ -11,6 +11,8 @@ Format identity (docs/format.md):
   and candidate gates in that order (as ``torch.nn.GRU``);
 - :data:`RESET_MECHANISMS`: what a unit's state does after an event
   (``subtract`` the threshold, set it to ``zero``, or ``none``);
+- :data:`POLARITIES`: which events a unit sends (``positive``: where c~ > theta, the
+  reference neuron; ``signed``: where |c~| > theta, with the sign of c~; version 3);
 - :data:`INPUT_ENCODINGS`, :data:`SURROGATE_TYPES`, :data:`SPARSE_AUTO_FRACTION`.
 
 Fixed point (docs/fixed-point.md): gates carry :data:`FRAC_GATE` = 12 fractional bits
@@ -30,19 +32,23 @@ from __future__ import annotations
 import warnings
 
 __all__ = [
-    "FORMAT_NAME", "FORMAT_VERSION", "SUPPORTED_VERSIONS", "PRODUCER", "GATE_ORDER", "RESET_MECHANISMS",
+    "FORMAT_NAME", "FORMAT_VERSION", "SUPPORTED_VERSIONS", "PRODUCER", "GATE_ORDER", "RESET_MECHANISMS", "POLARITIES",
     "INPUT_ENCODINGS", "SURROGATE_TYPES", "SPARSE_AUTO_FRACTION", "FRAC_GATE", "GATE_ONE",
     "INT24_MIN", "INT24_MAX", "INT32_MIN", "INT32_MAX", "MANTISSA_MIN", "MANTISSA_MAX", "WEIGHT_EXP_MIN",
     "WEIGHT_EXP_MAX", "FRAC_LIMIT", "EXP_LIMIT", "OVERFLOW_KEYS", "EGRU_OVERFLOW_KEYS",
 ]
 
 FORMAT_NAME = "egru-network"
-FORMAT_VERSION = 2
-#: Versions the reader accepts (version 1 files have no quantization groups).
-SUPPORTED_VERSIONS = (1, 2)
+FORMAT_VERSION = 3
+#: Versions the reader accepts (version 1 files have no quantization groups; versions 1 and 2
+#: have no ``neuron/polarity``: their EGRU layers are the positive neuron).
+SUPPORTED_VERSIONS = (1, 2, 3)
 PRODUCER = "egru 0.1.0"
 GATE_ORDER = "rzn"
 RESET_MECHANISMS = ("subtract", "zero", "none")
+#: Event polarities of an EGRU layer; the first is the reference neuron (and every layer of a
+#: version 1 or 2 file).
+POLARITIES = ("positive", "signed")
 INPUT_ENCODINGS = ("vector", "tokens")
 SURROGATE_TYPES = ("triangle",)
 #: ``sparse="auto"`` stores a matrix as CSR when at least this fraction of its entries is exactly +0.0.

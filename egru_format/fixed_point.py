@@ -72,7 +72,8 @@ class FixedPointEGRU:
 
     ``weight_ih`` [3H, in], ``weight_hh`` [3H, H]: int64 Lava integer weights (2 * mantissa);
     ``bias_ih``, ``bias_hh``: int64 [3H] in F_a (zeros where the file has no bias);
-    ``threshold``: int64 [H] in F_c, >= 1 (None with ``events = false``).
+    ``threshold``: int64 [H] in F_c, >= 1 (None with ``events = false``); ``polarity``:
+    the layer's event polarity (:data:`~egru_format.constants.POLARITIES`).
     """
 
     weight_ih: np.ndarray
@@ -88,6 +89,7 @@ class FixedPointEGRU:
     frac_gate: int
     reset_mechanism: str
     events: bool
+    polarity: str = "positive"
 
 
 def _finite(values: np.ndarray, name: str) -> None:
@@ -199,7 +201,7 @@ def _integer_layer(k: int, layer, q, frac_source: int):
         2 * mantissas(layer.weight_ih, q.scale_exp_ih, name=f"layer/{k}/weight_ih"),
         2 * mantissas(layer.weight_hh, q.scale_exp_hh, name=f"layer/{k}/weight_hh"),
         exp_ih, exp_hh, biases[0], biases[1], threshold, frac_source, fa, fc, FRAC_GATE,
-        layer.reset_mechanism, bool(layer.events))
+        layer.reset_mechanism, bool(layer.events), layer.polarity)
 
 
 _EXPECTED = {InputLayer: InputQuantization, DenseLayer: DenseQuantization, EGRULayer: EGRUQuantization}

@@ -33,7 +33,8 @@ import h5py
 import numpy as np
 
 from .atomic import PathLike, atomic_write, target_path
-from .constants import FORMAT_NAME, FORMAT_VERSION, GATE_ORDER, PRODUCER, SPARSE_AUTO_FRACTION, SUPPORTED_VERSIONS
+from .constants import (FORMAT_NAME, FORMAT_VERSION, GATE_ORDER, POLARITIES, PRODUCER, SPARSE_AUTO_FRACTION,
+                        SUPPORTED_VERSIONS)
 from .csr import csr_from_dense, dense_from_csr, zero_fraction
 from .errors import FormatError, QuantizationError
 from .spec import (LAYER_TYPES, DenseLayer, DenseQuantization, EGRULayer, EGRUQuantization, InputLayer,
@@ -100,6 +101,7 @@ def _write_layer(group: h5py.Group, layer, sparse) -> None:
     _write_string(neuron, "type", "egru")
     neuron.create_dataset("threshold", data=layer.threshold)
     _write_string(neuron, "reset_mechanism", layer.reset_mechanism)
+    _write_string(neuron, "polarity", layer.polarity)
     neuron.create_dataset("events", data=np.bool_(layer.events))
     neuron.create_dataset("min_threshold", data=np.float64(layer.min_threshold))
     surrogate = neuron.create_group("surrogate")
@@ -337,6 +339,21 @@ class _Reader:
         except QuantizationError as exc:
             raise self.error(f"{name}/quantization/{exc.field}", exc.problem) from None
 
+    def neuron_entries(self) -> set:
+        """The entries of an egru layer's ``neuron`` group in this file's version."""
+        entries = {"type", "threshold", "reset_mechanism", "events", "min_threshold", "surrogate"}
+        return entries | {"polarity"} if self.version >= 3 else entries
+
+    def polarity(self, neuron: h5py.Group, name: str) -> str:
+        """``neuron/polarity`` (version >= 3, required there); ``"positive"`` in older files."""
+        if self.version < 3:
+            return POLARITIES[0]
+        polarity = self.string(neuron, "polarity", f"{name}/polarity")
+        if polarity not in POLARITIES:
+            raise self.error(f"{name}/polarity",
+                             f"unknown event polarity {polarity!r} (this reader knows {list(POLARITIES)})")
+        return polarity
+
     def allowed(self, entries: set) -> set:
         return entries | {"quantization"} if self.version >= 2 else entries
 
@@ -371,8 +388,7 @@ class _Reader:
                 raise self.error(f"{name}/gate_order", f"must be {GATE_ORDER!r}, got {gate_order!r}")
             neuron_name = f"{name}/neuron"
             neuron = self.group(group, "neuron", neuron_name)
-            self.no_unknown(neuron, {"type", "threshold", "reset_mechanism", "events", "min_threshold",
-                                     "surrogate"}, neuron_name)
+            self.no_unknown(neuron, self.neuron_entries(), neuron_name)
             neuron_type = self.string(neuron, "type", f"{neuron_name}/type")
             if neuron_type != "egru":
                 raise self.error(f"{neuron_name}/type", f"an egru layer's neuron must be 'egru', got {neuron_type!r}")
@@ -394,6 +410,7 @@ class _Reader:
                 min_threshold=self.scalar_float(neuron, "min_threshold", f"{neuron_name}/min_threshold"),
                 surrogate=surrogate,
                 quantization=self.quantization(group, kind, name),
+                polarity=self.polarity(neuron, neuron_name),
             )
         return layer, shape
 

@@ -4,7 +4,8 @@ A :class:`NetworkSpec` is an :class:`InputLayer` followed by :class:`DenseLayer`
 :class:`EGRULayer` entries (float32 numpy arrays inside) and a ``model`` dict (the
 torch-side settings). Version 2 adds one fixed-point format per layer
 (:class:`InputQuantization`, :class:`DenseQuantization`, :class:`EGRUQuantization`,
-docs/fixed-point.md); these check their own ranges on construction and raise
+docs/fixed-point.md); version 3 the event polarity of each EGRU layer
+(:attr:`EGRULayer.polarity`). The quantisation formats check their own ranges on construction and raise
 :class:`~egru_format.errors.QuantizationError`. ``==`` on a spec or layer is exact
 (dtype, shape and bits of every array).
 
@@ -208,12 +209,15 @@ class DenseLayer(_ExactEq):
 
 @dataclass(eq=False)
 class EGRULayer(_ExactEq):
-    """One EGRU layer of ``H`` units (equations in docs/format.md), gate order r, z, n.
+    r"""One EGRU layer of ``H`` units (equations in docs/format.md), gate order r, z, n.
 
     ``weight_ih`` [3H, in], ``weight_hh`` [3H, H], ``bias_ih``/``bias_hh`` [3H] or None,
     ``threshold`` [H] (the thresholds used in the forward pass: finite, > 0 and
     >= ``min_threshold``), all float32; ``quantization`` an :class:`EGRUQuantization`
-    (version 2) or None.
+    (version 2) or None; ``polarity`` (version 3) ``"positive"`` (events where
+    :math:`\tilde c > \vartheta`, the reference neuron) or ``"signed"`` (events where
+    :math:`|\tilde c| > \vartheta`, :math:`y = \tilde c` with its sign, reset by
+    :math:`\mathrm{sign}(\tilde c) \vartheta`).
     """
 
     weight_ih: np.ndarray
@@ -226,6 +230,7 @@ class EGRULayer(_ExactEq):
     min_threshold: float = 1e-3
     surrogate: SurrogateSpec = field(default_factory=SurrogateSpec)
     quantization: Optional[EGRUQuantization] = None
+    polarity: str = "positive"
     type: ClassVar[str] = "egru"
 
     def __post_init__(self):

@@ -35,7 +35,7 @@ import math
 
 import numpy as np
 
-from .constants import INPUT_ENCODINGS, RESET_MECHANISMS, SURROGATE_TYPES
+from .constants import INPUT_ENCODINGS, POLARITIES, RESET_MECHANISMS, SURROGATE_TYPES
 from .errors import FormatError
 from .fixed_point import SPEC_SOURCE, fixed_point_layers
 from .spec import DenseLayer, EGRULayer, InputLayer, NetworkSpec, SurrogateSpec
@@ -123,6 +123,9 @@ def _check_layer(source, k: int, layer, in_size: int) -> None:
     if layer.reset_mechanism not in RESET_MECHANISMS:
         raise FormatError(source, f"{neuron}/reset_mechanism",
                           f"must be one of {RESET_MECHANISMS}, got {layer.reset_mechanism!r}")
+    if not isinstance(layer.polarity, str) or layer.polarity not in POLARITIES:
+        raise FormatError(source, f"{neuron}/polarity",
+                          f"unknown event polarity {layer.polarity!r} (must be one of {POLARITIES})")
     if not isinstance(layer.events, (bool, np.bool_)):
         raise FormatError(source, f"{neuron}/events", f"must be a bool, got {type(layer.events).__name__}")
     surrogate = layer.surrogate

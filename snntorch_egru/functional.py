@@ -62,23 +62,13 @@ from typing import Callable, NamedTuple, Optional
 
 import torch
 
-from egru_format import RESET_MECHANISMS
+from egru_format import POLARITIES, RESET_MECHANISMS
+from egru_format.arithmetic import check_polarity
 
 from .surrogate import triangle
 
 __all__ = ["EGRUParameters", "EGRUState", "EGRUGates", "egru_gates", "egru_reset", "egru_step",
            "egru_step_with_events", "event_argument", "check_polarity", "require_positive_events", "POLARITIES"]
-
-#: Event polarities of the EGRU neuron: ``"positive"`` (the reference neuron: an event where
-#: c~ > theta) and ``"signed"`` (an event where |c~| > theta, carrying the sign of c~).
-POLARITIES = ("positive", "signed")
-
-
-def check_polarity(polarity: str) -> str:
-    """``polarity`` if it is one of :data:`POLARITIES`, else a ValueError naming the choices."""
-    if polarity not in POLARITIES:
-        raise ValueError(f"polarity must be one of {POLARITIES}, got {polarity!r}")
-    return polarity
 
 
 def require_positive_events(polarity: str, what: str) -> None:

@@ -41,7 +41,7 @@ def assert_state_dicts_identical(a: torch.nn.Module, b: torch.nn.Module) -> None
 
 def assert_same_settings(a: EGRU, b: EGRU) -> None:
     for name in ("input_size", "hidden_sizes", "bias", "batch_first", "dropout", "events", "learn_threshold",
-                 "reset_mechanism", "min_threshold", "spike_grad"):
+                 "reset_mechanism", "polarity", "min_threshold", "spike_grad"):
         assert getattr(a, name) == getattr(b, name), name
     for k in range(a.num_layers):
         assert isinstance(getattr(b, f"threshold_l{k}"), torch.nn.Parameter) == a.learn_threshold
@@ -58,16 +58,17 @@ def assert_same_settings(a: EGRU, b: EGRU) -> None:
     bias=st.booleans(),
     sparsity=st.sampled_from([0.0, 0.2, 0.5, 0.7, 0.9, 0.95]),
     reset=st.sampled_from(["subtract", "zero", "none"]),
+    polarity=st.sampled_from(["positive", "signed"]),
     events=st.booleans(),
     learn_threshold=st.booleans(),
     batch_first=st.booleans(),
     sparse=st.sampled_from(["auto", True, False]),
 )
-def test_egru_round_trip(tmp_path_factory, seed, input_size, hidden, bias, sparsity, reset, events,
+def test_egru_round_trip(tmp_path_factory, seed, input_size, hidden, bias, sparsity, reset, polarity, events,
                          learn_threshold, batch_first, sparse):
     gen = torch.Generator().manual_seed(seed)
     threshold = [torch.rand(h, generator=gen) * 0.9 + 0.05 for h in hidden]
-    model = EGRU(input_size, hidden, bias=bias, reset_mechanism=reset, events=events,
+    model = EGRU(input_size, hidden, bias=bias, reset_mechanism=reset, polarity=polarity, events=events,
                  learn_threshold=learn_threshold, batch_first=batch_first, dropout=0.25 if len(hidden) > 1 else 0.0,
                  threshold=threshold, spike_grad=triangle(3.6, 3.6), min_threshold=0.01)
     prune_(model, sparsity, gen)
@@ -148,13 +149,15 @@ def test_from_gru_round_trip(tmp_path):
     tie=st.booleans(),
     sparsity=st.sampled_from([0.0, 0.5, 0.9]),
     reset=st.sampled_from(["subtract", "zero", "none"]),
+    polarity=st.sampled_from(["positive", "signed"]),
     dropouts=st.tuples(*[st.sampled_from([0.0, 0.1, 0.5])] * 3),
 )
-def test_language_model_round_trip(tmp_path_factory, seed, vocab, emb, hidden, tie, sparsity, reset, dropouts):
+def test_language_model_round_trip(tmp_path_factory, seed, vocab, emb, hidden, tie, sparsity, reset, polarity,
+                                   dropouts):
     if tie:
         hidden = [*hidden[:-1], emb]
     torch.manual_seed(seed)
-    model = EGRULanguageModel(vocab, emb, hidden, tie_weights=tie, reset_mechanism=reset,
+    model = EGRULanguageModel(vocab, emb, hidden, tie_weights=tie, reset_mechanism=reset, polarity=polarity,
                               dropout_embedding=dropouts[0], dropout_between=dropouts[1], dropout_output=dropouts[2],
                               threshold=0.05)
     prune_(model, sparsity, torch.Generator().manual_seed(seed))
@@ -329,26 +332,40 @@ def test_doctests():
         assert result.failed == 0
 
 
-@pytest.mark.parametrize("what", ["signed", "candidates"])
-def test_a_model_the_format_cannot_hold_is_refused_and_nothing_is_written(tmp_path, what):
-    """A signed-event EGRU (or an LM whose readout reads the dense state) must not be written as a
-    file that loads as the positive neuron: one NotImplementedError naming the missing support."""
+def test_a_readout_of_the_dense_state_is_refused_and_nothing_is_written(tmp_path):
+    """An LM whose readout reads the dense pre-reset state (a diagnostic) must not be written as a
+    file that loads as a readout of the events: one NotImplementedError naming the missing support."""
     from snntorch_egru import EGRULanguageModel
 
-    kwargs = {"polarity": "signed"} if what == "signed" else {"readout_input": "candidates"}
-    model = EGRULanguageModel(20, 6, [8, 6], tie_weights=True, **kwargs)
+    model = EGRULanguageModel(20, 6, [8, 6], tie_weights=True, readout_input="candidates")
     target = tmp_path / "model.h5"
-    with pytest.raises(NotImplementedError, match="polarity='signed'" if what == "signed" else "candidates"):
+    with pytest.raises(NotImplementedError, match="candidates"):
         converters.export(model, target)
     assert list(tmp_path.iterdir()) == []
-    if what == "signed":
-        from snntorch_egru.event_inference import EventDrivenEGRU
-        from snntorch_egru.quantization import calibrate
 
-        with pytest.raises(NotImplementedError, match="event-driven engine"):
-            EventDrivenEGRU.from_model(model)
-        with pytest.raises(NotImplementedError, match="fixed-point quantisation"):
-            calibrate(model, torch.randint(0, 20, (10, 2)))
+
+def test_a_signed_model_round_trips_and_negative_events_survive(tmp_path):
+    """The export refusal of issue 17 is gone: a signed-event LM is written with its polarity, loads
+    as the signed neuron, and computes the same (negative events included)."""
+    torch.manual_seed(3)
+    model = EGRULanguageModel(20, 6, [8, 6], tie_weights=True, polarity="signed", threshold=0.05).eval()
+    path = converters.export(model, tmp_path / "model.h5")
+    assert [layer.polarity for layer in read_network(path).egru_layers] == ["signed", "signed"]
+    loaded = converters.load_snntorch(path).eval()
+    assert loaded.rnn.polarity == "signed"
+    tokens = torch.randint(0, 20, (30, 2))
+    with torch.no_grad():
+        assert torch.equal(model(tokens)[0], loaded(tokens)[0])
+        y, _ = model.rnn(model.embedding(tokens))
+    assert (y < 0).any() and (y > 0).any()
+
+
+def test_mixed_polarities_cannot_become_one_torch_model(tmp_path):
+    spec = snntorch_bridge.to_spec(EGRU(3, [5, 4]))
+    spec.layers[2].polarity = "signed"
+    write_network(spec, tmp_path / "mixed.h5")
+    with pytest.raises(FormatError, match="layer/2/neuron/polarity: is 'signed' but layer/1's is 'positive'"):
+        converters.load_snntorch(tmp_path / "mixed.h5")
 
 
 def test_models_pickled_before_the_signed_neuron_load_as_the_positive_neuron(tmp_path):

@@ -34,10 +34,14 @@ def pruned_(tensor: torch.Tensor, fraction: float, generator: torch.Generator) -
         tensor.view(-1)[torch.randperm(tensor.numel(), generator=generator)[:count]] = 0.0
 
 
-def egru_case(num_layers: int, prune: float, seed: int):
+#: thresholds drawn per unit; the signed neuron fires on both sides of zero, so higher ones keep it sparse
+THRESHOLD_RANGE = {"positive": (0.08, 0.3), "signed": (0.2, 0.5)}
+
+
+def egru_case(num_layers: int, prune: float, seed: int, polarity: str = "positive"):
     torch.manual_seed(seed)
     generator = torch.Generator().manual_seed(seed)
-    model = EGRU(5, 12, num_layers=num_layers, threshold=0.15)
+    model = EGRU(5, 12, num_layers=num_layers, threshold=0.15, polarity=polarity)
     with torch.no_grad():
         for k in range(num_layers):
             for name in ("weight_ih", "weight_hh"):
@@ -46,7 +50,7 @@ def egru_case(num_layers: int, prune: float, seed: int):
                 weight.mul_((2.0 if prune == 0 else 3.5) * (2.0 if name == "weight_ih" and k > 0 else 1.0))
                 if prune:
                     pruned_(weight, prune, generator)
-            getattr(model, f"threshold_l{k}").uniform_(0.08, 0.3, generator=generator)
+            getattr(model, f"threshold_l{k}").uniform_(*THRESHOLD_RANGE[polarity], generator=generator)
     x = torch.randn(STEPS, 5, generator=generator)
     return model, x
 
@@ -64,14 +68,15 @@ def float64_margin(model: EGRU, x: torch.Tensor) -> float:
     params = [double.layer_parameters(k) for k in range(double.num_layers)]
     zeros = [torch.zeros(1, h, dtype=torch.float64) for h in double.hidden_sizes]
     with torch.no_grad():
-        out = rollout(x.double().unsqueeze(1), params, zeros, zeros, spike_fn=double.spike_grad)
-    return threshold_margin(out[4], [p.threshold for p in params])
+        out = rollout(x.double().unsqueeze(1), params, zeros, zeros, spike_fn=double.spike_grad,
+                      polarity=double.polarity)
+    return threshold_margin(out[4], [p.threshold for p in params], double.polarity)
 
 
-def well_separated(num_layers: int, prune: float):
+def well_separated(num_layers: int, prune: float, polarity: str = "positive"):
     """First seed with 10-60% activity in every layer and every state MARGIN away from its threshold."""
     for seed in range(100):
-        model, x = egru_case(num_layers, prune, seed)
+        model, x = egru_case(num_layers, prune, seed, polarity)
         with torch.no_grad():
             model(x.unsqueeze(1))
         if all(0.10 <= rate <= 0.60 for rate in model.activity().per_layer) and float64_margin(model, x) > MARGIN:
@@ -79,12 +84,13 @@ def well_separated(num_layers: int, prune: float):
     raise AssertionError("no seed gave 10-60% activity with states away from the thresholds")
 
 
+@pytest.mark.parametrize("polarity", ["positive", "signed"])
 @pytest.mark.parametrize("num_layers", [1, 3])
 @pytest.mark.parametrize("prune", [0.0, 0.8])
-def test_simulate_equals_snntorch_egru(tmp_path, num_layers, prune):
+def test_simulate_equals_snntorch_egru(tmp_path, num_layers, prune, polarity):
     import lava_egru
 
-    model, x = well_separated(num_layers, prune)
+    model, x = well_separated(num_layers, prune, polarity)
     path = converters.export(model, tmp_path / "egru.h5")
     network = converters.load_lava(path)
     lava_out = lava_egru.simulate(network, x.numpy())
@@ -103,6 +109,7 @@ def test_simulate_equals_snntorch_egru(tmp_path, num_layers, prune):
     np.testing.assert_allclose(lava_out, torch64[:, 0].numpy(), atol=1e-5, rtol=0)
     np.testing.assert_allclose(lava_out, torch32[:, 0].double().numpy(), atol=1e-5, rtol=0)
     assert np.array_equal(lava_out != 0, torch32[:, 0].numpy() != 0), "event patterns differ"
+    assert ((lava_out < 0).any() and (lava_out > 0).any()) == (polarity == "signed"), "signs of the events"
 
 
 @pytest.fixture(scope="module")
@@ -141,10 +148,11 @@ def test_ptb_language_model_runs_identically_in_lava(tmp_path, small_ptb_languag
     assert model.activity().pooled < 0.9
 
 
-def test_torch_to_file_to_lava_to_file_is_lossless(tmp_path):
+@pytest.mark.parametrize("polarity", ["positive", "signed"])
+def test_torch_to_file_to_lava_to_file_is_lossless(tmp_path, polarity):
     from egru_format import read_network
 
-    model, _ = egru_case(2, 0.85, seed=0)
+    model, _ = egru_case(2, 0.85, seed=0, polarity=polarity)
     first = converters.export(model, tmp_path / "from_torch.h5")
     network = converters.load_lava(first)
     second = converters.export(network, tmp_path / "from_lava.h5")
@@ -162,21 +170,22 @@ def test_torch_to_file_to_lava_to_file_is_lossless(tmp_path):
     sparsity=st.sampled_from([0.0, 0.5, 0.8, 0.95]),
     bias=st.booleans(),
     language_model=st.booleans(),
+    polarity=st.sampled_from(["positive", "signed"]),
     seed=st.integers(0, 2**16),
 )
 def test_round_trip_through_lava_is_lossless_property(tmp_path, sizes, input_size, sparsity, bias, language_model,
-                                                      seed):
+                                                      polarity, seed):
     from egru_format import read_network
     from snntorch_egru import EGRULanguageModel
 
     torch.manual_seed(seed)
     generator = torch.Generator().manual_seed(seed)
     if language_model:
-        model = EGRULanguageModel(input_size + 3, input_size, sizes, tie_weights=False)
+        model = EGRULanguageModel(input_size + 3, input_size, sizes, tie_weights=False, polarity=polarity)
         matrices = [model.embedding.weight, model.readout.weight]
         rnn = model.rnn
     else:
-        model = rnn = EGRU(input_size, sizes, bias=bias)
+        model = rnn = EGRU(input_size, sizes, bias=bias, polarity=polarity)
         matrices = []
     matrices += [getattr(rnn, f"{name}_l{k}") for k in range(rnn.num_layers) for name in ("weight_ih", "weight_hh")]
     for matrix in matrices:
@@ -184,6 +193,7 @@ def test_round_trip_through_lava_is_lossless_property(tmp_path, sizes, input_siz
     first = converters.export(model, tmp_path / f"a{seed}.h5")
     second = converters.export(converters.load_lava(first), tmp_path / f"b{seed}.h5")
     assert read_network(first).layers == read_network(second).layers
+    assert {layer.polarity for layer in read_network(second).egru_layers} == {polarity}
     reloaded = converters.load_snntorch(second)
     for name, tensor in model.state_dict().items():
         assert torch.equal(reloaded.state_dict()[name], tensor), name

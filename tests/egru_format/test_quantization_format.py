@@ -1,4 +1,4 @@
-"""Format version 2: per-layer quantization groups, the numpy integer view, v1 compatibility."""
+"""Format version >= 2: per-layer quantization groups, the numpy integer view, v1 compatibility."""
 
 from __future__ import annotations
 
@@ -35,7 +35,7 @@ def test_v2_round_trip_language_model(tmp_path, lm_and_spec):
     lm, q, tokens = lm_and_spec
     path = converters.export(lm, tmp_path / "lm.h5", quantization=q)
     with h5py.File(path) as f:
-        assert int(f.attrs["format_version"]) == 2
+        assert int(f.attrs["format_version"]) == fmt.FORMAT_VERSION
         assert set(f["layer/2/quantization"]) == {"frac_preact", "frac_state", "frac_gate", "scale_exp_ih",
                                                   "scale_exp_hh"}
         assert f["layer/2/quantization/frac_gate"][()] == 12 and f["layer/2/quantization/frac_gate"].dtype == np.int64
@@ -62,7 +62,7 @@ def test_v2_round_trip_egru_and_float_file_has_no_quantization(tmp_path):
     plain = converters.export(rnn, tmp_path / "float.h5")
     assert converters.load_snntorch(plain, with_quantization=True)[1] is None
     with h5py.File(plain) as f:
-        assert int(f.attrs["format_version"]) == 2 and "quantization" not in f["layer/1"]
+        assert int(f.attrs["format_version"]) == fmt.FORMAT_VERSION and "quantization" not in f["layer/1"]
 
 
 def test_numpy_integers_equal_torch_integers(lm_and_spec):
@@ -103,19 +103,21 @@ def test_version_1_file_still_loads(tmp_path):
     assert spec.layers[3].surrogate.dampening == 3.6 and spec.model["note"] == "v1 fixture"
     model, q = converters.load_snntorch(path, with_quantization=True)
     assert q is None and isinstance(model, EGRULanguageModel) and model.readout.weight is model.embedding.weight
-    # written back: version 2, same layers
+    assert [layer.polarity for layer in spec.egru_layers] == ["positive", "positive"]
+    # written back: the current version, same layers
     write_network(spec, tmp_path / "again.h5")
     with h5py.File(tmp_path / "again.h5") as f:
-        assert int(f.attrs["format_version"]) == 2
+        assert int(f.attrs["format_version"]) == fmt.FORMAT_VERSION
     assert read_network(tmp_path / "again.h5").layers == spec.layers
 
 
-def test_version_3_is_rejected(tmp_path, lm_and_spec):
+def test_a_newer_version_is_rejected(tmp_path, lm_and_spec):
     lm, q, _ = lm_and_spec
     path = converters.export(lm, tmp_path / "lm.h5", quantization=q)
+    newer = fmt.FORMAT_VERSION + 1
     with h5py.File(path, "r+") as f:
-        f.attrs["format_version"] = 3
-    with pytest.raises(FormatError, match="format_version.*is 3, newer than this reader supports"):
+        f.attrs["format_version"] = newer
+    with pytest.raises(FormatError, match=f"format_version.*is {newer}, newer than this reader supports"):
         read_network(path)
 
 
@@ -148,7 +150,7 @@ def _replace(name, value):
     (lambda f: _replace("layer/3/weight_ih", _with_entry(f["layer/3/weight_ih"][()], 2.0 ** (
         int(f["layer/3/quantization/scale_exp_ih"][()]) + 8)))(f), "layer/3/weight_ih", "needs mantissa 256"),
     (lambda f: f["layer/2/quantization"].create_dataset("frac_extra", data=np.int64(1)),
-     "layer/2/quantization/frac_extra", "unknown entry in a version-2 file"),
+     "layer/2/quantization/frac_extra", f"unknown entry in a version-{fmt.FORMAT_VERSION} file"),
     (lambda f: f.__delitem__("layer/4/quantization"), "layer/4/quantization", "missing"),
     (lambda f: f.__delitem__("layer/2/quantization/scale_exp_ih"), "layer/2/quantization/scale_exp_ih", "missing"),
 ])

@@ -83,6 +83,7 @@ class SubEGRUBlockModel(AbstractSubProcessModel):
             bias_ih=proc.bias_ih.init,
             bias_hh=proc.bias_hh.init,
             reset_mechanism=params["reset_mechanism"],
+            polarity=params["polarity"],
             events=params["events"],
             first_step=params["first_step"],
             frac_preact=params["frac_preact"],

@@ -85,8 +85,8 @@ from lava.magma.core.process.ports.ports import InPort, OutPort
 from lava.magma.core.process.process import AbstractProcess, LogConfig
 from lava.magma.core.process.variable import Var
 
-from lava_egru.proc.checks import (checked_first_step, checked_frac, checked_reset, checked_size, optional_int,
-                                   real_vector)
+from lava_egru.proc.checks import (checked_first_step, checked_frac, checked_polarity, checked_reset, checked_size,
+                                   optional_int, real_vector)
 
 #: Payload bits of a graded message (Lava's convention for graded spikes).
 GRADED_MESSAGE_BITS = 24
@@ -210,6 +210,8 @@ class EGRUBlock(AbstractProcess):
         :math:`b_W`, :math:`b_U`, broadcast to ``(3H,)``. Default 0.
     reset_mechanism : str, optional
         ``"subtract"`` (default), ``"zero"`` or ``"none"``.
+    polarity : str, optional
+        ``"positive"`` (default) or ``"signed"`` (:class:`~lava_egru.proc.egru.process.EGRUNeuron`).
     events : bool, optional
         False: plain GRU. Default True.
     first_step : int, optional
@@ -236,6 +238,7 @@ class EGRUBlock(AbstractProcess):
         bias_ih: ty.Union[float, np.ndarray] = 0,
         bias_hh: ty.Union[float, np.ndarray] = 0,
         reset_mechanism: str = "subtract",
+        polarity: str = "positive",
         events: bool = True,
         first_step: int = 2,
         input_message_bits: int = GRADED_MESSAGE_BITS,
@@ -258,6 +261,7 @@ class EGRUBlock(AbstractProcess):
         super().__init__(
             shape=(hidden,),
             reset_mechanism=reset_mechanism,
+            polarity=checked_polarity(polarity),
             events=events,
             first_step=checked_first_step(first_step),
             input_message_bits=_checked_message_bits(input_message_bits),

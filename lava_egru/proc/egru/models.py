@@ -46,6 +46,7 @@ class AbstractPyEGRUNeuronModel(AbstractPyNeuronModel):
     def __init__(self, proc_params):
         super().__init__(proc_params)
         self.reset_mechanism = proc_params["reset_mechanism"]
+        self.polarity = proc_params["polarity"]
         self.events = proc_params["events"]
 
     def idle_output(self) -> np.ndarray:
@@ -60,7 +61,7 @@ class PyEGRUNeuronModelFloat(AbstractPyEGRUNeuronModel, types=FLOATING_PT):
 
     def step(self, a_x: np.ndarray, a_h: np.ndarray) -> np.ndarray:
         return egru_step_float(a_x + self.bias_ih, a_h + self.bias_hh, self.y, self.c, self.threshold,
-                               self.reset_mechanism, self.events)
+                               self.reset_mechanism, self.events, self.polarity)
 
 
 @implements(proc=EGRUNeuron, protocol=LoihiProtocol)
@@ -90,6 +91,6 @@ class PyEGRUNeuronModelFixed(AbstractPyEGRUNeuronModel, types=FIXED_PT):
         gate_h = a_h.astype(np.int64) + self.bias_hh.astype(np.int64)
         counts = egru_step_fixed(gate_x, gate_h, self.y, self.c, self.threshold, frac_preact=self.frac_preact,
                                  frac_state=self.frac_state, reset_mechanism=self.reset_mechanism,
-                                 events=self.events)
+                                 events=self.events, polarity=self.polarity)
         self.overflow[:] = self.overflow + counts
         return self.y

@@ -16,6 +16,10 @@ and ``a_in_h`` carries :math:`U y_{t-1}` (each :math:`3H`, gate order r, z, n as
     c_t &= \tilde c_t - e_t \odot \vartheta \quad \text{("subtract"; "zero": }
            \tilde c_t (1 - e_t)\text{; "none": } \tilde c_t)
 
+With ``polarity="signed"`` a unit fires where :math:`|\tilde c_t| > \vartheta`, its
+event :math:`y_t = \tilde c_t` keeps its sign, and the subtractive reset is
+:math:`c_t = \tilde c_t - e_t \odot \mathrm{sign}(\tilde c_t) \odot \vartheta` (in fixed
+point: :math:`e = (\tilde c > \vartheta) \lor (\tilde c < -\vartheta)`, docs/fixed-point.md).
 With ``events=False`` the neuron is a plain GRU: :math:`y_t = c_t = \tilde c_t`.
 The state starts at :math:`c = y = 0`.
 
@@ -73,7 +77,8 @@ from lava.magma.core.process.ports.ports import InPort, OutPort
 from lava.magma.core.process.process import AbstractProcess, LogConfig
 from lava.magma.core.process.variable import Var
 
-from lava_egru.proc.checks import checked_first_step, checked_frac, checked_shape, checked_reset, real_vector
+from lava_egru.proc.checks import (checked_first_step, checked_frac, checked_polarity, checked_reset, checked_shape,
+                                   real_vector)
 
 
 def __getattr__(name: str):
@@ -97,6 +102,9 @@ class EGRUNeuron(AbstractProcess):
         Biases :math:`b_W`, :math:`b_U` (broadcast to ``(3H,)``). Default 0.
     reset_mechanism : str, optional
         ``"subtract"`` (default), ``"zero"`` or ``"none"``.
+    polarity : str, optional
+        ``"positive"`` (default; events where :math:`\tilde c > \vartheta`) or
+        ``"signed"`` (events where :math:`|\tilde c| > \vartheta`, with their sign).
     events : bool, optional
         False makes the neuron a plain GRU (no threshold, no reset). Default True.
     first_step : int, optional
@@ -121,6 +129,7 @@ class EGRUNeuron(AbstractProcess):
         bias_ih: ty.Union[float, np.ndarray] = 0,
         bias_hh: ty.Union[float, np.ndarray] = 0,
         reset_mechanism: str = "subtract",
+        polarity: str = "positive",
         events: bool = True,
         first_step: int = 2,
         frac_preact: ty.Optional[int] = None,
@@ -137,6 +146,7 @@ class EGRUNeuron(AbstractProcess):
         super().__init__(
             shape=shape,
             reset_mechanism=reset_mechanism,
+            polarity=checked_polarity(polarity),
             events=events,
             first_step=checked_first_step(first_step),
             frac_preact=checked_frac("frac_preact", frac_preact, 1),

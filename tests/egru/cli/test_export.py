@@ -23,15 +23,14 @@ def test_export_a_saved_model(tmp_path, capsys):
     assert code == 2 and "state_dict" in err
 
 
-def test_exporting_a_signed_event_model_is_one_line_and_writes_nothing(tmp_path, capsys):
+def test_exporting_a_signed_event_model_keeps_its_polarity(tmp_path):
+    from egru_format import read_network
     from snntorch_egru import EGRULanguageModel
 
     saved = tmp_path / "signed.pt"
     torch.save(EGRULanguageModel(20, 6, [8, 6], tie_weights=True, polarity="signed"), saved)
-    code, _, err = exit_code(cli.main, ["export", str(saved), str(tmp_path / "out.h5")], capsys)
-    assert code == 2
-    one_error_line(err, "not implemented", "polarity='signed'", "network file format")
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["signed.pt"]
+    assert cli.main(["export", str(saved), str(tmp_path / "out.h5")]) == 0
+    assert [layer.polarity for layer in read_network(tmp_path / "out.h5").egru_layers] == ["signed", "signed"]
 
 
 def test_a_full_disk_is_one_error_line_and_leaves_the_destination(tmp_path, small_disk, capsys):
