@@ -48,7 +48,12 @@ def test_configurations_are_the_issue_fronts():
                   and f.epochs is None) == [0.03, 0.1, 0.3]
     assert MODULE.EGRU_NEURON["threshold_lr_scale"] == 0.0 and MODULE.EGRU_NEURON["surrogate_width"] == 3.6
     assert families["egru_signed"].neuron["polarity"] == "signed"
-    assert {families[n].seed for n in beside if "_s" in n} == {1, 2}
+    assert {families[n].seed for n in beside if n[-3:] in ("_s1", "_s2")} == {1, 2}
+    # the seeds and the long run of the deciding EGRU train that very model, only the seed or budget changes
+    for name in (f"{MODULE.SEED_EGRU}_s1", f"{MODULE.SEED_EGRU}_s2", f"{MODULE.SEED_EGRU}_e12"):
+        seed_family, base = families[name], families[MODULE.SEED_EGRU]
+        assert (seed_family.neuron, seed_family.weight_decay, seed_family.width) == \
+            (base.neuron, base.weight_decay, base.width), name
 
 
 def test_gru_rnn_macs_formula():
