@@ -19,6 +19,11 @@ sums saturated to 24 bits (``sat24``) and F_g = 12 bit gates:
     \tilde c &= \mathrm{sat}(n_c + \mathrm{rsr}(z (c - n_c), F_g)), \quad
     e = \tilde c > \vartheta, \quad y = e \, \tilde c, \quad c \leftarrow \mathrm{sat}(\tilde c - e \vartheta)
 
+and, for a signed-event layer (``polarity="signed"``), :math:`e = (\tilde c > \vartheta) \lor
+(\tilde c < -\vartheta)`, :math:`c \leftarrow \mathrm{sat}(\tilde c - e \,
+\mathrm{sign}(\tilde c) \vartheta)` (docs/fixed-point.md, "Signed events"); both bit for bit
+:func:`egru_format.arithmetic.egru_step_fixed`
+
 (``rsr`` = :func:`~.primitives.rshift_round`; the Dense products are
 :func:`~.primitives.dense_int`, in F_a).
 
@@ -92,6 +97,7 @@ class IntegerEGRULayer:
     frac_gate: int = FRAC_GATE
     reset_mechanism: str = "subtract"
     events: bool = True
+    polarity: str = "positive"
 
     def __post_init__(self):
         object.__setattr__(self, "_cached_ih", FloatWeights(self.weight_ih))
@@ -137,10 +143,12 @@ def egru_step_int(x: Optional[torch.Tensor], y_prev: torch.Tensor, c_prev: torch
     c_tilde = sat24(nc + rshift_round(z * (c_prev - nc), fg), overflow, "candidate")
     if not layer.events:
         return c_tilde, c_tilde, None
-    e = c_tilde > layer.threshold
+    signed = layer.polarity == "signed"
+    e = (c_tilde > layer.threshold) | (c_tilde < -layer.threshold) if signed else c_tilde > layer.threshold
     y = torch.where(e, c_tilde, torch.zeros_like(c_tilde))
     if layer.reset_mechanism == "subtract":
-        c = sat24(c_tilde - e.to(torch.int64) * layer.threshold, overflow, "state")
+        step = torch.sign(c_tilde) * layer.threshold if signed else layer.threshold
+        c = sat24(c_tilde - e.to(torch.int64) * step, overflow, "state")
     elif layer.reset_mechanism == "zero":
         c = torch.where(e, torch.zeros_like(c_tilde), c_tilde)
     else:
@@ -220,6 +228,6 @@ def integer_layers(model, quantization: QuantizationSpec) -> list:
                 if rnn.events else torch.ones(rnn.hidden_sizes[index], dtype=torch.int64)
             out.append(IntegerEGRULayer(
                 name, w_ih.lava_weights, w_hh.lava_weights, e_ih, e_hh, b_ih, b_hh, theta, source,
-                q.frac_preact, q.frac_state, q.frac_gate, rnn.reset_mechanism, bool(rnn.events)))
+                q.frac_preact, q.frac_state, q.frac_gate, rnn.reset_mechanism, bool(rnn.events), rnn.polarity))
     return out
 

@@ -13,7 +13,6 @@ format per entry, in this order.
 from __future__ import annotations
 
 from ..language_model import EGRULanguageModel
-from ..functional import require_positive_events
 from ..layer import EGRU
 
 __all__ = ["layer_plan", "recurrent_stack", "dense_tensors"]
@@ -30,12 +29,8 @@ def layer_plan(model) -> list:
 
 
 def recurrent_stack(model) -> EGRU:
-    """The model's :class:`~snntorch_egru.EGRU` (the model itself, or a language model's ``rnn``).
-
-    Raises NotImplementedError for a signed-event EGRU (fixed point computes the positive neuron)."""
-    rnn = model.rnn if isinstance(model, EGRULanguageModel) else model
-    require_positive_events(getattr(rnn, "polarity", "positive"), "fixed-point quantisation")
-    return rnn
+    """The model's :class:`~snntorch_egru.EGRU` (the model itself, or a language model's ``rnn``)."""
+    return model.rnn if isinstance(model, EGRULanguageModel) else model
 
 
 def dense_tensors(model, name: str):

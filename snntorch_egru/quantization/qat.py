@@ -43,6 +43,7 @@ from torch import nn
 from egru_format import FRAC_GATE, GATE_ONE, INT24_MAX, INT24_MIN, MANTISSA_MAX, MANTISSA_MIN, DenseQuantization
 from egru_format import EGRUQuantization
 
+from ..functional import egru_reset, event_argument
 from ..language_model import EGRULanguageModel
 from ..layer import EGRU
 from .formats import QuantizationSpec
@@ -267,14 +268,12 @@ class QuantizationAware(nn.Module):
                 y = c = c_tilde
                 ys.append(y)
                 continue
-            e = rnn.spike_grad(c_tilde - theta)
+            e = rnn.spike_grad(event_argument(c_tilde, theta, rnn.polarity))
             y = c_tilde * e
-            if rnn.reset_mechanism == "subtract":
-                c = _fq_sat(c_tilde - e * theta, fc)
-            elif rnn.reset_mechanism == "zero":
-                c = c_tilde * (1 - e)
+            if rnn.reset_mechanism == "subtract":     # the reset's sign(c~) theta is exact on the grid
+                c = _fq_sat(egru_reset(c_tilde, e, theta, "subtract", rnn.polarity), fc)
             else:
-                c = c_tilde
+                c = egru_reset(c_tilde, e, theta, rnn.reset_mechanism, rnn.polarity)
             ys.append(y)
             es.append(e)
         return torch.stack(ys), (torch.stack(es) if rnn.events else None), y, c

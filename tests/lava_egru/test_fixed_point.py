@@ -78,15 +78,18 @@ def run_both(lava_egru, model, spec, path, x, lava_x, sparse=False):
 
 
 @pytest.mark.parametrize(
-    "layers, pruned, reset, steps",
-    [(1, False, "subtract", 1000), (1, True, "subtract", 1000), (3, False, "subtract", 1000),
-     (3, True, "zero", 1000)],
-    ids=["1-layer-dense", "1-layer-pruned", "3-layer-dense", "3-layer-pruned"],
+    "layers, pruned, reset, steps, polarity",
+    [(1, False, "subtract", 1000, "positive"), (1, True, "subtract", 1000, "positive"),
+     (3, False, "subtract", 1000, "positive"), (3, True, "zero", 1000, "positive"),
+     (1, True, "subtract", 1000, "signed"), (3, False, "subtract", 600, "signed"),
+     (3, True, "zero", 600, "signed")],
+    ids=["1-layer-dense", "1-layer-pruned", "3-layer-dense", "3-layer-pruned", "signed-1-layer-pruned",
+         "signed-3-layer-dense", "signed-3-layer-pruned-zero"],
 )
-def test_vector_network_bit_exact(lava_egru, tmp_path, layers, pruned, reset, steps):
+def test_vector_network_bit_exact(lava_egru, tmp_path, layers, pruned, reset, steps, polarity):
     torch.manual_seed(layers)
     model = EGRU(4, [10, 8, 6][:layers] if layers > 1 else 10, num_layers=layers, threshold=0.05,
-                 reset_mechanism=reset)
+                 reset_mechanism=reset, polarity=polarity)
     if pruned:
         prune_(model, 0.85, seed=layers)
     spec = calibrate(model, torch.randn(200, 4, 4))
@@ -100,6 +103,7 @@ def test_vector_network_bit_exact(lava_egru, tmp_path, layers, pruned, reset, st
     np.testing.assert_array_equal(result.output_int, ref.output_int.numpy())
     np.testing.assert_array_equal(result.output, np.ldexp(ref.output_int.numpy().astype(np.float64), -ref.frac))
     assert (result.output_int != 0).any()
+    assert bool((result.output_int < 0).any()) == (polarity == "signed")     # negative events: signed only
     compare_overflow(result.overflow, ref.overflow, [f"l{k}" for k in range(layers)], vector_input=True)
     assert result.overflow["layer/0"]["input"] > 0
     assert sum(result.overflow[f"layer/{k}"]["preact"] for k in range(1, layers + 1)) > 0
@@ -117,9 +121,10 @@ def test_plain_gru_and_dense_weights(lava_egru, tmp_path):
     compare_overflow(result.overflow, ref.overflow, ["l0", "l1"], vector_input=True)
 
 
-def test_language_model_bit_exact(lava_egru, tmp_path):
+@pytest.mark.parametrize("polarity", ["positive", "signed"])
+def test_language_model_bit_exact(lava_egru, tmp_path, polarity):
     torch.manual_seed(3)
-    model = EGRULanguageModel(11, 6, [8, 7], threshold=0.05, reset_mechanism="subtract")
+    model = EGRULanguageModel(11, 6, [8, 7], threshold=0.05, reset_mechanism="subtract", polarity=polarity)
     prune_(model, 0.8, seed=3)
     tokens = torch.randint(0, 11, (400, 1), generator=torch.Generator().manual_seed(3))
     spec = calibrate(model, torch.randint(0, 11, (60, 4)))

@@ -28,7 +28,7 @@ from typing import Dict, List
 
 import torch
 
-from ...functional import egru_gates, egru_reset
+from ...functional import egru_gates, egru_reset, event_argument
 from ...language_model import EGRULanguageModel
 from ...layer import EGRU
 from ..layout import layer_plan, recurrent_stack
@@ -77,9 +77,9 @@ def observe_egru(rnn: EGRU, x: torch.Tensor, stats: dict, names: list) -> torch.
             s["preact"] = max(s["preact"], *(float(v.abs().max()) for v in (g.a_r, g.a_z, g.h_n, g.a_n)))
             s["state"] = max(s["state"], float(g.c_tilde.abs().max()))
             if rnn.events:
-                e = (g.c_tilde > theta).double()
+                e = (event_argument(g.c_tilde, theta, rnn.polarity) > 0).double()
                 y = g.c_tilde * e
-                c = egru_reset(g.c_tilde, e, theta, rnn.reset_mechanism)
+                c = egru_reset(g.c_tilde, e, theta, rnn.reset_mechanism, rnn.polarity)
             else:
                 y = c = g.c_tilde
             ys.append(y)

@@ -70,10 +70,12 @@ def py_step(x, y_prev, c_prev, p, counts):
         nc = n << (fc - fg) if fc >= fg else py_rsr(n, fg - fc)
         ct = py_sat(nc + py_rsr(z * (c_prev[j] - nc), fg), counts, "candidate")
         theta = p["theta"][j]
-        e = ct > theta
+        signed = p.get("polarity") == "signed"
+        e = abs(ct) > theta if signed else ct > theta          # Python ints: |c~| is exact
         y.append(ct if e else 0)
         if p["reset"] == "subtract":
-            c.append(py_sat(ct - theta * e, counts, "state"))
+            step = (theta if ct > 0 else -theta) if signed else theta
+            c.append(py_sat(ct - step * e, counts, "state"))
         elif p["reset"] == "zero":
             c.append(0 if e else ct)
         else:
@@ -81,11 +83,11 @@ def py_step(x, y_prev, c_prev, p, counts):
     return y, c
 
 
-def random_layer(rng: random.Random, I, H, *, big=False, reset="subtract"):
+def random_layer(rng: random.Random, I, H, *, big=False, reset="subtract", polarity="positive"):
     fa, fc = rng.randint(1, 18), rng.randint(0, 18)
     hi = 7 if big else 2
     return {
-        "H": H, "fa": fa, "fc": fc, "reset": reset,
+        "H": H, "fa": fa, "fc": fc, "reset": reset, "polarity": polarity,
         "w_ih": [[2 * rng.randint(-127, 127) for _ in range(I)] for _ in range(3 * H)],
         "w_hh": [[2 * rng.randint(-127, 127) for _ in range(H)] for _ in range(3 * H)],
         "e_ih": rng.randint(-8, hi), "e_hh": rng.randint(-8, hi),
@@ -99,4 +101,4 @@ def to_layer(p, I) -> IntegerEGRULayer:
     t = lambda v: torch.tensor(v, dtype=torch.int64)  # noqa: E731
     return IntegerEGRULayer("test", t(p["w_ih"]).reshape(3 * p["H"], I), t(p["w_hh"]), p["e_ih"], p["e_hh"],
                             t(p["b_ih"]), t(p["b_hh"]), t(p["theta"]), 0, p["fa"], p["fc"],
-                            reset_mechanism=p["reset"])
+                            reset_mechanism=p["reset"], polarity=p.get("polarity", "positive"))

@@ -18,14 +18,16 @@ from snntorch_egru.quantization import (
 from tests.snntorch_egru.quantization.int_reference import py_step, random_layer, to_layer
 
 
+@pytest.mark.parametrize("polarity", ["positive", "signed"])
 @pytest.mark.parametrize("reset", ["subtract", "zero", "none"])
-def test_egru_step_int_matches_plain_int_reference(reset):
-    rng = random.Random(hash(reset) & 0xFFFF)
+def test_egru_step_int_matches_plain_int_reference(reset, polarity):
+    rng = random.Random(sum(map(ord, reset + polarity)))
     totals = {}
+    negative_events = 0
     for case in range(60):
         big = case % 3 == 0
         I, H, B = rng.randint(1, 5), rng.randint(1, 4), 2
-        p = random_layer(rng, I, H, big=big, reset=reset)
+        p = random_layer(rng, I, H, big=big, reset=reset, polarity=polarity)
         span = 1 << (23 if big else 16)
         x = [[rng.randint(-span, span) for _ in range(I)] for _ in range(B)]
         y0 = [[rng.choice([0, rng.randint(-span, span)]) for _ in range(H)] for _ in range(B)]
@@ -39,11 +41,45 @@ def test_egru_step_int_matches_plain_int_reference(reset):
             ry, rc = py_step(x[b], y0[b], c0[b], p, ref_counts)
             assert y[b].tolist() == ry and c[b].tolist() == rc, f"case {case}, sample {b}"
         assert {k: v for k, v in counts.items() if v} == ref_counts
-        assert torch.equal(e, y != 0)          # c~ > theta >= 1: a unit fired iff it sends a nonzero y
+        assert torch.equal(e, y != 0)          # |c~| > theta >= 1: a unit fired iff it sends a nonzero y
+        negative_events += int((y < 0).sum())
         for k, v in counts.items():
             totals[k] = totals.get(k, 0) + v
-    # the random cases reach every saturation that can happen
+    # the random cases reach every saturation that can happen, and the signed neuron's negative events
     assert totals["preact"] > 0 and totals["dense"] > 0 and totals["candidate"] > 0
+    assert (negative_events > 0) == (polarity == "signed")
+
+
+@pytest.mark.parametrize("reset", ["subtract", "zero", "none"])
+def test_torch_integer_step_is_the_formats_numpy_step(reset):
+    """egru_step_int (torch) and egru_format.arithmetic.egru_step_fixed (numpy, the Lava model's) agree
+    bit for bit on signed events, with states at +-theta, +-(theta + 1) and the int24 limits."""
+    import numpy as np
+
+    from egru_format import INT24_MAX, INT24_MIN
+    from egru_format.arithmetic import egru_step_fixed
+
+    rng = random.Random(11)
+    for case in range(40):
+        I, H = rng.randint(1, 4), rng.randint(2, 6)
+        p = random_layer(rng, I, H, big=case % 2 == 0, reset=reset, polarity="signed")
+        layer = to_layer(p, I)
+        theta = layer.threshold
+        x = torch.tensor([[rng.randint(-(1 << 20), 1 << 20) for _ in range(I)]])
+        y0 = torch.zeros(1, H, dtype=torch.int64)
+        edges = torch.stack([theta, -theta, theta + 1, -theta - 1, torch.full_like(theta, INT24_MAX),
+                             torch.full_like(theta, INT24_MIN)])
+        c0 = edges[torch.randint(0, len(edges), (H,), generator=torch.Generator().manual_seed(case)),
+                   torch.arange(H)].unsqueeze(0)
+        counts = {}
+        y, c, _ = egru_step_int(x, y0, c0, layer, counts)
+        ax = [sum(w * v for w, v in zip(row, x[0].tolist())) for row in p["w_ih"]]
+        gate_x = np.array([a << p["e_ih"] if p["e_ih"] > 0 else a >> -p["e_ih"] for a in ax], np.int64)
+        gate_x = ((gate_x + 2**31) % 2**32) - 2**31 + np.array(p["b_ih"], np.int64)
+        y_np, c_np = np.zeros(H, np.int64), c0[0].numpy().copy()
+        egru_step_fixed(gate_x, np.array(p["b_hh"], np.int64), y_np, c_np, theta.numpy(), frac_preact=p["fa"],
+                        frac_state=p["fc"], reset_mechanism=reset, polarity="signed")
+        assert y[0].tolist() == y_np.tolist() and c[0].tolist() == c_np.tolist(), f"case {case}"
 
 
 def test_egru_step_int_events_off_is_plain_gru():

@@ -21,20 +21,22 @@ def test_fake_gates_equal_integer_gates():
         assert torch.equal(fake_sigmoid_q(x.float()) * 4096, sigmoid_q(a, frac).float())  # exact in float32 too
 
 
-def test_qat_float64_forward_equals_integer_mode_exactly():
+@pytest.mark.parametrize("polarity", ["positive", "signed"])
+def test_qat_float64_forward_equals_integer_mode_exactly(polarity):
     torch.manual_seed(5)
-    rnn = EGRU(3, [7, 5], threshold=0.05, reset_mechanism="subtract")
+    rnn = EGRU(3, [7, 5], threshold=0.05, reset_mechanism="subtract", polarity=polarity)
     x = torch.randn(25, 4, 3)
     q = calibrate(rnn, x)
     qat = quantization_aware(rnn, q)
     y, state = qat(x)
     result = to_integer(rnn, q)(x)
     assert torch.equal(y, result.output_int.double() / 2.0**result.frac)
+    assert bool((y < 0).any()) == (polarity == "signed")         # the signed neuron's negative events
     for y_f, c_f, y_i, c_i, layer in zip(*state, *result.state, q.layers):
         scale = 2.0**layer.frac_state
         assert torch.equal(y_f * scale, y_i.double()) and torch.equal(c_f * scale, c_i.double())
     # the language model too, over two segments with the state carried
-    lm = EGRULanguageModel(11, 5, [6, 5], tie_weights=True, threshold=0.05)
+    lm = EGRULanguageModel(11, 5, [6, 5], tie_weights=True, threshold=0.05, polarity=polarity)
     tokens = torch.randint(0, 11, (16, 2))
     q_lm = calibrate(lm, tokens)
     qat_lm, int_lm = quantization_aware(lm, q_lm).eval(), to_integer(lm, q_lm)
@@ -46,10 +48,11 @@ def test_qat_float64_forward_equals_integer_mode_exactly():
     assert torch.equal(torch.cat([logits_a, logits_b]) * scale, torch.cat([r_a.output_int, r_b.output_int]).double())
 
 
+@pytest.mark.parametrize("polarity", ["positive", "signed"])
 @pytest.mark.parametrize("reset", ["zero", "none"])
-def test_qat_exact_for_other_resets_and_no_bias(reset):
+def test_qat_exact_for_other_resets_and_no_bias(reset, polarity):
     torch.manual_seed(6)
-    rnn = EGRU(2, 5, bias=False, threshold=0.04, reset_mechanism=reset)
+    rnn = EGRU(2, 5, bias=False, threshold=0.04, reset_mechanism=reset, polarity=polarity)
     x = torch.randn(12, 3, 2)
     q = calibrate(rnn, x)
     y, _ = quantization_aware(rnn, q)(x)
