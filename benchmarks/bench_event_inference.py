@@ -1,8 +1,11 @@
 """Batch-1 streaming inference on the CPU: event-driven EGRU against torch.nn.GRU, in one run.
 
 For each size (H units per layer, input size H, 1 or 2 layers) the script builds one
-``torch.nn.GRU`` and, from its weights, EGRUs at several thresholds (activity levels) and
-weight sparsities (per-matrix magnitude pruning of every ``weight_ih``/``weight_hh``), then
+``torch.nn.GRU`` and, from its weights, EGRUs of both neurons (``--polarities``: the
+reference ``positive`` one and the ``signed`` one, which fires where |c| > threshold and so
+is more active at the same threshold: compare rows at equal activity) at several
+thresholds (activity levels) and weight sparsities (per-matrix magnitude pruning of every
+``weight_ih``/``weight_hh``), then
 times, interleaved over ``--repeats`` rounds (medians), per token:
 
 - ``gru stream``: ``nn.GRU`` one token per call (state carried), ``torch.inference_mode``;
@@ -73,23 +76,23 @@ def timed(fn, *args) -> float:
     return time.perf_counter() - start
 
 
-def bench_size(hidden, layers, thresholds, sparsities, steps, repeats, backend):
+def bench_size(hidden, layers, thresholds, sparsities, steps, repeats, backend, polarities=("positive",)):
     torch.manual_seed(0)
     gru = nn.GRU(hidden, hidden, layers).eval()
     x = torch.randn(steps, hidden, generator=torch.Generator().manual_seed(1))
     xs = x.numpy()
     egru_dense = EGRU.from_gru(gru, threshold=thresholds[len(thresholds) // 2]).eval()
     configs = []
-    for threshold in thresholds:
-        for sparsity in sparsities:
-            model = EGRU.from_gru(gru, threshold=threshold).eval()
-            if sparsity:
-                Pruner(model, ["input", "recurrent"], scope="matrix").prune(sparsity)
-            counts = count_operations(model, x)
-            engine = EventDrivenEGRU.from_model(model, backend=backend)
-            event_stream(engine, xs)  # warm-up; checks the MAC count
-            assert engine.macs == int(counts.per_step.sum()), "event MACs differ from opcount"
-            configs.append({"threshold": threshold, "sparsity": sparsity, "counts": counts, "engine": engine})
+    for polarity, threshold, sparsity in ((p, t, s) for p in polarities for t in thresholds for s in sparsities):
+        model = EGRU.from_gru(gru, threshold=threshold, polarity=polarity).eval()
+        if sparsity:
+            Pruner(model, ["input", "recurrent"], scope="matrix").prune(sparsity)
+        counts = count_operations(model, x)
+        engine = EventDrivenEGRU.from_model(model, backend=backend)
+        event_stream(engine, xs)  # warm-up; checks the MAC count
+        assert engine.macs == int(counts.per_step.sum()), "event MACs differ from opcount"
+        configs.append({"polarity": polarity, "threshold": threshold, "sparsity": sparsity, "counts": counts,
+                        "engine": engine})
     jobs = {"gru stream": (gru_stream, gru, x), "gru seq": (gru_sequence, gru, x),
             "egru dense": (egru_sequence, egru_dense, x)}
     for i, config in enumerate(configs):
@@ -106,7 +109,8 @@ def bench_size(hidden, layers, thresholds, sparsities, steps, repeats, backend):
         counts = config["counts"]
         event = median[i]
         rows.append({
-            "hidden": hidden, "layers": layers, "threshold": config["threshold"], "sparsity": config["sparsity"],
+            "hidden": hidden, "layers": layers, "polarity": config["polarity"], "threshold": config["threshold"],
+            "sparsity": config["sparsity"],
             "activity": 1.0 - counts.activity_sparsity["pooled"], "op_reduction": counts.reduction_effective,
             "op_reduction_activity_only": counts.reduction_activity, "event_macs_per_token": counts.effective,
             "dense_macs_per_token": counts.dense,
@@ -122,10 +126,10 @@ def print_rows(rows, backend):
     print(f"\nH={first['hidden']} layers={first['layers']} (input size H, batch 1, per token): "
           f"gru stream {first['gru_stream_ms']:.3f} ms, gru seq {first['gru_seq_ms']:.3f} ms, "
           f"egru dense (torch, whole sequence) {first['egru_dense_ms']:.3f} ms; event backend {backend}")
-    print(f"{'thresh':>7}{'w.sparse':>9}{'activity':>9}{'MACs/tok':>10}{'op red.':>9}{'event ms':>10}"
+    print(f"{'neuron':>9}{'thresh':>7}{'w.sparse':>9}{'activity':>9}{'MACs/tok':>10}{'op red.':>9}{'event ms':>10}"
           f"{'x stream':>9}{'x seq':>7}")
     for r in rows:
-        print(f"{r['threshold']:>7.2f}{r['sparsity']:>9.2f}{r['activity']:>9.3f}{r['event_macs_per_token']:>10.0f}"
+        print(f"{r['polarity']:>9}{r['threshold']:>7.2f}{r['sparsity']:>9.2f}{r['activity']:>9.3f}{r['event_macs_per_token']:>10.0f}"
               f"{r['op_reduction']:>9.1f}{r['event_ms']:>10.4f}{r['speedup_vs_gru_stream']:>9.1f}"
               f"{r['speedup_vs_gru_seq']:>7.1f}")
 
@@ -136,6 +140,8 @@ def main(argv=None) -> int:
     parser.add_argument("--layers", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--thresholds", type=float, nargs="+", default=[0.05, 0.2, 0.3])
     parser.add_argument("--sparsities", type=float, nargs="+", default=[0.0, 0.8, 0.9, 0.95])
+    parser.add_argument("--polarities", nargs="+", choices=["positive", "signed"], default=["positive", "signed"],
+                        help="EGRU neurons to time (default both)")
     parser.add_argument("--steps", type=int, default=200)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: torch's)")
@@ -151,17 +157,16 @@ def main(argv=None) -> int:
     for hidden in args.hidden:
         for layers in args.layers:
             rows = bench_size(hidden, layers, args.thresholds, args.sparsities, args.steps, args.repeats,
-                              args.backend)
+                              args.backend, args.polarities)
             print_rows(rows, backend)
             all_rows += rows
     print("\nnearest to a 20x op reduction (issue target: >= 5x faster than gru stream there):")
-    for hidden in args.hidden:
-        for layers in args.layers:
-            rows = [r for r in all_rows if r["hidden"] == hidden and r["layers"] == layers]
-            best = min(rows, key=lambda r: abs(r["op_reduction"] - 20))
-            print(f"  H={hidden} layers={layers}: op reduction {best['op_reduction']:.1f}x "
-                  f"(threshold {best['threshold']}, sparsity {best['sparsity']}) -> "
-                  f"{best['speedup_vs_gru_stream']:.1f}x vs gru stream, {best['speedup_vs_gru_seq']:.1f}x vs gru seq")
+    for hidden, layers, polarity in ((h, n, p) for h in args.hidden for n in args.layers for p in args.polarities):
+        rows = [r for r in all_rows if (r["hidden"], r["layers"], r["polarity"]) == (hidden, layers, polarity)]
+        best = min(rows, key=lambda r: abs(r["op_reduction"] - 20))
+        print(f"  H={hidden} layers={layers} {polarity}: op reduction {best['op_reduction']:.1f}x "
+              f"(threshold {best['threshold']}, sparsity {best['sparsity']}) -> "
+              f"{best['speedup_vs_gru_stream']:.1f}x vs gru stream, {best['speedup_vs_gru_seq']:.1f}x vs gru seq")
     if args.json:
         atomic_write_text(args.json, json.dumps(all_rows, indent=2), parents=True)
     return 0

@@ -20,7 +20,10 @@ effective MACs (embedding lookup = 0 MACs). The gates, state update, events and 
 are element-wise over all H units (every unit's state decays every step).
 
 Numerics: the same equations as :mod:`snntorch_egru.functional` (strict threshold
-:math:`H(0) = 0`, the model's reset mechanism, thresholds after the positivity clamp),
+:math:`H(0) = 0`, the model's reset mechanism and event polarity — a signed-event model
+fires where :math:`|\tilde c| > \vartheta` and sends :math:`y = \tilde c` with its sign,
+so a negative event is a nonzero input of the next matmul like a positive one —,
+thresholds after the positivity clamp),
 in the model's dtype (float32 or float64); sums run in a different order than the dense
 matmul, so results agree with the dense forward to float rounding (an event can flip only
 if a unit lands within rounding of its threshold).
@@ -88,7 +91,6 @@ import torch
 from egru_format.arithmetic import egru_step_float
 
 from ._sequence import RESET_CODES
-from .functional import require_positive_events
 from .language_model import EGRULanguageModel
 from .layer import EGRU
 
@@ -96,6 +98,7 @@ __all__ = ["EventDrivenEGRU", "CSCMatrix", "c_backend_available"]
 
 _NO_EVENTS = 3  # the kernel's modes (event_step.c): RESET_CODES (0 subtract, 1 zero, 2 none), 3 no events
 _GX_READY = 16  # mode flag: gx already holds b_ih + W_ih u (computed with BLAS)
+_SIGNED_EVENTS = 32  # mode flag: the signed neuron (events where |c~| > theta, with their sign)
 
 # --------------------------------------------------------------------------- C kernel
 
@@ -290,8 +293,10 @@ class _Layer:
 
         self.b_ih, self.b_hh = vector(params.bias_ih), vector(params.bias_hh)
         self.theta = params.threshold.detach().cpu().numpy().astype(dtype).copy()
-        self.reset_mechanism, self.events = rnn.reset_mechanism, bool(rnn.events)
+        self.reset_mechanism, self.events, self.polarity = rnn.reset_mechanism, bool(rnn.events), rnn.polarity
         self.mode = RESET_CODES[rnn.reset_mechanism] if rnn.events else _NO_EVENTS
+        if rnn.events and rnn.polarity == "signed":
+            self.mode |= _SIGNED_EVENTS
         self.y = np.zeros(hidden, dtype)
         self.c = np.zeros(hidden, dtype)
         self.gx = np.zeros(3 * hidden, dtype)
@@ -315,7 +320,7 @@ class _Layer:
         m_hh = self.hh.matvec_into(self.y, gh)
         totals[0] += m_ih
         totals[1] += m_hh
-        egru_step_float(gx, gh, self.y, self.c, self.theta, self.reset_mechanism, self.events)
+        egru_step_float(gx, gh, self.y, self.c, self.theta, self.reset_mechanism, self.events, self.polarity)
         return m_ih + m_hh
 
 
@@ -385,7 +390,6 @@ class EventDrivenEGRU:
         rnn = model.rnn if is_lm else model
         if not isinstance(rnn, EGRU):
             raise TypeError(f"EventDrivenEGRU supports EGRU and EGRULanguageModel, got {type(model).__name__}")
-        require_positive_events(rnn.polarity, "the event-driven engine (EventDrivenEGRU)")
         dtype = rnn.weight_ih_l0.dtype
         if dtype not in (torch.float32, torch.float64):
             raise TypeError(f"EventDrivenEGRU needs float32 or float64 weights, got {dtype}")

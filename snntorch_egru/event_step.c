@@ -25,6 +25,9 @@
 #ifndef GX_READY
 #define GX_READY 16
 #endif
+#ifndef SIGNED_EVENTS
+#define SIGNED_EVENTS 32
+#endif
 
 /* out[rows[p]] += vals[p] * u[a] for every column a with u[a] != 0; returns the MACs. */
 static int64_t NAME(spmv)(const int64_t *restrict ptr, const IDX *restrict rows, const REAL *restrict vals,
@@ -62,7 +65,9 @@ static int64_t NAME(csr_spmv)(int64_t nrows, const int64_t *restrict ptr, const 
 }
 
 /* One EGRU layer step in place: y, c (H) are the state, u (I) the input; gx, gh (3H) scratch.
-   mode: 0 subtract, 1 zero, 2 none, 3 plain GRU (no events); plus GX_READY when the caller
+   mode: 0 subtract, 1 zero, 2 none, 3 plain GRU (no events); plus SIGNED_EVENTS for the
+   signed neuron (an event where |c~| > theta, y = c~, the subtractive reset by sign(c~) theta,
+   tested as c~ > theta or c~ < -theta); plus GX_READY when the caller
    has already put b_ih + W_ih u into gx (a dense W_ih without zeros on an input without
    zeros: every stored weight is used, ih_ptr[I] MACs). W_ih may also come as CSR
    (csr_ptr non-NULL): used when every entry of u is nonzero (same MACs, faster).
@@ -76,7 +81,8 @@ int64_t NAME(egru_layer_step)(int64_t H, int64_t I,
     const int64_t G = 3 * H;
     int64_t m_ih, m_hh;
     const int gx_ready = (mode & GX_READY) != 0;
-    mode &= ~GX_READY;
+    const int signed_events = (mode & SIGNED_EVENTS) != 0;
+    mode &= ~(GX_READY | SIGNED_EVENTS);
     memcpy(gh, b_hh, (size_t)G * sizeof(REAL));
     if (gx_ready) {
         m_ih = ih_ptr[I];
@@ -98,9 +104,9 @@ int64_t NAME(egru_layer_step)(int64_t H, int64_t I,
         const REAL n = TANH_OF(gx[2 * H + j] + r * gh[2 * H + j]);
         const REAL ct = z * c[j] + ((REAL)1 - z) * n;
         if (mode == 3) { y[j] = ct; c[j] = ct; continue; }
-        const int fire = (ct - theta[j]) > 0;
+        const int fire = signed_events ? (ct > theta[j] || ct < -theta[j]) : (ct - theta[j]) > 0;
         y[j] = fire ? ct : (REAL)0;
-        if (mode == 0) c[j] = fire ? ct - theta[j] : ct;
+        if (mode == 0) c[j] = fire ? ct - (ct > 0 ? theta[j] : -theta[j]) : ct;
         else if (mode == 1) c[j] = fire ? (REAL)0 : ct;
         else c[j] = ct;
     }

@@ -31,11 +31,12 @@ def check_against_dense(model, inputs, engine, atol):
     return counts
 
 
+@pytest.mark.parametrize("polarity", ["positive", "signed"])
 @pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("sparsity", [0.0, 0.9])
-def test_stacked_egru_float32_600_steps(backend, sparsity):
+def test_stacked_egru_float32_600_steps(backend, sparsity, polarity):
     torch.manual_seed(0)
-    rnn = EGRU(12, [48, 32], threshold=0.15)
+    rnn = EGRU(12, [48, 32], threshold=0.15, polarity=polarity)
     if sparsity:
         Pruner(rnn, ["input", "recurrent"], scope="matrix").prune(sparsity)
     x = torch.randn(600, 12)
@@ -45,21 +46,26 @@ def test_stacked_egru_float32_600_steps(backend, sparsity):
     counts = check_against_dense(rnn, x, engine, atol=1e-5)
     assert 0.0 < counts.activity_sparsity["pooled"] < 1.0  # events happen, and not always
     assert engine.steps == 600 and engine.macs == int(counts.per_step.sum())
+    engine.reset()
+    outputs = engine.run(x)
+    assert bool((outputs < 0).any()) == (polarity == "signed")      # negative events: the signed neuron only
 
 
+@pytest.mark.parametrize("polarity", ["positive", "signed"])
 @pytest.mark.parametrize("backend", BACKENDS)
-def test_float64_model(backend):
+def test_float64_model(backend, polarity):
     torch.manual_seed(1)
-    rnn = EGRU(6, [20, 20], threshold=0.1, dtype=torch.float64)
+    rnn = EGRU(6, [20, 20], threshold=0.1, dtype=torch.float64, polarity=polarity)
     Pruner(rnn, ["input", "recurrent"]).prune(0.8)
     engine = EventDrivenEGRU.from_model(rnn, backend=backend)
     check_against_dense(rnn, torch.randn(500, 6, dtype=torch.float64), engine, atol=1e-10)
 
 
+@pytest.mark.parametrize("polarity", ["positive", "signed"])
 @pytest.mark.parametrize("backend", BACKENDS)
-def test_language_model_tied_and_pruned(backend):
+def test_language_model_tied_and_pruned(backend, polarity):
     torch.manual_seed(2)
-    lm = EGRULanguageModel(300, 24, [40, 24], tie_weights=True, threshold=0.05)
+    lm = EGRULanguageModel(300, 24, [40, 24], tie_weights=True, threshold=0.05, polarity=polarity)
     Pruner(lm, ["input", "recurrent", "embedding"], scope="matrix").prune(0.85)
     tokens = torch.randint(0, 300, (520,))
     engine = EventDrivenEGRU.from_model(lm, backend=backend)
@@ -70,7 +76,9 @@ def test_language_model_tied_and_pruned(backend):
 
 @pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("options", [{"reset_mechanism": "zero"}, {"reset_mechanism": "none"}, {"events": False},
-                                     {"bias": False}])
+                                     {"bias": False}, {"polarity": "signed", "reset_mechanism": "zero"},
+                                     {"polarity": "signed", "reset_mechanism": "none"},
+                                     {"polarity": "signed", "events": False}])
 def test_reset_mechanisms_and_plain_gru(backend, options):
     torch.manual_seed(3)
     rnn = EGRU(5, [16, 8], threshold=0.2, **options)
