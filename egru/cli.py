@@ -19,6 +19,8 @@ import runpy
 import sys
 from pathlib import Path
 
+from egru_format.constants import POLARITIES
+
 from ._argtypes import existing_file as _existing_file
 from ._argtypes import existing_path
 from ._argtypes import fraction as _fraction
@@ -378,7 +380,8 @@ def _cmd_pipeline(args) -> int:
     from .pipelines.run import print_report
 
     overrides = {k: v for k, v in (("epochs", args.epochs), ("hidden", args.hidden), ("seed", args.seed),
-                                   ("sparsity", args.sparsity), ("lava_images", args.lava_images), ("lr", args.lr))
+                                   ("sparsity", args.sparsity), ("lava_images", args.lava_images), ("lr", args.lr),
+                                   ("polarity", args.polarity))
                  if v is not None}
     config = PipelineConfig.quick(**overrides) if args.quick else PipelineConfig(**overrides)
     report = run_pipeline(config, _output_dir(args.output_dir), lava=not args.no_lava)
@@ -399,7 +402,7 @@ def _cmd_pipeline_lm(args) -> int:
 
     overrides = {k: v for k, v in (("epochs", args.epochs), ("seed", args.seed), ("sparsity", args.sparsity),
                                    ("lava_tokens", args.lava_tokens), ("train_tokens", args.train_tokens),
-                                   ("lr", args.lr))
+                                   ("lr", args.lr), ("polarity", args.polarity))
                  if v is not None}
     if args.hidden is not None:
         overrides["hidden_sizes"] = tuple(args.hidden for _ in range(2))
@@ -551,6 +554,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="lm: training tokens, >= 2 (default 400000, --quick 4000)")
     p.add_argument("--lr", type=positive_float, help="learning rate of the first training (digits default 0.01, lm 0.003)")
     p.add_argument("--seed", type=nonnegative_int, help="seed (default 0)")
+    p.add_argument("--polarity", choices=POLARITIES,
+                   help="the EGRU neuron's events: positive (the reference neuron, default) or signed "
+                        "(|c| > threshold, y = c with its sign)")
     p.add_argument("--json", action="store_true", help="also print the report as JSON")
     p.set_defaults(func=_cmd_pipeline)
     return parser

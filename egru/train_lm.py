@@ -81,7 +81,7 @@ FLAG_HELP = {
     "surrogate_width": "width factor of the triangle pseudo-derivative (support |c - theta| < 1/width; "
                        "reference LM: 3.6)",
     "polarity": "EGRU events: positive (the reference neuron, an event where c > theta) or signed (an event "
-                "where |c| > theta, carrying the sign of c; not yet exportable to the network file)",
+                "where |c| > theta, carrying the sign of c; network file format version 3)",
     "readout_input": "what the readout reads: events (the EGRU's graded events) or candidates (the last layer's "
                      "dense pre-reset state; a diagnostic, not exportable)",
     "dropout_embedding": "(locked) dropout on the embedding outputs (reference PTB: 0.6)",

@@ -68,23 +68,7 @@ from egru_format.arithmetic import check_polarity
 from .surrogate import triangle
 
 __all__ = ["EGRUParameters", "EGRUState", "EGRUGates", "egru_gates", "egru_reset", "egru_step",
-           "egru_step_with_events", "event_argument", "check_polarity", "require_positive_events", "POLARITIES"]
-
-
-def require_positive_events(polarity: str, what: str) -> None:
-    """NotImplementedError naming ``what`` unless ``polarity`` is the reference ``"positive"``.
-
-    The signed-event neuron is supported by the training side (this module, the fused kernel,
-    the layer, the cell, the language model, activity and operation counts) only: the network
-    format, the converters, the Lava models, quantisation and the event-driven engine compute
-    the positive neuron, so they refuse a signed model instead of running it as the other one.
-    """
-    if polarity != "positive":
-        raise NotImplementedError(
-            f"{what} supports the positive-event EGRU only; this model has polarity={polarity!r}. Signed "
-            f"events are implemented for training and evaluation in torch (EGRU, EGRUCell, EGRULanguageModel, "
-            f"count_operations) but not yet in the network format, the converters, Lava, quantisation or the "
-            f"event-driven engine")
+           "egru_step_with_events", "event_argument", "check_polarity", "POLARITIES"]
 
 
 def event_argument(c_tilde: torch.Tensor, threshold: torch.Tensor, polarity: str = "positive") -> torch.Tensor:

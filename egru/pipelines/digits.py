@@ -46,6 +46,7 @@ from torch import nn
 
 from converters.snntorch_bridge import stack_from_spec, stack_to_spec
 from egru_format import DenseLayer, EGRULayer, FormatError, InputLayer, NetworkSpec, read_network, write_network
+from egru_format.arithmetic import check_polarity
 from snntorch_egru import EGRU
 from snntorch_egru import quantization as quant
 from snntorch_egru.opcount import count_operations
@@ -76,11 +77,13 @@ class PipelineConfig:
     seed: int = 0
     lava_images: int = 0          # 0: the whole test set
     lava_batch: int = 24          # images per Lava call (replicas per network)
+    polarity: str = "positive"    # the EGRU neuron: "positive" (reference) or "signed" events
 
     def __post_init__(self):
         check_config(self, minimum={"hidden": 1, "epochs": 1, "finetune_epochs": 0, "qat_epochs": 0,
                                     "batch_size": 1, "seed": 0, "lava_images": 0, "lava_batch": 1},
                      positive=("threshold", "lr"), fractions=("sparsity",))
+        check_polarity(self.polarity)
 
     @classmethod
     def quick(cls, **overrides) -> "PipelineConfig":
@@ -105,11 +108,14 @@ def load_digits_split(seed: int = 0, test_fraction: float = 0.2):
 
 
 class DigitsClassifier(nn.Module):
-    """EGRU + linear readout at every step; ``forward(x [B, T, I]) -> logits [B, T, C]``."""
+    """EGRU + linear readout at every step; ``forward(x [B, T, I]) -> logits [B, T, C]``.
 
-    def __init__(self, hidden: int = 64, threshold: float = 0.1, rnn: EGRU = None):
+    ``polarity``: the EGRU's event polarity (``"positive"`` or ``"signed"``), when ``rnn`` is not given."""
+
+    def __init__(self, hidden: int = 64, threshold: float = 0.1, rnn: EGRU = None, polarity: str = "positive"):
         super().__init__()
-        self.rnn = rnn if rnn is not None else EGRU(N_FEATURES, hidden, batch_first=True, threshold=threshold)
+        self.rnn = rnn if rnn is not None else EGRU(N_FEATURES, hidden, batch_first=True, threshold=threshold,
+                                                    polarity=polarity)
         self.readout = nn.Linear(self.rnn.hidden_sizes[-1], N_CLASSES)
 
     def forward(self, x):
@@ -175,7 +181,7 @@ def train_classifier(model: nn.Module, forward, x: torch.Tensor, y: torch.Tensor
 def train_digits(config: PipelineConfig, x_train: torch.Tensor, y_train: torch.Tensor) -> DigitsClassifier:
     """A new :class:`DigitsClassifier` (seeded by ``config.seed``) trained dense for ``config.epochs``."""
     torch.manual_seed(config.seed)
-    model = DigitsClassifier(config.hidden, config.threshold)
+    model = DigitsClassifier(config.hidden, config.threshold, polarity=config.polarity)
     train_classifier(model, model, x_train, y_train, config.epochs, config.lr, config.batch_size, config.seed)
     return model
 
@@ -243,7 +249,7 @@ def replicate_spec(spec: NetworkSpec, copies: int) -> NetworkSpec:
         InputLayer(inp.size * n, inp.encoding, inp.quantization),
         EGRULayer(gates(egru.weight_ih), gates(egru.weight_hh), gate_vec(egru.bias_ih), gate_vec(egru.bias_hh),
                   np.tile(egru.threshold, n), egru.reset_mechanism, egru.events, egru.min_threshold,
-                  egru.surrogate, egru.quantization),
+                  egru.surrogate, egru.quantization, egru.polarity),
         DenseLayer(block_diagonal(dense.weight).astype(np.float32),
                    None if dense.bias is None else np.tile(dense.bias, n), dense.quantization),
     ]
@@ -536,6 +542,8 @@ def format_report(report: dict) -> str:
 
     lines = ["", "EGRU digits pipeline report", "=" * 60,
              f"decision rule        : {report['decision']}",
+             f"EGRU neuron          : {report['config'].get('polarity', 'positive')} events, "
+             f"{report['config']['hidden']} units",
              f"test set             : {report['n_test']} sequences (train {report['n_train']})"]
     if "lava" in report:
         lines.append(f"Lava evaluation      : {report['lava']['how']}")

@@ -80,6 +80,7 @@ class LMPipelineConfig:
     lava_tokens: int = 300
     seed: int = 0
     progress: bool = True
+    polarity: str = "positive"        # the EGRU neuron: "positive" (reference) or "signed" events
 
     @classmethod
     def quick(cls, **overrides) -> "LMPipelineConfig":
@@ -108,7 +109,7 @@ class LMPipelineConfig:
     def lm_config(self, **overrides) -> LMConfig:
         values = dict(embedding_size=self.embedding_size, hidden_sizes=self.hidden_sizes, tie_weights=True,
                       threshold=self.threshold, epochs=self.epochs, batch_size=self.batch_size, bptt=self.bptt,
-                      lr=self.lr, max_train_tokens=self.train_tokens, seed=self.seed)
+                      lr=self.lr, max_train_tokens=self.train_tokens, seed=self.seed, polarity=self.polarity)
         values.update(overrides)
         return LMConfig(**values)
 
@@ -351,7 +352,8 @@ def format_lm_report(report: dict) -> str:
     lines = ["", "EGRU language-model pipeline report", "=" * 64,
              f"corpus               : {report['data']} (vocabulary {report['vocabulary']})",
              f"model                : embedding {report['config']['embedding_size']}, EGRU "
-             f"{list(report['config']['hidden_sizes'])}, tied readout; {report['train_steps']} training steps",
+             f"{list(report['config']['hidden_sizes'])} ({report['config'].get('polarity', 'positive')} events), "
+             f"tied readout; {report['train_steps']} training steps",
              "", f"{'perplexity (batch 1, from the zero state)':<46}{'value':>10}", "-" * 56,
              f"{'torch float, dense    (' + str(p['eval_tokens']) + ' test tokens)':<46}{ppl('torch_dense_float'):>10}",
              f"{'torch float, pruned   (' + str(p['eval_tokens']) + ' test tokens)':<46}{ppl('torch_pruned_float'):>10}",
