@@ -46,6 +46,11 @@ from snntorch_egru.opcount import count_operations
 from snntorch_egru.pruning import Pruner
 
 
+#: largest relative difference between the engine's MAC count and opcount's that rounding-level
+#: event flips may cause (the tests check exact equality on cases away from the thresholds)
+MAC_TOLERANCE = 1e-4
+
+
 def gru_stream(gru, x):
     hidden = None
     with torch.inference_mode():
@@ -90,9 +95,14 @@ def bench_size(hidden, layers, thresholds, sparsities, steps, repeats, backend, 
         counts = count_operations(model, x)
         engine = EventDrivenEGRU.from_model(model, backend=backend)
         event_stream(engine, xs)  # warm-up; checks the MAC count
-        assert engine.macs == int(counts.per_step.sum()), "event MACs differ from opcount"
+        expected = int(counts.per_step.sum())
+        # equal unless a unit lands within float rounding of its threshold in one of the two
+        # computations (the C kernel's float32 sums and tanh differ from torch's in the last bits):
+        # one such flip changes the columns read at the next step; more than a trace is a bug
+        assert abs(engine.macs - expected) <= MAC_TOLERANCE * expected, \
+            f"event MACs {engine.macs} differ from opcount's {expected} by more than rounding flips explain"
         configs.append({"polarity": polarity, "threshold": threshold, "sparsity": sparsity, "counts": counts,
-                        "engine": engine})
+                        "engine": engine, "macs_equal_opcount": engine.macs == expected})
     jobs = {"gru stream": (gru_stream, gru, x), "gru seq": (gru_sequence, gru, x),
             "egru dense": (egru_sequence, egru_dense, x)}
     for i, config in enumerate(configs):
@@ -113,6 +123,7 @@ def bench_size(hidden, layers, thresholds, sparsities, steps, repeats, backend, 
             "sparsity": config["sparsity"],
             "activity": 1.0 - counts.activity_sparsity["pooled"], "op_reduction": counts.reduction_effective,
             "op_reduction_activity_only": counts.reduction_activity, "event_macs_per_token": counts.effective,
+            "macs_equal_opcount": config["macs_equal_opcount"],
             "dense_macs_per_token": counts.dense,
             "gru_stream_ms": median["gru stream"] * 1e3, "gru_seq_ms": median["gru seq"] * 1e3,
             "egru_dense_ms": median["egru dense"] * 1e3, "event_ms": event * 1e3,
@@ -129,9 +140,13 @@ def print_rows(rows, backend):
     print(f"{'neuron':>9}{'thresh':>7}{'w.sparse':>9}{'activity':>9}{'MACs/tok':>10}{'op red.':>9}{'event ms':>10}"
           f"{'x stream':>9}{'x seq':>7}")
     for r in rows:
+        flag = "" if r["macs_equal_opcount"] else "  (*)"
         print(f"{r['polarity']:>9}{r['threshold']:>7.2f}{r['sparsity']:>9.2f}{r['activity']:>9.3f}{r['event_macs_per_token']:>10.0f}"
               f"{r['op_reduction']:>9.1f}{r['event_ms']:>10.4f}{r['speedup_vs_gru_stream']:>9.1f}"
-              f"{r['speedup_vs_gru_seq']:>7.1f}")
+              f"{r['speedup_vs_gru_seq']:>7.1f}{flag}")
+    if not all(r["macs_equal_opcount"] for r in rows):
+        print("(*) the engine's MAC count differs from opcount's by a rounding-level event flip (< "
+              f"{MAC_TOLERANCE:.0e} relative); the MACs and reductions shown are opcount's")
 
 
 def main(argv=None) -> int:
