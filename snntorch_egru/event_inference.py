@@ -19,12 +19,25 @@ column only the nonzero (unpruned) weights are touched. The actual MACs are coun
 effective MACs (embedding lookup = 0 MACs). The gates, state update, events and reset
 are element-wise over all H units (every unit's state decays every step).
 
+Event polarity: both neurons of :mod:`snntorch_egru.functional` run, the reference
+``polarity="positive"`` one (:math:`e = H(\tilde c - \vartheta)`) and the signed one
+(``EGRU(..., polarity="signed")``), which fires where the state's magnitude crosses the
+threshold and sends the state with its sign:
+
+.. math::
+
+    e_t = H(|\tilde c_t| - \vartheta), \quad
+    y_t = \tilde c_t \odot e_t, \quad
+    c_t = \tilde c_t - e_t \odot \operatorname{sign}(\tilde c_t) \odot \vartheta
+    \quad \text{(reset by subtraction; "zero" and "none" as for the positive neuron)}.
+
+A negative event is a nonzero input of the next matmuls like a positive one: the columns
+read are those with :math:`y \ne 0` (never :math:`y > 0`), so the MAC formula above holds
+for both neurons. The C kernel takes the polarity as a flag of each layer's mode.
+
 Numerics: the same equations as :mod:`snntorch_egru.functional` (strict threshold
-:math:`H(0) = 0`, the model's reset mechanism and event polarity — a signed-event model
-fires where :math:`|\tilde c| > \vartheta` and sends :math:`y = \tilde c` with its sign,
-so a negative event is a nonzero input of the next matmul like a positive one —,
-thresholds after the positivity clamp),
-in the model's dtype (float32 or float64); sums run in a different order than the dense
+:math:`H(0) = 0`, the model's reset mechanism and event polarity, thresholds after the
+positivity clamp), in the model's dtype (float32 or float64); sums run in a different order than the dense
 matmul, so results agree with the dense forward to float rounding (an event can flip only
 if a unit lands within rounding of its threshold).
 
@@ -68,6 +81,18 @@ Example::
     >>> y = engine.step(torch.randn(8))                     # streaming: one input per call
     >>> y.shape
     (32,)
+
+The signed neuron, on the same input: events of both signs, the same checks::
+
+    >>> signed = EGRU(8, 32, num_layers=2, threshold=0.2, polarity="signed")
+    >>> engine = EventDrivenEGRU.from_model(signed)
+    >>> ys = engine.run(x)
+    >>> bool((ys < 0).any()) and bool((ys > 0).any())      # negative and positive events
+    True
+    >>> bool(abs(ys - signed(x)[0].detach().numpy()).max() < 1e-5)
+    True
+    >>> engine.macs == round(count_operations(signed, x).effective * 100)
+    True
 """
 
 from __future__ import annotations

@@ -16,7 +16,9 @@ concern, each importing only those above it in this list:
   :func:`sigmoid_q`, :func:`tanh_q` (piecewise-linear PLAN with shifts, adds and
   compares only), all with overflow counting;
 - :mod:`~snntorch_egru.quantization.integer`: a model's parameters as integer layers
-  (:func:`integer_layers`) and the step :func:`egru_step_int`;
+  (:func:`integer_layers`) and the step :func:`egru_step_int`, for the positive neuron
+  and the signed-event one (``EGRU(..., polarity="signed")``: events where ``|c~| > theta``,
+  docs/fixed-point.md "Signed events"), whichever the model has;
 - :mod:`~snntorch_egru.quantization.models`: whole models in integers, :func:`to_integer`
   -> :class:`IntegerEGRU` / :class:`IntegerEGRULanguageModel`, returning integer
   outputs, float views, the state and the overflow counters;

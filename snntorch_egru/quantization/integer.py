@@ -19,13 +19,20 @@ sums saturated to 24 bits (``sat24``) and F_g = 12 bit gates:
     \tilde c &= \mathrm{sat}(n_c + \mathrm{rsr}(z (c - n_c), F_g)), \quad
     e = \tilde c > \vartheta, \quad y = e \, \tilde c, \quad c \leftarrow \mathrm{sat}(\tilde c - e \vartheta)
 
-and, for a signed-event layer (``polarity="signed"``), :math:`e = (\tilde c > \vartheta) \lor
-(\tilde c < -\vartheta)`, :math:`c \leftarrow \mathrm{sat}(\tilde c - e \,
-\mathrm{sign}(\tilde c) \vartheta)` (docs/fixed-point.md, "Signed events"); both bit for bit
-:func:`egru_format.arithmetic.egru_step_fixed`
+and, for a signed-event layer (``polarity="signed"``, the torch EGRU's ``rnn.polarity``,
+carried into :attr:`IntegerEGRULayer.polarity` by :func:`integer_layers`),
 
+.. math::
+
+    e = (\tilde c > \vartheta) \lor (\tilde c < -\vartheta), \quad y = e \, \tilde c, \quad
+    c \leftarrow \mathrm{sat}(\tilde c - e \, \mathrm{sign}(\tilde c) \, \vartheta)
+
+(docs/fixed-point.md, "Signed events": two comparisons instead of :math:`|\tilde c|`, which
+would not fit 24 bits at :math:`\tilde c = -2^{23}`; ``y`` keeps the sign of :math:`\tilde c`).
+The "zero" and "none" resets are those of the positive neuron. Both neurons are bit for bit
+:func:`egru_format.arithmetic.egru_step_fixed`, the numpy step of the Lava fixed-point model.
 (``rsr`` = :func:`~.primitives.rshift_round`; the Dense products are
-:func:`~.primitives.dense_int`, in F_a).
+:func:`~.primitives.dense_int`, in F_a; the last :math:`c \leftarrow` is the "subtract" reset.)
 
 Example::
 
@@ -53,7 +60,8 @@ from typing import Optional
 
 import torch
 
-from egru_format import FRAC_GATE, INT24_MIN, DenseQuantization, EGRUQuantization, QuantizationError
+from egru_format import FRAC_GATE, INT24_MIN, RESET_MECHANISMS, DenseQuantization, EGRUQuantization, QuantizationError
+from egru_format.arithmetic import check_polarity
 from egru_format.fixed_point import checked_weight_exp, fixed_vector
 
 from ..language_model import EGRULanguageModel
@@ -81,7 +89,13 @@ class IntegerDenseLayer:
 
 @dataclass(frozen=True, eq=False)
 class IntegerEGRULayer:
-    """One EGRU layer in integers (docs/fixed-point.md): everything int64."""
+    """One EGRU layer in integers (docs/fixed-point.md): everything int64.
+
+    ``reset_mechanism`` (``"subtract"``, ``"zero"``, ``"none"``) and ``polarity``
+    (``"positive"``: events where ``c~ > theta``; ``"signed"``: where ``|c~| > theta``) are
+    the torch model's (:func:`integer_layers` copies them); anything else raises a
+    ValueError here rather than running another neuron.
+    """
 
     name: str
     weight_ih: torch.Tensor     # Lava integer weights 2k, [3H, in]
@@ -100,6 +114,10 @@ class IntegerEGRULayer:
     polarity: str = "positive"
 
     def __post_init__(self):
+        check_polarity(self.polarity)
+        if self.reset_mechanism not in RESET_MECHANISMS:
+            raise ValueError(f"{self.name}: reset_mechanism must be one of {RESET_MECHANISMS}, "
+                             f"got {self.reset_mechanism!r}")
         object.__setattr__(self, "_cached_ih", FloatWeights(self.weight_ih))
         object.__setattr__(self, "_cached_hh", FloatWeights(self.weight_hh))
 
@@ -122,6 +140,23 @@ def egru_step_int(x: Optional[torch.Tensor], y_prev: torch.Tensor, c_prev: torch
     Returns:
         ``(y, c, e)``: graded output and state (int64 [B, H], F_c) and the events (bool,
         None with ``events=False``, where y = c = c~).
+
+    The event and the reset follow ``layer.polarity``; a signed layer fires on either side
+    of ``+-theta`` (strict), sends ``y = c~`` with its sign and subtracts ``sign(c~) theta``.
+    With ``z = 1`` (``a_z >= 5``) and ``n = 0`` the candidate is the previous state, which
+    shows the neuron alone:
+
+    >>> H, fa = 4, 16
+    >>> bias_ih = torch.zeros(3 * H, dtype=torch.int64)
+    >>> bias_ih[H:2 * H] = 5 << fa                                  # a_z = 5: z = 4096, c~ = c_prev
+    >>> layer = IntegerEGRULayer("demo", torch.zeros(3 * H, 1, dtype=torch.int64),
+    ...                          torch.zeros(3 * H, H, dtype=torch.int64), 0, 0, bias_ih,
+    ...                          torch.zeros(3 * H, dtype=torch.int64), torch.full((H,), 100), 0, fa, 16,
+    ...                          polarity="signed")
+    >>> y, c, e = egru_step_int(torch.zeros(1, 1, dtype=torch.int64), torch.zeros(1, H, dtype=torch.int64),
+    ...                         torch.tensor([[150, -150, 100, -101]]), layer)
+    >>> y.tolist(), c.tolist()                                      # +-theta itself does not fire
+    ([[150, -150, 0, -101]], [[50, -50, 100, -1]])
     """
     H = layer.hidden_size
     fa, fc, fg = layer.frac_preact, layer.frac_state, layer.frac_gate

@@ -29,8 +29,17 @@ def layer_plan(model) -> list:
 
 
 def recurrent_stack(model) -> EGRU:
-    """The model's :class:`~snntorch_egru.EGRU` (the model itself, or a language model's ``rnn``)."""
-    return model.rnn if isinstance(model, EGRULanguageModel) else model
+    """The model's :class:`~snntorch_egru.EGRU` (the model itself, or a language model's ``rnn``).
+
+    Raises NotImplementedError for a language model whose readout reads the dense pre-reset
+    state (``readout_input="candidates"``, a diagnostic): the integer models read the events."""
+    if isinstance(model, EGRULanguageModel):
+        if getattr(model, "readout_input", "events") != "events":
+            raise NotImplementedError(
+                "fixed-point quantisation computes a readout of the graded events; this model's readout reads "
+                f"the dense pre-reset states (readout_input={model.readout_input!r}, a diagnostic)")
+        return model.rnn
+    return model
 
 
 def dense_tensors(model, name: str):

@@ -7,6 +7,9 @@ integer outputs, their float view ``output_int / 2**frac``, the state to pass ba
 the overflow counters of the call (:func:`new_overflow_counters`, keys
 ``OVERFLOW_KEYS``). Vector inputs are quantised once,
 ``x_int = sat24(round_half_away(x * 2**F_in))``; token inputs are one-hot integers 1.
+Each EGRU layer runs the torch model's neuron: its reset mechanism and its event
+polarity (``"positive"``, or ``"signed"``: events where ``|c~| > theta``, negative
+messages and states included; :func:`~snntorch_egru.quantization.egru_step_int`).
 
 Example::
 

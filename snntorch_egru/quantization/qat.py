@@ -7,8 +7,11 @@ thresholds on their formats, Dense outputs floored to F_a, sums saturated to 24 
 products rounded half up, PLAN gates (:func:`fake_sigmoid_q`, :func:`fake_tanh_q`).
 Rounding is the identity in the backward pass (straight-through, :math:`\partial
 \lfloor v \rceil / \partial v := 1`), events use the model's surrogate, saturation has
-the clamp's gradient. In float64 (the default) the forward pass equals the integer mode
-(:func:`~snntorch_egru.quantization.to_integer`) bit for bit.
+the clamp's gradient. The neuron is the model's: events :math:`e = H(\tilde c - \vartheta)`,
+or :math:`H(|\tilde c| - \vartheta)` with ``polarity="signed"``, and its reset (the signed
+"subtract" removes :math:`\mathrm{sign}(\tilde c)\,\vartheta`, exact on the grid). In float64
+(the default) the forward pass equals the integer mode
+(:func:`~snntorch_egru.quantization.to_integer`) bit for bit, for both neurons.
 
 Example::
 
@@ -152,7 +155,8 @@ class QuantizationAware(nn.Module):
     weights to ``mantissa * 2**s``, biases and thresholds to their formats, Dense outputs
     floored to F_a, sums saturated to 24 bits, products rounded half up, PLAN
     sigmoid/tanh on 12-bit gates. Rounding is straight-through in the backward pass,
-    events use the model's surrogate, saturation has the clamp's gradient.
+    events use the model's surrogate (on ``c~ - theta``, or ``|c~| - theta`` for a
+    signed-event model), saturation has the clamp's gradient.
 
     With ``dtype=torch.float64`` (the default) every intermediate is exact, so the
     forward pass equals the integer mode (:func:`to_integer`) bit for bit (as long as no

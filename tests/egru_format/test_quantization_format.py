@@ -65,9 +65,12 @@ def test_v2_round_trip_egru_and_float_file_has_no_quantization(tmp_path):
         assert int(f.attrs["format_version"]) == fmt.FORMAT_VERSION and "quantization" not in f["layer/1"]
 
 
-def test_numpy_integers_equal_torch_integers(lm_and_spec):
+@pytest.mark.parametrize("polarity", ["positive", "signed"])
+def test_numpy_integers_equal_torch_integers(lm_and_spec, polarity):
     lm, q, _ = lm_and_spec
     from converters.snntorch_bridge import to_spec
+
+    lm.rnn.polarity = polarity
 
     fixed = integer_network(to_spec(lm, q))
     torch_layers = integer_layers(lm, q)
@@ -81,9 +84,10 @@ def test_numpy_integers_equal_torch_integers(lm_and_spec):
             for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh", "threshold"):
                 assert np.array_equal(getattr(a, name), getattr(b, name).numpy()), name
             for name in ("weight_exp_ih", "weight_exp_hh", "frac_source", "frac_preact", "frac_state",
-                         "frac_gate", "reset_mechanism", "events"):
+                         "frac_gate", "reset_mechanism", "events", "polarity"):
                 assert getattr(a, name) == getattr(b, name), name
             assert a.weight_ih.dtype == np.int64 and (a.weight_ih % 2 == 0).all()
+            assert a.polarity == polarity
             assert a.weight_ih.min() >= -254 and a.weight_ih.max() <= 254
 
 

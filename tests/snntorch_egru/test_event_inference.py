@@ -1,4 +1,8 @@
-"""Event-driven streaming inference: equal to the dense forward, MACs equal to opcount's."""
+"""Event-driven streaming inference: equal to the dense forward, MACs equal to opcount's.
+
+Both neurons run through every check: the reference ``positive`` one and the ``signed`` one
+(events where |c~| > theta, y = c~ of either sign, the subtractive reset by sign(c~) theta).
+"""
 
 import numpy as np
 import pytest
@@ -13,25 +17,51 @@ from tests.conftest import REPO_ROOT
 # Both backends always run: the test environments have a C compiler, and a kernel that
 # fails to build must fail here rather than silently fall back to numpy.
 BACKENDS = ["numpy", "c"]
+POLARITIES = ["positive", "signed"]
 
 
 def test_c_backend_builds_here():
     assert c_backend_available(), "the C kernel could not be built (is a C compiler `cc` on PATH?)"
 
 
+def stream(engine, inputs):
+    """Step ``engine`` through ``inputs`` one call at a time: the outputs [T, ...], the MACs of
+    every step [T] and each layer's graded output y [T, H_k] (from ``engine.state``)."""
+    outputs, macs, ys = [], [], []
+    for x in inputs:
+        outputs.append(engine.step(x))
+        macs.append(engine.last_macs)
+        ys.append(engine.state[0])
+    return np.stack(outputs), np.asarray(macs, np.int64), [np.stack(layer) for layer in zip(*ys)]
+
+
 def check_against_dense(model, inputs, engine, atol):
-    outputs, per_step = engine.run(inputs, return_macs=True)
+    """The engine (fresh) against the dense torch forward on ``inputs``: outputs to ``atol``,
+    every layer's events (where y != 0) identical, the sign of the events as the neuron
+    allows (negative ones occur for the signed neuron, never for the positive one), the MACs
+    of every step and of every matmul equal to opcount's. Returns opcount's counts."""
+    outputs, per_step, ys = stream(engine, inputs)
+    rnn = model.rnn if isinstance(model, EGRULanguageModel) else model
     with torch.no_grad():
         dense, _ = model(inputs.unsqueeze(1) if isinstance(model, EGRULanguageModel) else inputs)
     dense = dense.reshape(outputs.shape).numpy()
     assert np.abs(outputs - dense).max() <= atol
+    if rnn.events:
+        for k, (y, events) in enumerate(zip(ys, rnn.last_events)):
+            np.testing.assert_array_equal(y != 0, events.reshape(y.shape).numpy() != 0, err_msg=f"layer {k}")
+        negative = sum(int((y < 0).sum()) for y in ys)
+        if rnn.polarity == "signed":
+            assert negative > 0, "no negative event: the signed neuron's sign handling went untested"
+        else:
+            assert negative == 0
     counts = count_operations(model, inputs)
     np.testing.assert_array_equal(per_step, counts.per_step[:, 0])
     assert engine.macs_by_matmul == {m.name: int(m.per_step.sum()) for m in counts.matmuls}
+    assert engine.steps == len(inputs) and engine.macs == round(counts.effective * len(inputs))
     return counts
 
 
-@pytest.mark.parametrize("polarity", ["positive", "signed"])
+@pytest.mark.parametrize("polarity", POLARITIES)
 @pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("sparsity", [0.0, 0.9])
 def test_stacked_egru_float32_600_steps(backend, sparsity, polarity):
@@ -45,28 +75,35 @@ def test_stacked_egru_float32_600_steps(backend, sparsity, polarity):
     assert engine.backend == backend
     counts = check_against_dense(rnn, x, engine, atol=1e-5)
     assert 0.0 < counts.activity_sparsity["pooled"] < 1.0  # events happen, and not always
-    assert engine.steps == 600 and engine.macs == int(counts.per_step.sum())
+    # run() is the same stepping: after reset() it repeats a fresh engine's stream exactly
+    streamed, macs, _ = stream(EventDrivenEGRU.from_model(rnn, backend=backend), x)
     engine.reset()
-    outputs = engine.run(x)
-    assert bool((outputs < 0).any()) == (polarity == "signed")      # negative events: the signed neuron only
+    outputs, per_step = engine.run(x, return_macs=True)
+    np.testing.assert_array_equal(outputs, streamed)
+    np.testing.assert_array_equal(per_step, macs)
+    assert engine.macs == int(counts.per_step.sum())
 
 
-@pytest.mark.parametrize("polarity", ["positive", "signed"])
+@pytest.mark.parametrize("polarity", POLARITIES)
 @pytest.mark.parametrize("backend", BACKENDS)
-def test_float64_model(backend, polarity):
+@pytest.mark.parametrize("sparsity", [0.0, 0.8])
+def test_float64_model(backend, sparsity, polarity):
     torch.manual_seed(1)
     rnn = EGRU(6, [20, 20], threshold=0.1, dtype=torch.float64, polarity=polarity)
-    Pruner(rnn, ["input", "recurrent"]).prune(0.8)
+    if sparsity:
+        Pruner(rnn, ["input", "recurrent"]).prune(sparsity)
     engine = EventDrivenEGRU.from_model(rnn, backend=backend)
     check_against_dense(rnn, torch.randn(500, 6, dtype=torch.float64), engine, atol=1e-10)
 
 
-@pytest.mark.parametrize("polarity", ["positive", "signed"])
+@pytest.mark.parametrize("polarity", POLARITIES)
 @pytest.mark.parametrize("backend", BACKENDS)
-def test_language_model_tied_and_pruned(backend, polarity):
+@pytest.mark.parametrize("sparsity", [0.0, 0.85])
+def test_language_model_tied(backend, sparsity, polarity):
     torch.manual_seed(2)
     lm = EGRULanguageModel(300, 24, [40, 24], tie_weights=True, threshold=0.05, polarity=polarity)
-    Pruner(lm, ["input", "recurrent", "embedding"], scope="matrix").prune(0.85)
+    if sparsity:
+        Pruner(lm, ["input", "recurrent", "embedding"], scope="matrix").prune(sparsity)
     tokens = torch.randint(0, 300, (520,))
     engine = EventDrivenEGRU.from_model(lm, backend=backend)
     counts = check_against_dense(lm, tokens, engine, atol=1e-5)
@@ -74,16 +111,73 @@ def test_language_model_tied_and_pruned(backend, polarity):
     assert counts.activity_sparsity["pooled"] > 0.3
 
 
+@pytest.mark.parametrize("polarity", POLARITIES)
 @pytest.mark.parametrize("backend", BACKENDS)
-@pytest.mark.parametrize("options", [{"reset_mechanism": "zero"}, {"reset_mechanism": "none"}, {"events": False},
-                                     {"bias": False}, {"polarity": "signed", "reset_mechanism": "zero"},
-                                     {"polarity": "signed", "reset_mechanism": "none"},
-                                     {"polarity": "signed", "events": False}])
-def test_reset_mechanisms_and_plain_gru(backend, options):
+@pytest.mark.parametrize("options", [{"reset_mechanism": "subtract"}, {"reset_mechanism": "zero"},
+                                     {"reset_mechanism": "none"}, {"events": False}, {"bias": False}])
+def test_reset_mechanisms_and_plain_gru(backend, options, polarity):
     torch.manual_seed(3)
-    rnn = EGRU(5, [16, 8], threshold=0.2, **options)
+    rnn = EGRU(5, [16, 8], threshold=0.2, polarity=polarity, **options)
     engine = EventDrivenEGRU.from_model(rnn, backend=backend)
     check_against_dense(rnn, torch.randn(200, 5), engine, atol=1e-5)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("reset_mechanism", ["subtract", "zero", "none"])
+@pytest.mark.parametrize("polarity", POLARITIES)
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_one_step_at_the_thresholds_of_both_signs(backend, polarity, reset_mechanism, dtype):
+    """The neuron's case analysis, exactly: with the update gate saturated (z = 1 exactly) and
+    no weights, c~ = c_{t-1}, so states set at +-theta (strict threshold: silent), +-1.5 theta
+    and +-0.5 theta give the event and reset rules directly."""
+    theta = 0.25
+    rnn = EGRU(2, 6, threshold=theta, polarity=polarity, reset_mechanism=reset_mechanism, dtype=dtype)
+    with torch.no_grad():
+        for name in ("weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0"):
+            getattr(rnn, name).zero_()
+        rnn.bias_ih_l0[6:12] = 100.0                        # z = sigmoid(100) = 1 in float32 and float64
+    c0 = torch.tensor([theta, -theta, 1.5 * theta, -1.5 * theta, 0.5 * theta, -0.5 * theta], dtype=dtype)
+    fired = torch.tensor([False, False, True, polarity == "signed", False, False])
+    expected_y = torch.where(fired, c0, torch.zeros_like(c0))
+    expected_c = {"subtract": c0 - fired * torch.sign(c0) * theta, "zero": torch.where(fired, 0.0, c0),
+                  "none": c0}[reset_mechanism]
+    x = torch.zeros(1, 2, dtype=dtype)
+    engine = EventDrivenEGRU.from_model(rnn, backend=backend)
+    engine.reset((torch.zeros(1, 6, dtype=dtype), c0[None]))
+    y = engine.step(x[0])
+    ys, cs = engine.state
+    np.testing.assert_array_equal(y, expected_y.numpy())
+    np.testing.assert_array_equal(cs[0], expected_c.numpy())
+    with torch.no_grad():                                   # the dense forward agrees, bit for bit
+        dense, (_, c_n) = rnn(x, (torch.zeros(1, 6, dtype=dtype), c0[None]))
+    np.testing.assert_array_equal(dense[0].numpy(), y)
+    np.testing.assert_array_equal(c_n[0].numpy(), cs[0])
+    assert engine.last_macs == 0                            # no weights: nothing to multiply
+    engine.step(x[0])                                       # the events are the next step's columns
+    assert engine.last_macs == 0
+
+
+@pytest.mark.parametrize("polarity", POLARITIES)
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_negative_events_are_read_as_columns(backend, polarity):
+    """A unit that fired with a negative event costs its column of W_hh (and of the next
+    layer's W_ih) like a positive event: the MACs follow y != 0, not y > 0 (checked here
+    against the stored column counts, independently of opcount)."""
+    torch.manual_seed(7)
+    rnn = EGRU(3, [8, 5], threshold=0.1, polarity=polarity)
+    Pruner(rnn, ["input", "recurrent"], scope="matrix").prune(0.5)
+    engine = EventDrivenEGRU.from_model(rnn, backend=backend)
+    hh, ih1 = engine.layers[0].hh, engine.layers[1].ih
+    totals, negative_columns = engine.macs_by_matmul, 0
+    for x in torch.randn(80, 3):
+        previous = engine.state[0][0]
+        engine.step(x)
+        now = engine.macs_by_matmul
+        assert now["weight_hh_l0"] - totals["weight_hh_l0"] == hh.col_nnz[previous != 0].sum()
+        assert now["weight_ih_l1"] - totals["weight_ih_l1"] == ih1.col_nnz[engine.state[0][0] != 0].sum()
+        negative_columns += int(hh.col_nnz[previous < 0].sum())
+        totals = now
+    assert (negative_columns > 0) == (polarity == "signed")
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
@@ -97,12 +191,15 @@ def test_sparse_input_vectors_touch_only_nonzero_columns(backend):
     assert ih.input_density < 0.5
 
 
+@pytest.mark.parametrize("polarity", POLARITIES)
 @pytest.mark.parametrize("backend", BACKENDS)
-def test_streaming_state_and_reset(backend):
+def test_streaming_state_and_reset(backend, polarity):
     torch.manual_seed(5)
-    rnn = EGRU(4, 12, num_layers=2, threshold=0.1)
+    rnn = EGRU(4, 12, num_layers=2, threshold=0.1, polarity=polarity)
     x = torch.randn(80, 4)
     y0, c0 = torch.rand(2, 12) * 0.5, torch.rand(2, 12) * 0.2
+    if polarity == "signed":                                # a signed state: events and c of either sign
+        y0, c0 = y0 * torch.sign(torch.randn(2, 12)), c0 * torch.sign(torch.randn(2, 12))
     with torch.no_grad():
         dense, (y_n, c_n) = rnn(x, (y0, c0))
     engine = EventDrivenEGRU.from_model(rnn, backend=backend)
@@ -197,3 +294,22 @@ def test_pyproject_declares_the_kernel_as_package_data():
     section = text.split("[tool.setuptools.package-data]", 1)[1].split("\n[", 1)[0]
     patterns = ast.literal_eval(re.search(r"^snntorch_egru\s*=\s*(\[.*?\])", section, re.M | re.S).group(1))
     assert any(Path("event_step.c").match(p) for p in patterns)
+
+
+def test_the_compiled_kernel_cache_follows_the_kernel_source(tmp_path, monkeypatch):
+    """The cached library's name carries a hash of the compiled source: an edited event_step.c
+    (here: one more comment line) compiles into a new library instead of loading a stale one."""
+    from snntorch_egru import event_inference
+
+    monkeypatch.setenv("SNNTORCH_EGRU_CACHE", str(tmp_path))
+    monkeypatch.setenv("SNNTORCH_EGRU_CFLAGS", "-O0")      # compiled twice here: quickly
+    event_inference._build_library()
+    first = {p.name for p in tmp_path.glob("event_kernel_*.so")}
+    event_inference._build_library()                      # same source: the cached library, no new file
+    assert {p.name for p in tmp_path.glob("event_kernel_*.so")} == first and len(first) == 1
+    text = event_inference.kernel_source_text()
+    monkeypatch.setattr(event_inference, "kernel_source_text", lambda: text + "\n/* edited */\n")
+    lib = event_inference._build_library()
+    libraries = {p.name for p in tmp_path.glob("event_kernel_*.so")}
+    assert len(libraries) == 2 and first < libraries
+    assert lib.network_step_f32_u16.restype is not None   # the new one loads, with its signatures

@@ -3,11 +3,14 @@ r"""Calibration, phase 1: run the float model and record the magnitudes each for
 The model runs in float64 from the zero state on every calibration input, step by step
 through :func:`snntorch_egru.functional.egru_gates` (the reference step's gates, so the
 observed quantities are exactly those of :mod:`snntorch_egru.functional`), with hard
-events :math:`e = \tilde c > \vartheta` and the model's reset. Recorded per layer
+events :math:`e = \tilde c > \vartheta` (:math:`|\tilde c| > \vartheta` for a signed-event
+model, ``polarity="signed"``) and the model's reset. Recorded per layer
 (docs/fixed-point.md, "Calibration", step 1):
 
 - ``"preact"``: max over steps of :math:`|a_r|, |a_z|, |U_n y + b_{Un}|, |a_n|` (bounds F_a);
-- ``"state"``: max :math:`|\tilde c|` (bounds F_c);
+- ``"state"``: max :math:`|\tilde c|` over both signs (bounds F_c; it also bounds the
+  messages :math:`|y| \le |\tilde c|` and the reset state :math:`|c| \le |\tilde c|`, negative
+  ones included);
 - ``"output"``: max :math:`|\mathrm{logit}|` of a language model's readout;
 
 and ``max_input``, max :math:`|x|` of vector inputs (bounds F_in).

@@ -56,3 +56,32 @@ def test_calibration_errors_name_layer_and_value():
         rnn3.bias_ih_l0[1] = 1e7
     with pytest.raises(QuantizationError, match=r"l0: max \|pre-activation\| = 1e\+07"):
         calibrate(rnn3, torch.randn(8, 2, 2))
+
+
+def test_calibration_covers_negative_states_of_the_signed_neuron():
+    """A signed-event layer whose candidates are all negative (n ~ -1): F_c is set by max |c~| over the negative
+    states (a positive-only range would be the threshold's and allow F_c = 23, which puts c~ ~ -1 next to the 24-bit
+    limit); the integer model then runs without saturation and sends the negative events."""
+    from snntorch_egru.quantization import to_integer
+    from snntorch_egru.quantization.calibration.constrain import frac_upper
+    from snntorch_egru.quantization.calibration.observe import observe
+
+    torch.manual_seed(24)
+    rnn = EGRU(2, 3, threshold=0.01, reset_mechanism="none", polarity="signed")
+    with torch.no_grad():
+        rnn.weight_hh_l0.zero_()
+        rnn.weight_ih_l0.mul_(0.1)
+        rnn.bias_hh_l0.zero_()
+        rnn.bias_ih_l0.copy_(torch.tensor([0.0] * 6 + [-3.0] * 3))     # a_n ~ -3: n ~ -1, c~ < 0 throughout
+    x = torch.randn(20, 2, 2)
+    with torch.no_grad():
+        y, _ = rnn(x)          # reset "none", theta 0.01: y = c~ wherever it fires, and it fires almost always
+    assert float(y.max()) < 0 and float(y.min()) < -0.9
+    state = observe(rnn, x).layers["l0"]["state"]
+    assert state == pytest.approx(-float(y.min()), rel=1e-6)                 # the negative side was recorded
+    q = calibrate(rnn, x, max_frac=23)
+    frac_state = q.layers[0].frac_state
+    assert frac_state == frac_upper(state, 23) < frac_upper(float(rnn.threshold_l0.detach().max()), 23)
+    result = to_integer(rnn, q)(x)
+    assert result.overflow_total == 0
+    assert int(result.output_int.max()) < 0 and int(result.output_int.min()) > -(1 << 22)   # one bit of headroom

@@ -15,7 +15,7 @@ from snntorch_egru.quantization import (
     QuantizationError, QuantizationSpec, calibrate, egru_step_int, integer_layers, sigmoid_q, tanh_q, to_integer,
     weight_scale_exponent,
 )
-from tests.snntorch_egru.quantization.int_reference import py_step, random_layer, to_layer
+from tests.snntorch_egru.quantization.int_reference import py_dense, py_step, random_layer, to_layer
 
 
 @pytest.mark.parametrize("polarity", ["positive", "signed"])
@@ -50,36 +50,75 @@ def test_egru_step_int_matches_plain_int_reference(reset, polarity):
     assert (negative_events > 0) == (polarity == "signed")
 
 
-@pytest.mark.parametrize("reset", ["subtract", "zero", "none"])
-def test_torch_integer_step_is_the_formats_numpy_step(reset):
-    """egru_step_int (torch) and egru_format.arithmetic.egru_step_fixed (numpy, the Lava model's) agree
-    bit for bit on signed events, with states at +-theta, +-(theta + 1) and the int24 limits."""
+def _numpy_step(layer, x, y_prev, c_prev, reset, polarity):
+    """egru_format.arithmetic.egru_step_fixed (the Lava fixed-point model's step) on one sample; the two Dense
+    outputs come from the oracle's py_dense. Returns (y, c, overflow counts as a dict of the nonzero ones)."""
     import numpy as np
 
-    from egru_format import INT24_MAX, INT24_MIN
+    from egru_format import EGRU_OVERFLOW_KEYS
     from egru_format.arithmetic import egru_step_fixed
 
-    rng = random.Random(11)
-    for case in range(40):
-        I, H = rng.randint(1, 4), rng.randint(2, 6)
-        p = random_layer(rng, I, H, big=case % 2 == 0, reset=reset, polarity="signed")
+    counts = {}
+    ax = py_dense(layer.weight_ih.tolist(), x, layer.weight_exp_ih, counts)
+    ah = py_dense(layer.weight_hh.tolist(), y_prev, layer.weight_exp_hh, counts)
+    gate_x = np.array(ax, np.int64) + layer.bias_ih.numpy()
+    gate_h = np.array(ah, np.int64) + layer.bias_hh.numpy()
+    y, c = np.array(y_prev, np.int64), np.array(c_prev, np.int64)
+    n = egru_step_fixed(gate_x, gate_h, y, c, layer.threshold.numpy(), frac_preact=layer.frac_preact,
+                        frac_state=layer.frac_state, reset_mechanism=reset, polarity=polarity)
+    counts.update({key: int(v) for key, v in zip(EGRU_OVERFLOW_KEYS, n)})
+    return y.tolist(), c.tolist(), {k: v for k, v in counts.items() if v}
+
+
+@pytest.mark.parametrize("polarity", ["positive", "signed"])
+@pytest.mark.parametrize("reset", ["subtract", "zero", "none"])
+def test_torch_integer_step_is_the_formats_numpy_step(reset, polarity):
+    """egru_step_int (torch) and egru_format.arithmetic.egru_step_fixed (numpy, the Lava model's) agree bit for bit,
+    with the overflow counters, on random layers and states, and on candidates c~ placed exactly at +-theta,
+    +-(theta +- 1), 0, +-1 and the int24 limits (z = 1, n = 0 make c~ = c_prev)."""
+    from egru_format import INT24_MAX, INT24_MIN
+
+    rng = random.Random(sum(map(ord, "numpy" + reset + polarity)))
+    edge_hits = {"pos": 0, "neg": 0, "min": 0, "max": 0}
+    for case in range(48):
+        I, H, B = rng.randint(1, 4), rng.randint(2, 6), 3
+        p = random_layer(rng, I, H, big=case % 2 == 0, reset=reset, polarity=polarity)
+        forced = case % 3 == 0
+        if forced:      # zero weights, a_z = 5 << fa (z = 4096), a_n = 0 (n = 0): c~ = c_prev exactly
+            p["w_ih"] = [[0] * I for _ in range(3 * H)]
+            p["w_hh"] = [[0] * H for _ in range(3 * H)]
+            p["b_ih"] = [0] * H + [5 << p["fa"]] * H + [0] * H
+            p["b_hh"] = [0] * (3 * H)
+            p["theta"][0] = rng.choice([1, INT24_MAX, p["theta"][0]])
         layer = to_layer(p, I)
-        theta = layer.threshold
-        x = torch.tensor([[rng.randint(-(1 << 20), 1 << 20) for _ in range(I)]])
-        y0 = torch.zeros(1, H, dtype=torch.int64)
-        edges = torch.stack([theta, -theta, theta + 1, -theta - 1, torch.full_like(theta, INT24_MAX),
-                             torch.full_like(theta, INT24_MIN)])
-        c0 = edges[torch.randint(0, len(edges), (H,), generator=torch.Generator().manual_seed(case)),
-                   torch.arange(H)].unsqueeze(0)
+        span = 1 << (23 if case % 2 == 0 else 16)
+        x = [[rng.randint(-span, span) for _ in range(I)] for _ in range(B)]
+        y0 = [[rng.choice([0, rng.randint(INT24_MIN, INT24_MAX)]) for _ in range(H)] for _ in range(B)]
+        edges = lambda t: [t, -t, t + 1, -t - 1, t - 1, -t + 1, 0, 1, -1, INT24_MAX, INT24_MIN]  # noqa: E731
+        c0 = [[min(max(rng.choice(edges(p["theta"][j])), INT24_MIN), INT24_MAX) if forced or rng.random() < 0.5
+               else rng.randint(INT24_MIN, INT24_MAX) for j in range(H)] for _ in range(B)]
         counts = {}
-        y, c, _ = egru_step_int(x, y0, c0, layer, counts)
-        ax = [sum(w * v for w, v in zip(row, x[0].tolist())) for row in p["w_ih"]]
-        gate_x = np.array([a << p["e_ih"] if p["e_ih"] > 0 else a >> -p["e_ih"] for a in ax], np.int64)
-        gate_x = ((gate_x + 2**31) % 2**32) - 2**31 + np.array(p["b_ih"], np.int64)
-        y_np, c_np = np.zeros(H, np.int64), c0[0].numpy().copy()
-        egru_step_fixed(gate_x, np.array(p["b_hh"], np.int64), y_np, c_np, theta.numpy(), frac_preact=p["fa"],
-                        frac_state=p["fc"], reset_mechanism=reset, polarity="signed")
-        assert y[0].tolist() == y_np.tolist() and c[0].tolist() == c_np.tolist(), f"case {case}"
+        y, c, e = egru_step_int(torch.tensor(x), torch.tensor(y0), torch.tensor(c0), layer, counts)
+        for b in range(B):
+            y_np, c_np, counts_np = _numpy_step(layer, x[b], y0[b], c0[b], reset, polarity)
+            b_counts = {}
+            egru_step_int(torch.tensor([x[b]]), torch.tensor([y0[b]]), torch.tensor([c0[b]]), layer, b_counts)
+            assert y[b].tolist() == y_np and c[b].tolist() == c_np, f"case {case}, sample {b}"
+            assert {k: v for k, v in b_counts.items() if v} == counts_np, f"case {case}, sample {b}"
+            if forced:  # c~ = c_prev: the neuron alone, written out from the equations
+                for j, (ct, theta) in enumerate(zip(c0[b], p["theta"])):
+                    fired = (ct > theta or ct < -theta) if polarity == "signed" else ct > theta
+                    assert y_np[j] == (ct if fired else 0)
+                    sign = (ct > 0) - (ct < 0) if polarity == "signed" else 1
+                    expected = {"subtract": ct - sign * theta if fired else ct, "zero": 0 if fired else ct,
+                                "none": ct}[reset]
+                    assert c_np[j] == expected
+                    edge_hits["pos"] += ct in (theta, theta + 1)
+                    edge_hits["neg"] += ct in (-theta, -theta - 1)
+                    edge_hits["min"] += ct == INT24_MIN
+                    edge_hits["max"] += ct == INT24_MAX
+        assert torch.equal(e, y != 0)
+    assert min(edge_hits.values()) > 0, edge_hits
 
 
 def test_egru_step_int_events_off_is_plain_gru():

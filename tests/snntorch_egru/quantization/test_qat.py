@@ -1,5 +1,6 @@
 """Quantisation-aware training (snntorch_egru.quantization.qat): the fake-quantised gates, the forward pass equal
-to the integer mode (float64) or close to it (float32), training and projection."""
+to the integer mode (float64) or close to it (float32), training and projection; for the positive and the
+signed-event neuron."""
 
 from __future__ import annotations
 
@@ -46,6 +47,14 @@ def test_qat_float64_forward_equals_integer_mode_exactly(polarity):
     r_b = int_lm(tokens[8:], r_a.state)
     scale = 2.0**r_a.frac
     assert torch.equal(torch.cat([logits_a, logits_b]) * scale, torch.cat([r_a.output_int, r_b.output_int]).double())
+    # the carried states too, negative ones included for the signed neuron
+    negative = 0
+    for (ys_f, cs_f), r in ((s_a, r_a), (qat_lm(tokens[8:], s_a)[1], r_b)):
+        for y_f, c_f, y_i, c_i, layer in zip(ys_f, cs_f, *r.state, q_lm.layers[1:-1]):
+            scale = 2.0**layer.frac_state
+            assert torch.equal(y_f * scale, y_i.double()) and torch.equal(c_f * scale, c_i.double())
+            negative += int((y_i < 0).sum())
+    assert (negative > 0) == (polarity == "signed")
 
 
 @pytest.mark.parametrize("polarity", ["positive", "signed"])
@@ -57,12 +66,14 @@ def test_qat_exact_for_other_resets_and_no_bias(reset, polarity):
     q = calibrate(rnn, x)
     y, _ = quantization_aware(rnn, q)(x)
     assert torch.equal(y, to_integer(rnn, q)(x).output_int.double() / 2.0**q.output_frac)
+    assert bool((y < 0).any()) == (polarity == "signed")
 
 
-def test_qat_float32_close_to_integer_mode():
+@pytest.mark.parametrize("polarity", ["positive", "signed"])
+def test_qat_float32_close_to_integer_mode(polarity):
     """Stated bound (docs/fixed-point.md): float32 QAT is within 1e-3 of the integer mode on >= 99% of outputs."""
     torch.manual_seed(7)
-    rnn = EGRU(3, 16, threshold=0.05)
+    rnn = EGRU(3, 16, threshold=0.05, polarity=polarity)
     x = torch.randn(30, 8, 3)
     q = calibrate(rnn, x)
     y32, _ = quantization_aware(rnn, q, dtype=torch.float32)(x)
@@ -71,14 +82,16 @@ def test_qat_float32_close_to_integer_mode():
     assert close >= 0.99
 
 
-def test_qat_trains_and_projects():
+@pytest.mark.parametrize("polarity", ["positive", "signed"])
+def test_qat_trains_and_projects(polarity):
     torch.manual_seed(8)
-    rnn = EGRU(2, 6, threshold=0.05)
+    rnn = EGRU(2, 6, threshold=0.05, polarity=polarity)
     x = torch.randn(10, 4, 2)
     q = calibrate(rnn, x)
     qat = quantization_aware(rnn, q)
     assert [p for p in qat.parameters()] == [p for p in rnn.parameters()]
     y, _ = qat(x)
+    assert bool((y < 0).any()) == (polarity == "signed")
     loss = y.pow(2).sum() + qat.activity().pooled
     loss.backward()
     assert rnn.weight_ih_l0.grad is not None and rnn.weight_ih_l0.grad.abs().sum() > 0
