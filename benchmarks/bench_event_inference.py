@@ -1,11 +1,16 @@
 """Batch-1 streaming inference on the CPU: event-driven EGRU against torch.nn.GRU, in one run.
 
 For each size (H units per layer, input size H, 1 or 2 layers) the script builds one
-``torch.nn.GRU`` and, from its weights, EGRUs of both neurons (``--polarities``: the
-reference ``positive`` one and the ``signed`` one, which fires where |c| > threshold and so
-is more active at the same threshold: compare rows at equal activity) at several
-thresholds (activity levels) and weight sparsities (per-matrix magnitude pruning of every
-``weight_ih``/``weight_hh``), then
+``torch.nn.GRU`` and, from its weights, EGRUs at several thresholds (activity levels) and
+weight sparsities (per-matrix magnitude pruning of every ``weight_ih``/``weight_hh``), of
+both neurons (``--polarities``): the reference ``positive`` one and the ``signed`` one,
+which fires where |c~| > threshold, sends y = c~ with its sign and resets by
+sign(c~) threshold. At the same threshold the signed neuron is more active, so by default
+(``--signed-match activity``) each signed model sits next to its positive counterpart (same
+weights, same pruning) at a comparable activity: its threshold is the one, found by bisection
+on the benchmark input, whose pooled activity is nearest the positive model's (the row's
+``matched_to`` names the positive threshold); ``--signed-match threshold`` times it at the
+positive model's threshold instead. Then it
 times, interleaved over ``--repeats`` rounds (medians), per token:
 
 - ``gru stream``: ``nn.GRU`` one token per call (state carried), ``torch.inference_mode``;
@@ -75,23 +80,70 @@ def event_stream(engine, xs):
         step(x_t)
 
 
+def pooled_activity(model, x) -> float:
+    """Fraction of nonzero y over every layer's units and steps of ``model`` on ``x`` [T, I]
+    (opcount's ``1 - activity_sparsity["pooled"]``)."""
+    with torch.inference_mode():
+        model(x.unsqueeze(1))
+    events = model.last_events
+    return sum(int(torch.count_nonzero(e)) for e in events) / sum(e.numel() for e in events)
+
+
+def set_threshold(model, threshold: float) -> None:
+    with torch.no_grad():
+        for k in range(model.num_layers):
+            getattr(model, f"threshold_l{k}").fill_(threshold)
+
+
+def match_activity(model, x, target: float, low: float, high: float = 1.0, iterations: int = 20) -> float:
+    """Set ``model``'s threshold (one for every unit) to the value in [low, high] whose pooled
+    activity on ``x`` is nearest ``target`` (bisection: activity falls as the threshold rises;
+    |c~| < 1, so none fires at 1); returns it. ``low``: the positive model's threshold, where
+    the signed neuron is at least as active."""
+    def activity_at(threshold):
+        set_threshold(model, threshold)
+        return pooled_activity(model, x)
+
+    best = (low, activity_at(low))
+    if best[1] > target:
+        for _ in range(iterations):
+            middle = 0.5 * (low + high)
+            activity = activity_at(middle)
+            if abs(activity - target) < abs(best[1] - target):
+                best = (middle, activity)
+            if activity == target:
+                break
+            low, high = (middle, high) if activity > target else (low, middle)
+    set_threshold(model, best[0])
+    return best[0]
+
+
 def timed(fn, *args) -> float:
     start = time.perf_counter()
     fn(*args)
     return time.perf_counter() - start
 
 
-def bench_size(hidden, layers, thresholds, sparsities, steps, repeats, backend, polarities=("positive",)):
+def bench_size(hidden, layers, thresholds, sparsities, steps, repeats, backend, polarities=("positive",),
+               signed_match="activity"):
     torch.manual_seed(0)
     gru = nn.GRU(hidden, hidden, layers).eval()
     x = torch.randn(steps, hidden, generator=torch.Generator().manual_seed(1))
     xs = x.numpy()
     egru_dense = EGRU.from_gru(gru, threshold=thresholds[len(thresholds) // 2]).eval()
     configs = []
-    for polarity, threshold, sparsity in ((p, t, s) for p in polarities for t in thresholds for s in sparsities):
+    match = signed_match == "activity" and "positive" in polarities
+    # polarity innermost: each signed row next to the positive one with the same weights
+    for threshold, sparsity, polarity in ((t, s, p) for t in thresholds for s in sparsities for p in polarities):
         model = EGRU.from_gru(gru, threshold=threshold, polarity=polarity).eval()
         if sparsity:
             Pruner(model, ["input", "recurrent"], scope="matrix").prune(sparsity)
+        matched_to = None
+        if polarity == "signed" and match:
+            positive = next(c for c in configs if (c["polarity"], c["threshold"], c["sparsity"]) ==
+                            ("positive", threshold, sparsity))
+            target = 1.0 - positive["counts"].activity_sparsity["pooled"]
+            matched_to, threshold = threshold, match_activity(model, x, target, low=threshold)
         counts = count_operations(model, x)
         engine = EventDrivenEGRU.from_model(model, backend=backend)
         event_stream(engine, xs)  # warm-up; checks the MAC count
@@ -102,7 +154,8 @@ def bench_size(hidden, layers, thresholds, sparsities, steps, repeats, backend, 
         assert abs(engine.macs - expected) <= MAC_TOLERANCE * expected, \
             f"event MACs {engine.macs} differ from opcount's {expected} by more than rounding flips explain"
         configs.append({"polarity": polarity, "threshold": threshold, "sparsity": sparsity, "counts": counts,
-                        "engine": engine, "macs_equal_opcount": engine.macs == expected})
+                        "engine": engine, "macs_equal_opcount": engine.macs == expected,
+                        "matched_to": matched_to})
     jobs = {"gru stream": (gru_stream, gru, x), "gru seq": (gru_sequence, gru, x),
             "egru dense": (egru_sequence, egru_dense, x)}
     for i, config in enumerate(configs):
@@ -120,7 +173,7 @@ def bench_size(hidden, layers, thresholds, sparsities, steps, repeats, backend, 
         event = median[i]
         rows.append({
             "hidden": hidden, "layers": layers, "polarity": config["polarity"], "threshold": config["threshold"],
-            "sparsity": config["sparsity"],
+            "matched_to": config["matched_to"], "sparsity": config["sparsity"],
             "activity": 1.0 - counts.activity_sparsity["pooled"], "op_reduction": counts.reduction_effective,
             "op_reduction_activity_only": counts.reduction_activity, "event_macs_per_token": counts.effective,
             "macs_equal_opcount": config["macs_equal_opcount"],
@@ -141,9 +194,12 @@ def print_rows(rows, backend):
           f"{'x stream':>9}{'x seq':>7}")
     for r in rows:
         flag = "" if r["macs_equal_opcount"] else "  (*)"
-        print(f"{r['polarity']:>9}{r['threshold']:>7.2f}{r['sparsity']:>9.2f}{r['activity']:>9.3f}{r['event_macs_per_token']:>10.0f}"
-              f"{r['op_reduction']:>9.1f}{r['event_ms']:>10.4f}{r['speedup_vs_gru_stream']:>9.1f}"
+        print(f"{r['polarity']:>9}{r['threshold']:>7.3f}{r['sparsity']:>9.2f}{r['activity']:>9.3f}"
+              f"{r['event_macs_per_token']:>10.0f}{r['op_reduction']:>9.1f}{r['event_ms']:>10.4f}{r['speedup_vs_gru_stream']:>9.1f}"
               f"{r['speedup_vs_gru_seq']:>7.1f}{flag}")
+    if any(r["matched_to"] is not None for r in rows):
+        print("signed rows: threshold chosen for the activity of the positive row above (its threshold "
+              "and pruning; --signed-match activity)")
     if not all(r["macs_equal_opcount"] for r in rows):
         print("(*) the engine's MAC count differs from opcount's by a rounding-level event flip (< "
               f"{MAC_TOLERANCE:.0e} relative); the MACs and reductions shown are opcount's")
@@ -157,6 +213,9 @@ def main(argv=None) -> int:
     parser.add_argument("--sparsities", type=float, nargs="+", default=[0.0, 0.8, 0.9, 0.95])
     parser.add_argument("--polarities", nargs="+", choices=["positive", "signed"], default=["positive", "signed"],
                         help="EGRU neurons to time (default both)")
+    parser.add_argument("--signed-match", choices=["activity", "threshold"], default="activity",
+                        help="signed models at the activity of the positive one with the same weights (by "
+                             "their own threshold; default) or at the positive one's threshold")
     parser.add_argument("--steps", type=int, default=200)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: torch's)")
@@ -172,7 +231,7 @@ def main(argv=None) -> int:
     for hidden in args.hidden:
         for layers in args.layers:
             rows = bench_size(hidden, layers, args.thresholds, args.sparsities, args.steps, args.repeats,
-                              args.backend, args.polarities)
+                              args.backend, args.polarities, args.signed_match)
             print_rows(rows, backend)
             all_rows += rows
     print("\nnearest to a 20x op reduction (issue target: >= 5x faster than gru stream there):")
@@ -180,7 +239,7 @@ def main(argv=None) -> int:
         rows = [r for r in all_rows if (r["hidden"], r["layers"], r["polarity"]) == (hidden, layers, polarity)]
         best = min(rows, key=lambda r: abs(r["op_reduction"] - 20))
         print(f"  H={hidden} layers={layers} {polarity}: op reduction {best['op_reduction']:.1f}x "
-              f"(threshold {best['threshold']}, sparsity {best['sparsity']}) -> "
+              f"(threshold {best['threshold']:.3g}, sparsity {best['sparsity']}) -> "
               f"{best['speedup_vs_gru_stream']:.1f}x vs gru stream, {best['speedup_vs_gru_seq']:.1f}x vs gru seq")
     if args.json:
         atomic_write_text(args.json, json.dumps(all_rows, indent=2), parents=True)
