@@ -476,12 +476,21 @@ def remeasure(settings: dict, corpus, output_dir: Path, results_dir: Path, log=p
 # --------------------------------------------------------------------------- report
 
 
+def protocol_record(record: dict) -> bool:
+    """Whether ``record`` is a 2 x 256 front configuration at the protocol's budget and seed 0 (the
+    seeds, the long runs and the wide models are measured beside the per-family fronts)."""
+    family = FAMILY.get(record["family"])
+    return family is not None and family.front is not None and family.width == "base"
+
+
 def fronts(records: dict) -> dict:
-    """``{front label: [records sorted by RNN reduction]}``: one EGRU front per weight decay, pruned GRU, pruned LSTM."""
+    """``{front label: [records sorted by RNN reduction]}`` of the 2 x 256 protocol configurations: one
+    reference-neuron EGRU front per weight decay, the signed-event EGRU, pruned GRU, pruned LSTM."""
     out: dict = {}
-    for record in records.values():
+    for record in filter(protocol_record, records.values()):
+        signed = (FAMILY[record["family"]].neuron or {}).get("polarity") == "signed"
         label = {"gru": "pruned GRU", "lstm": "pruned LSTM"}.get(
-            record["kind"], f"EGRU x pruning, wd {record['weight_decay']:g}")
+            record["kind"], f"EGRU {'signed ' if signed else ''}x pruning, wd {record['weight_decay']:g}")
         out.setdefault(label, []).append(record)
     return {label: sorted(group, key=lambda r: r["reduction_rnn_only"]) for label, group in out.items()}
 
@@ -554,7 +563,7 @@ def target_lines(records: dict, groups: dict) -> list:
         return []
     gru = records["gru"]["test_perplexity"]
     lines = ["Targets (issue 11, item 7):", ""]
-    dense_egru = [r for r in records.values() if r["kind"] == "egru" and r["parent"] is None]
+    dense_egru = [r for r in records.values() if r["kind"] == "egru" and r["parent"] is None and protocol_record(r)]
     if dense_egru:
         best = min(dense_egru, key=lambda r: r["test_perplexity"])
         sparse = [r for r in dense_egru if r["activity_sparsity"]["pooled"] >= 0.75]
@@ -669,6 +678,39 @@ def seed_lines(records: dict) -> list:
     return out
 
 
+def signed_vs_reference_lines(records: dict) -> list:
+    """The signed neuron against the reference neuron at (nearly) equal activity sparsity, 2 x 256, 6 epochs,
+    judged against the seed spread (the question issue 19 is gated on)."""
+    signed = [records[n] for n in ("egru_signed", "egru_signed_s1", "egru_signed_s2") if n in records]
+    reference = [records[f.name] for f in FAMILIES if f.name in records and f.rnn_type == "egru"
+                 and f.neuron is None and f.width == "base" and f.front is not None]
+    if not signed or not reference:
+        return []
+    ppl, act = _mean_std([r["test_perplexity"] for r in signed]), _mean_std([r["activity_sparsity"]["pooled"]
+                                                                             for r in signed])
+    spreads = {base: max(records[n]["test_perplexity"] for n in names) - min(records[n]["test_perplexity"]
+                                                                            for n in names)
+               for base in ("gru", SEED_EGRU)
+               for names in [[n for n in (base, f"{base}_s1", f"{base}_s2") if n in records]] if len(names) > 1}
+    spread = max(spreads.values()) if spreads else None
+    nearest = min(reference, key=lambda r: abs(r["activity_sparsity"]["pooled"] - act[0]))
+    best = min(reference, key=lambda r: r["test_perplexity"])
+    out = ["## The signed neuron against the reference neuron (dense 2 x 256, 6 epochs)", "",
+           "| model | test ppl | activity sparsity |", "|---|---|---|",
+           f"| egru_signed ({len(signed)} seed{'s' if len(signed) > 1 else ''}) | {ppl[0]:.2f}"
+           + (f" +- {ppl[1]:.2f}" if len(signed) > 1 else "") + f" | {act[0]:.3f} |",
+           *(f"| {r['name']} (reference neuron, wd {r['weight_decay']:g}) | {r['test_perplexity']:.2f} | "
+             f"{r['activity_sparsity']['pooled']:.3f} |" for r in reference), ""]
+    for label, other in (("nearest in activity sparsity", nearest), ("best", best)):
+        gap = other["test_perplexity"] - ppl[0]
+        judged = ("no seed spread measured yet" if spread is None else
+                  f"{'beyond' if gap > spread else 'within'} the largest seed spread ({spread:.2f})")
+        out.append(f"- against the {label} reference-neuron model, {other['name']} (activity sparsity "
+                   f"{other['activity_sparsity']['pooled']:.3f}): the signed neuron's perplexity is {-gap:+.2f} "
+                   f"({ppl[0] / other['test_perplexity'] - 1:+.1%}), a difference {judged}.")
+    return out + [""]
+
+
 def long_run_lines(records: dict) -> list:
     """The long runs of the deciding pair against their protocol-length runs (issue 17, item 5)."""
     pairs = [(base, f"{base}_e12") for base in ("gru", SEED_EGRU)]
@@ -752,7 +794,7 @@ def equal_cost_lines(records: dict, ablations: dict) -> list:
                          f"{r['test_perplexity'] / gru_abl['test_perplexity'] - 1:+.1%} | {closed:+.0%} | "
                          f"{r['activity_sparsity']['pooled']:.3f} |")
         lines.append("")
-    lines += seed_lines(records) + long_run_lines(records)
+    lines += seed_lines(records) + signed_vs_reference_lines(records) + long_run_lines(records)
     return lines
 
 

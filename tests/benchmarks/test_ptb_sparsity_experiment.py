@@ -135,8 +135,19 @@ def test_report_table_verdict_plot(quick_run):
         assert f"| {name} |" in table
     verdict = (results / "verdict.md").read_text()
     for front in ("pruned GRU", "pruned LSTM", "EGRU x pruning, wd 0.03", "EGRU x pruning, wd 0.1",
-                  "EGRU x pruning, wd 0.3"):
+                  "EGRU x pruning, wd 0.3", "EGRU signed x pruning, wd 0.1"):
         assert f"| {front} |" in verdict
+    # the fronts hold the 2 x 256 protocol configurations only: no seed, long run or wide model in them
+    fronts = MODULE.fronts({name: json.loads((results / f"{name}.json").read_text()) for name in CONFIGS})
+    names = {r["name"] for front in fronts.values() for r in front}
+    assert names and not any(n.endswith(("_s1", "_s2", "_e12")) or "_512" in n for n in names)
+    assert {r["name"] for r in fronts["EGRU x pruning, wd 0.1"]} == {"egru_wd010", "egru_wd010_p80",
+                                                                     "egru_wd010_p90", "egru_wd010_p95"}
+    equal_cost = (results / "equal_cost.md").read_text()
+    for section in ("## Seed spread", "## The signed neuron against the reference neuron", "## Twice the budget"):
+        assert section in equal_cost, section
+    assert "beyond" in equal_cost.split("## The signed neuron")[1] or "within" in equal_cost.split(
+        "## The signed neuron")[1]
     targets = verdict.split("Targets (issue 11, item 7):")[1]
     assert targets.count("\n- ") == 3 and all(word in targets for word in ("75% activity", "20x", "beyond 10x"))
     assert (results / "pareto.png").stat().st_size > 1000
