@@ -23,7 +23,7 @@ from __future__ import annotations
 import typing as ty
 
 import numpy as np
-from egru_format.constants import FRAC_LIMIT, POLARITIES, RESET_MECHANISMS
+from egru_format.constants import FRAC_LIMIT, RESET_MECHANISMS
 from egru_format.spec import checked_int
 
 __all__ = ["checked_size", "optional_int", "checked_frac", "checked_first_step", "checked_shape", "real_vector",
@@ -76,13 +76,6 @@ def real_vector(name: str, value, shape: ty.Tuple[int]) -> np.ndarray:
     if not bool(np.all(np.isfinite(array))):
         raise ValueError(f"{name} contains NaN or Inf")
     return array
-
-
-def checked_polarity(polarity) -> str:
-    """An EGRU's event ``polarity``: one of :data:`egru_format.constants.POLARITIES`."""
-    if not isinstance(polarity, str) or polarity not in POLARITIES:
-        raise ValueError(f"polarity must be one of {POLARITIES}, got {polarity!r}")
-    return polarity
 
 
 def checked_reset(reset_mechanism: str, events, threshold: np.ndarray) -> ty.Tuple[str, bool]:

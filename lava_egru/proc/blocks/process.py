@@ -80,12 +80,13 @@ import typing as ty
 
 import numpy as np
 import scipy.sparse
+from egru_format.arithmetic import check_polarity
 from egru_format.constants import INPUT_ENCODINGS, WEIGHT_EXP_MAX, WEIGHT_EXP_MIN
 from lava.magma.core.process.ports.ports import InPort, OutPort
 from lava.magma.core.process.process import AbstractProcess, LogConfig
 from lava.magma.core.process.variable import Var
 
-from lava_egru.proc.checks import (checked_first_step, checked_frac, checked_polarity, checked_reset, checked_size,
+from lava_egru.proc.checks import (checked_first_step, checked_frac, checked_reset, checked_size,
                                    optional_int, real_vector)
 
 #: Payload bits of a graded message (Lava's convention for graded spikes).
@@ -261,7 +262,7 @@ class EGRUBlock(AbstractProcess):
         super().__init__(
             shape=(hidden,),
             reset_mechanism=reset_mechanism,
-            polarity=checked_polarity(polarity),
+            polarity=check_polarity(polarity),
             events=events,
             first_step=checked_first_step(first_step),
             input_message_bits=_checked_message_bits(input_message_bits),

@@ -72,12 +72,13 @@ import typing as ty
 import warnings
 
 import numpy as np
+from egru_format.arithmetic import check_polarity
 from egru_format.constants import EGRU_OVERFLOW_KEYS
 from lava.magma.core.process.ports.ports import InPort, OutPort
 from lava.magma.core.process.process import AbstractProcess, LogConfig
 from lava.magma.core.process.variable import Var
 
-from lava_egru.proc.checks import (checked_first_step, checked_frac, checked_polarity, checked_reset, checked_shape,
+from lava_egru.proc.checks import (checked_first_step, checked_frac, checked_reset, checked_shape,
                                    real_vector)
 
 
@@ -146,7 +147,7 @@ class EGRUNeuron(AbstractProcess):
         super().__init__(
             shape=shape,
             reset_mechanism=reset_mechanism,
-            polarity=checked_polarity(polarity),
+            polarity=check_polarity(polarity),
             events=events,
             first_step=checked_first_step(first_step),
             frac_preact=checked_frac("frac_preact", frac_preact, 1),
