@@ -894,6 +894,16 @@ def write_report(results_dir: Path, command: str, log=print) -> Path:
         ax.set_yscale("log")
         _finish_plot(fig, ax, results_dir / "curves.png", "epoch", "validation perplexity (full split, batch 1)",
                      "PTB: dense models' validation curves", log)
+    long_runs = [name for base in ("gru", SEED_EGRU) for name in (base, f"{base}_e12") if name in records]
+    if any(name.endswith("_e12") for name in long_runs):
+        fig, ax = plt.subplots(figsize=(6.5, 4.2))
+        for name in long_runs:
+            curve = [(h["epoch"], h["valid_perplexity"]) for h in records[name]["history"] if h.get("valid_perplexity")]
+            ax.plot(*zip(*curve), marker="o", linestyle="-" if name.endswith("_e12") else "--",
+                    label=f"{name} ({records[name]['train']['epochs']} epochs)")
+        ax.set_yscale("log")
+        _finish_plot(fig, ax, results_dir / "curves_long.png", "epoch", "validation perplexity (full split, batch 1)",
+                     "PTB: the deciding pair at the protocol's budget and at twice it", log)
     return table
 
 

@@ -152,6 +152,7 @@ def test_report_table_verdict_plot(quick_run):
     assert targets.count("\n- ") == 3 and all(word in targets for word in ("75% activity", "20x", "beyond 10x"))
     assert (results / "pareto.png").stat().st_size > 1000
     assert (results / "curves.png").stat().st_size > 1000
+    assert (results / "curves_long.png").stat().st_size > 1000      # the deciding pair at 6 and 12 epochs
 
 
 def test_verdict_helpers():
