@@ -139,7 +139,9 @@ _FRONT_FAMILIES = (
     Family("egru_wd030", "egru", 0.30, front=FRONT_EGRU),
     Family("egru_signed", "egru", 0.10, SIGNED_NEURON, front=FRONT_SIGNED),
 )
-_DECIDING_PAIR = tuple(f for f in _FRONT_FAMILIES if f.name in ("gru", SEED_EGRU))
+#: the dense 2 x 256 pair whose seeds and long runs decide the verdict (issue 17, items 4 and 5)
+DECIDING_PAIR = ("gru", SEED_EGRU)
+_DECIDING_PAIR = tuple(f for f in _FRONT_FAMILIES if f.name in DECIDING_PAIR)
 FAMILIES = (
     *_FRONT_FAMILIES,
     *(replace(base, name=f"{base.name}_s{seed}", seed=seed, chain=False, front=None)
@@ -651,7 +653,7 @@ def seed_lines(records: dict) -> list:
     """Mean and standard deviation over the seeds of the dense 2 x 256 GRU and SEED_EGRU (issue 17, item 4)."""
     lines = []
     stats = {}
-    for base in ("gru", SEED_EGRU):
+    for base in DECIDING_PAIR:
         runs = [records[n] for n in (base, f"{base}_s1", f"{base}_s2") if n in records]
         if not runs:
             continue
@@ -690,7 +692,7 @@ def signed_vs_reference_lines(records: dict) -> list:
                                                                              for r in signed])
     spreads = {base: max(records[n]["test_perplexity"] for n in names) - min(records[n]["test_perplexity"]
                                                                             for n in names)
-               for base in ("gru", SEED_EGRU)
+               for base in DECIDING_PAIR
                for names in [[n for n in (base, f"{base}_s1", f"{base}_s2") if n in records]] if len(names) > 1}
     spread = max(spreads.values()) if spreads else None
     nearest = min(reference, key=lambda r: abs(r["activity_sparsity"]["pooled"] - act[0]))
@@ -711,15 +713,20 @@ def signed_vs_reference_lines(records: dict) -> list:
     return out + [""]
 
 
+def validation_curve(record: dict) -> list:
+    """``[(epoch, validation perplexity), ...]`` of a trained model's history."""
+    return [(h["epoch"], h["valid_perplexity"]) for h in record["history"] if h.get("valid_perplexity")]
+
+
 def long_run_lines(records: dict) -> list:
     """The long runs of the deciding pair against their protocol-length runs (issue 17, item 5)."""
-    pairs = [(base, f"{base}_e12") for base in ("gru", SEED_EGRU)]
+    pairs = [(base, f"{base}_e12") for base in DECIDING_PAIR]
     rows = []
     for base, long in pairs:
         if long not in records:
             continue
         r = records[long]
-        curve = [h["valid_perplexity"] for h in r["history"] if h.get("valid_perplexity")]
+        curve = [ppl for _, ppl in validation_curve(r)]
         gain = (curve[-2] - curve[-1]) / curve[-2] if len(curve) > 1 else float("nan")
         short = f"{records[base]['test_perplexity']:.2f}" if base in records else ""
         rows.append(f"| {long} | {r['train']['epochs']} | {r['test_perplexity']:.2f} | {short} | {gain:+.1%} "
@@ -889,17 +896,15 @@ def write_report(results_dir: Path, command: str, log=print) -> Path:
     if dense:
         fig, ax = plt.subplots(figsize=(6.5, 4.2))
         for r in dense:
-            curve = [(h["epoch"], h["valid_perplexity"]) for h in r["history"] if h.get("valid_perplexity")]
-            ax.plot(*zip(*curve), marker="o", label=r["name"])
+            ax.plot(*zip(*validation_curve(r)), marker="o", label=r["name"])
         ax.set_yscale("log")
         _finish_plot(fig, ax, results_dir / "curves.png", "epoch", "validation perplexity (full split, batch 1)",
                      "PTB: dense models' validation curves", log)
-    long_runs = [name for base in ("gru", SEED_EGRU) for name in (base, f"{base}_e12") if name in records]
+    long_runs = [name for base in DECIDING_PAIR for name in (base, f"{base}_e12") if name in records]
     if any(name.endswith("_e12") for name in long_runs):
         fig, ax = plt.subplots(figsize=(6.5, 4.2))
         for name in long_runs:
-            curve = [(h["epoch"], h["valid_perplexity"]) for h in records[name]["history"] if h.get("valid_perplexity")]
-            ax.plot(*zip(*curve), marker="o", linestyle="-" if name.endswith("_e12") else "--",
+            ax.plot(*zip(*validation_curve(records[name])), marker="o", linestyle="-" if name.endswith("_e12") else "--",
                     label=f"{name} ({records[name]['train']['epochs']} epochs)")
         ax.set_yscale("log")
         _finish_plot(fig, ax, results_dir / "curves_long.png", "epoch", "validation perplexity (full split, batch 1)",
