@@ -141,11 +141,13 @@ _FRONT_FAMILIES = (
 )
 #: the dense 2 x 256 pair whose seeds and long runs decide the verdict (issue 17, items 4 and 5)
 DECIDING_PAIR = ("gru", SEED_EGRU)
+#: the seeds the deciding pair is trained with besides seed 0; run names get the suffix ``_s<seed>``
+EXTRA_SEEDS = (1, 2)
 _DECIDING_PAIR = tuple(f for f in _FRONT_FAMILIES if f.name in DECIDING_PAIR)
 FAMILIES = (
     *_FRONT_FAMILIES,
     *(replace(base, name=f"{base.name}_s{seed}", seed=seed, chain=False, front=None)
-      for seed in (1, 2) for base in _DECIDING_PAIR),
+      for seed in EXTRA_SEEDS for base in _DECIDING_PAIR),
     *(replace(base, name=f"{base.name}_e12", epochs="long", chain=False, front=None) for base in _DECIDING_PAIR),
     Family("gru_512", "gru", 0.1, width="wide", front=FRONT_GRU),
     Family("egru_wd010_512", "egru", 0.10, width="wide", front=FRONT_EGRU),
@@ -650,15 +652,24 @@ def _mean_std(values: list) -> tuple:
 
 
 def seed_runs(records: dict, base: str) -> list:
-    """The finished runs of ``base`` over its seeds (0, 1, 2), in seed order."""
-    return [records[n] for n in (base, f"{base}_s1", f"{base}_s2") if n in records]
+    """The finished runs of ``base`` over its seeds (0 and EXTRA_SEEDS), in seed order."""
+    return [records[n] for n in (base, *(f"{base}_s{seed}" for seed in EXTRA_SEEDS)) if n in records]
+
+
+def largest_seed_spread(records: dict):
+    """Max - min test perplexity over the seeds of one model of DECIDING_PAIR, the larger of the two;
+    None unless one of them has at least two seeds."""
+    spreads = [max(r["test_perplexity"] for r in runs) - min(r["test_perplexity"] for r in runs)
+               for base in DECIDING_PAIR for runs in [seed_runs(records, base)] if len(runs) > 1]
+    return max(spreads) if spreads else None
 
 
 def relative_gap_spread(records: dict):
     """Max - min over seeds k of SEED_EGRU's test perplexity relative to the GRU's of the same seed
     (``egru_k / gru_k - 1``); None unless both have at least two seeds in common."""
     gaps = [e["test_perplexity"] / g["test_perplexity"] - 1
-            for g in seed_runs(records, "gru") for e in seed_runs(records, SEED_EGRU) if g["seed"] == e["seed"]]
+            for g in seed_runs(records, DECIDING_PAIR[0]) for e in seed_runs(records, DECIDING_PAIR[1])
+            if g["seed"] == e["seed"]]
     return max(gaps) - min(gaps) if len(gaps) > 1 else None
 
 
@@ -682,9 +693,8 @@ def seed_lines(records: dict) -> list:
            "| model | seeds | test ppl per seed | mean +- std | activity sparsity mean +- std |",
            "|---|---|---|---|---|", *lines, ""]
     if len(stats) == 2 and all(len(v[0]) > 1 for v in stats.values()):
-        (g_runs, g_ppl, _), (e_runs, e_ppl, _) = stats["gru"], stats[SEED_EGRU]
-        spread = max(max(r["test_perplexity"] for r in rs) - min(r["test_perplexity"] for r in rs)
-                     for rs in (g_runs, e_runs))
+        (_, g_ppl, _), (_, e_ppl, _) = (stats[base] for base in DECIDING_PAIR)
+        spread = largest_seed_spread(records)
         gap = e_ppl[0] - g_ppl[0]
         out.append(f"The gap of {SEED_EGRU} to the GRU is {gap:+.2f} perplexity ({e_ppl[0] / g_ppl[0] - 1:+.1%}); "
                    f"the largest seed spread (max - min over the seeds of one model) is {spread:.2f}: the gap is "
@@ -703,9 +713,7 @@ def signed_vs_reference_lines(records: dict) -> list:
         return []
     ppl, act = _mean_std([r["test_perplexity"] for r in signed]), _mean_std([r["activity_sparsity"]["pooled"]
                                                                              for r in signed])
-    spreads = {base: max(r["test_perplexity"] for r in runs) - min(r["test_perplexity"] for r in runs)
-               for base in DECIDING_PAIR for runs in [seed_runs(records, base)] if len(runs) > 1}
-    spread = max(spreads.values()) if spreads else None
+    spread = largest_seed_spread(records)
     nearest = min(reference, key=lambda r: abs(r["activity_sparsity"]["pooled"] - act[0]))
     best = min(reference, key=lambda r: r["test_perplexity"])
     out = ["## The signed neuron against the reference neuron (dense 2 x 256, 6 epochs)", "",
