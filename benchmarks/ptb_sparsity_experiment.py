@@ -517,7 +517,9 @@ def perplexity_at(front: list, reduction: float):
 
 def verdict_lines(records: dict) -> list:
     """The verdict in numbers (issue 11, item 7)."""
-    lines = ["# Verdict against the seed claim (computed from the JSON files)", ""]
+    lines = ["# Verdict against the seed claim (computed from the JSON files)", "",
+             "The 2 x 256 protocol of issue 11, costs relative to a dense GRU of the same size; the 2 x 512 "
+             "models and the fronts over absolute MACs per token (issue 17) are judged in equal_cost.md.", ""]
     groups = fronts(records)
     references = {key: records[key]["test_perplexity"] for key in ("gru", "lstm") if key in records}
     if not references:
@@ -770,6 +772,66 @@ def long_run_lines(records: dict) -> list:
     return out
 
 
+def _times(c0: float, c: float) -> str:
+    """``c`` against the reference cost ``c0`` in words: "4.20x fewer" or "1.53x more"."""
+    return f"{c0 / c:.2f}x fewer" if c <= c0 else f"{c / c0:.2f}x more"
+
+
+def equal_cost_target_lines(records: dict) -> list:
+    """The seed targets judged over every width and pruning level, costs in absolute MACs per token
+    against the dense GRU-256 (issue 17, item 6): an unpruned EGRU within +5% of the dense GRU at
+    >= 75% activity sparsity; >= 20x fewer recurrent MACs within +10%; an EGRU front below both
+    weight-only fronts beyond 10x fewer MACs (on each cost axis)."""
+    gru = records.get("gru")
+    groups = equal_cost_fronts(records)
+    egru = [r for label in (FRONT_EGRU, FRONT_SIGNED) for r in groups.get(label, [])]
+    if gru is None or not egru:
+        return []
+    ref = gru["test_perplexity"]
+    out = [f"## The seed targets over both widths (against the dense GRU-256, seed 0: {ref:.2f})", ""]
+    sparse = [r for r in egru if r["parent"] is None and r["activity_sparsity"]["pooled"] >= 0.75]
+    best = min(sparse, key=lambda r: r["test_perplexity"]) if sparse else None
+    out.append(f"- an unpruned EGRU within +5% (<= {1.05 * ref:.2f}) at >= 75% activity sparsity: "
+               + ("not met: no unpruned EGRU reaches 75%" if best is None else
+                  f"{'met' if best['test_perplexity'] <= 1.05 * ref else 'not met'}: the best unpruned EGRU at "
+                  f">= 75% is {best['name']}, {best['test_perplexity']:.2f} ({best['test_perplexity'] / ref - 1:+.1%}) "
+                  f"at activity sparsity {best['activity_sparsity']['pooled']:.3f}"))
+    c0 = cost(gru, "rnn")
+    within = [r for r in egru if r["test_perplexity"] <= 1.10 * ref]
+    best = min(within, key=lambda r: cost(r, "rnn")) if within else None
+    out.append(f"- >= 20x fewer recurrent MACs (<= {c0 / 20:,.0f} per token) within +10% (<= {1.10 * ref:.2f}): "
+               + ("not met: no EGRU configuration is within +10%" if best is None else
+                  f"{'met' if cost(best, 'rnn') <= c0 / 20 else 'not met'}: the cheapest EGRU within +10% is "
+                  f"{best['name']} ({best['test_perplexity']:.2f}) at {cost(best, 'rnn'):,.0f} recurrent MACs "
+                  f"({_times(c0, cost(best, 'rnn'))})"))
+    for axis, (_, title) in COST_AXES.items():
+        c0 = cost(gru, axis)
+        weight_only = {label: lower_envelope(groups.get(label, []), axis) for label in (FRONT_GRU, FRONT_LSTM)}
+        verdicts = []
+        for label in (FRONT_EGRU, FRONT_SIGNED):
+            beyond = [r for r in lower_envelope(groups.get(label, []), axis) if cost(r, axis) < c0 / 10]
+            if not beyond:
+                verdicts.append(f"{label}: no point beyond 10x")
+                continue
+            compared = []
+            for r in beyond:
+                theirs = {other.split()[0]: envelope_at(env, axis, cost(r, axis)) for other, env in weight_only.items()}
+                known = [t for t in theirs.values() if t is not None]
+                state = ("above" if any(r["test_perplexity"] >= t for t in known) else
+                         "below" if len(known) == len(theirs) else "unmatched")
+                compared.append((state, f"{r['name']} {r['test_perplexity']:.2f} at {cost(r, axis):,.0f} "
+                                        f"({_times(c0, cost(r, axis))}) vs "
+                                 + ", ".join(f"{k} {'no point' if t is None else f'{t:.2f}'}"
+                                             for k, t in theirs.items())))
+            states = {state for state, _ in compared}
+            judged = ("not below" if "above" in states else "below" if states == {"below"} else
+                      "not decided (a weight-only front has no point there)")
+            verdicts.append(f"{label}: {judged} (" + "; ".join(text for _, text in compared) + ")")
+        out.append(f"- an EGRU front below both weight-only fronts beyond 10x fewer MACs of the {title} "
+                   f"(< {c0 / 10:,.0f}): " + "; ".join(verdicts))
+    return out + [""]
+
+
 def equal_cost_lines(records: dict, ablations: dict) -> list:
     """Issue 17's report: the fronts over absolute MACs per token (both axes) and the gaps at
     fixed budgets, the diagnostics, the seed spread, the long runs and the targets."""
@@ -825,7 +887,8 @@ def equal_cost_lines(records: dict, ablations: dict) -> list:
                          f"{r['test_perplexity'] / gru_abl['test_perplexity'] - 1:+.1%} | {closed:+.0%} | "
                          f"{r['activity_sparsity']['pooled']:.3f} |")
         lines.append("")
-    lines += seed_lines(records) + signed_vs_reference_lines(records) + long_run_lines(records)
+    lines += (equal_cost_target_lines(records) + seed_lines(records) + signed_vs_reference_lines(records)
+              + long_run_lines(records))
     return lines
 
 

@@ -165,6 +165,44 @@ def test_verdict_helpers():
     assert MODULE.perplexity_at(front, 40.0) is None
 
 
+def _cost_record(name, family, ppl, rnn, whole, activity=0.0, parent=None):
+    return {"name": name, "family": family, "parent": parent, "test_perplexity": ppl,
+            "activity_sparsity": {"pooled": activity}, "macs_per_token": {"rnn_effective": rnn, "effective": whole}}
+
+
+def test_equal_cost_targets_judge_every_width():
+    """The seed targets over absolute costs: met, not met and undecided are told apart."""
+    records = {r["name"]: r for r in (
+        _cost_record("gru", "gru", 100.0, 1000, 4000), _cost_record("gru_p95", "gru", 150.0, 50, 3000, parent="gru"),
+        _cost_record("lstm", "lstm", 105.0, 1333, 4300),
+        _cost_record("lstm_p95", "lstm", 160.0, 67, 3100, parent="lstm"),
+        _cost_record("egru_wd010_512", "egru_wd010_512", 104.0, 400, 2000, activity=0.8),
+        _cost_record("egru_wd010_512_p90", "egru_wd010_512", 107.0, 80, 1000, 0.8, "egru_wd010_512"),
+        _cost_record("egru_wd010_512_p95", "egru_wd010_512", 108.0, 40, 900, 0.8, "egru_wd010_512"))}
+
+    def targets(recs):
+        lines = MODULE.equal_cost_target_lines(recs)
+        assert lines[0].startswith("## The seed targets over both widths") and len(lines) == 7 and lines[-1] == ""
+        return lines[2:6]
+
+    activity, cheap, rnn_axis, whole_axis = targets(records)
+    assert "met: the best unpruned EGRU at >= 75% is egru_wd010_512, 104.00 (+4.0%)" in activity
+    assert "met: the cheapest EGRU within +10% is egru_wd010_512_p95 (108.00) at 40 recurrent MACs (25.00x fewer)" \
+        in cheap
+    # the GRU front ends at 50 MACs: the point at 40 has nothing to be below
+    assert "EGRU (reference neuron) x pruning: not decided" in rnn_axis
+    assert "egru_wd010_512_p90 107.00 at 80 (12.50x fewer) vs GRU 142.16, LSTM 156.74)" in rnn_axis  # log-linear
+    assert "EGRU (reference neuron) x pruning: no point beyond 10x" in whole_axis
+    del records["egru_wd010_512_p95"]
+    activity, cheap, rnn_axis, _ = targets(records)
+    assert "not met: the cheapest EGRU within +10% is egru_wd010_512_p90" in cheap
+    assert "EGRU (reference neuron) x pruning: below (" in rnn_axis
+    records["egru_wd010_512_p90"]["test_perplexity"] = 149.0          # above the GRU front, below the LSTM's
+    assert "EGRU (reference neuron) x pruning: not below (" in targets(records)[2]
+    records["egru_wd010_512"]["activity_sparsity"]["pooled"] = 0.7
+    assert targets(records)[0].endswith("not met: no unpruned EGRU reaches 75%")
+
+
 def test_ablations_change_one_recipe_item_each(quick_run, capsys):
     work, results, args = quick_run
     assert MODULE.main(args + ["--ablations"]) == 0
