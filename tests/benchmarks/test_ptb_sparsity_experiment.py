@@ -170,6 +170,21 @@ def _cost_record(name, family, ppl, rnn, whole, activity=0.0, parent=None):
             "activity_sparsity": {"pooled": activity}, "macs_per_token": {"rnn_effective": rnn, "effective": whole}}
 
 
+def test_envelope_at_budgets():
+    """Log-linear between envelope points, no extrapolation, and a point a rounding away from a budget is at it."""
+    points = [_cost_record("a", "gru", 150.0, 50.0, 0), _cost_record("b", "gru", 100.0, 1000.0, 0),
+              _cost_record("c", "gru", 160.0, 500.0, 0)]                 # dominated: not on the envelope
+    envelope = MODULE.lower_envelope(points, "rnn")
+    assert [r["name"] for r in envelope] == ["a", "b"]
+    assert MODULE.envelope_at(envelope, "rnn", math.sqrt(50.0 * 1000.0)) == pytest.approx(125.0)
+    assert MODULE.envelope_at(envelope, "rnn", 49.0) is None and MODULE.envelope_at(envelope, "rnn", 1001.0) is None
+    assert MODULE.envelope_at(envelope, "rnn", 50.0 * (1 - 0.5 * MODULE.BUDGET_TOLERANCE)) == 150.0
+    assert MODULE.envelope_at(envelope, "rnn", 50.0 * (1 - 2 * MODULE.BUDGET_TOLERANCE)) is None
+    # two points at one budget up to rounding (gru_p80 and gru_512_p95 at 5x): the better one counts
+    twins = MODULE.lower_envelope(points + [_cost_record("d", "gru", 140.0, 50.004, 0)], "rnn")
+    assert MODULE.envelope_at(twins, "rnn", 50.0) == 140.0
+
+
 def test_equal_cost_targets_judge_every_width():
     """The seed targets over absolute costs: met, not met and undecided are told apart."""
     records = {r["name"]: r for r in (
