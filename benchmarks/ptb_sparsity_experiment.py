@@ -515,6 +515,14 @@ def perplexity_at(front: list, reduction: float):
     return float(np.interp(x, xs, ys))
 
 
+#: The seed targets, the yardstick of issues 11 and 17: an unpruned EGRU within +5% of the dense GRU at
+#: >= 75% activity sparsity; >= 20x fewer recurrent MACs within +10% of it; an EGRU front below both
+#: weight-only fronts beyond 10x fewer MACs.
+TARGET_ACTIVITY_SPARSITY, TARGET_DENSE_MARGIN = 0.75, 0.05
+TARGET_REDUCTION, TARGET_PRUNED_MARGIN = 20, 0.10
+TARGET_FRONT_REDUCTION = 10
+
+
 def verdict_lines(records: dict) -> list:
     """The verdict in numbers (issue 11, item 7)."""
     lines = ["# Verdict against the seed claim (computed from the JSON files)", "",
@@ -524,15 +532,16 @@ def verdict_lines(records: dict) -> list:
     references = {key: records[key]["test_perplexity"] for key in ("gru", "lstm") if key in records}
     if not references:
         return lines + ["No dense baseline finished yet."]
+    margins = (TARGET_DENSE_MARGIN, TARGET_PRUNED_MARGIN)
     lines.append("Largest RNN-layer MAC reduction (vs the dense GRU) of each front within a perplexity margin:")
     lines.append("")
     lines.append("| front | " + " | ".join(f"within +{m:.0%} of dense {k.upper()} ({p:.2f})"
-                                        for k, p in references.items() for m in (0.05, 0.10)) + " |")
+                                        for k, p in references.items() for m in margins) + " |")
     lines.append("|---|" + "---|" * (2 * len(references)))
     for label, front in groups.items():
         cells = []
         for key, ppl in references.items():
-            for margin in (0.05, 0.10):
+            for margin in margins:
                 best = largest_reduction_within(front, ppl, margin)
                 cells.append("none" if best is None else f"{best['reduction_rnn_only']:.2f}x ({best['name']}, "
                                                          f"{best['test_perplexity']:.2f})")
@@ -572,8 +581,8 @@ def target_lines(records: dict, groups: dict) -> list:
     dense_egru = [r for r in records.values() if r["kind"] == "egru" and r["parent"] is None and protocol_record(r)]
     if dense_egru:
         best = min(dense_egru, key=lambda r: r["test_perplexity"])
-        sparse = [r for r in dense_egru if r["activity_sparsity"]["pooled"] >= 0.75]
-        met = any(r["test_perplexity"] <= 1.05 * gru for r in sparse)
+        sparse = [r for r in dense_egru if r["activity_sparsity"]["pooled"] >= TARGET_ACTIVITY_SPARSITY]
+        met = any(r["test_perplexity"] <= (1 + TARGET_DENSE_MARGIN) * gru for r in sparse)
         lines.append(f"- unpruned EGRU within +5% of the dense GRU ({gru:.2f}) at >= 75% activity sparsity: "
                      f"{'met' if met else 'not met'}; the best unpruned EGRU is {best['name']} at "
                      f"{best['test_perplexity']:.2f} ({best['test_perplexity'] / gru - 1:+.1%}, activity sparsity "
@@ -581,17 +590,17 @@ def target_lines(records: dict, groups: dict) -> list:
                      + ", ".join(f"{r['name']} {r['test_perplexity']:.2f} at {r['activity_sparsity']['pooled']:.3f}"
                                  for r in dense_egru))
     egru_fronts = {label: front for label, front in groups.items() if label.startswith("EGRU")}
-    within = [largest_reduction_within(front, gru, 0.10) for front in egru_fronts.values()]
+    within = [largest_reduction_within(front, gru, TARGET_PRUNED_MARGIN) for front in egru_fronts.values()]
     within = [r for r in within if r is not None]
     best = max(within, key=lambda r: r["reduction_rnn_only"]) if within else None
-    lines.append(f"- >= 20x fewer RNN-layer MACs within +10% of the dense GRU (<= {1.1 * gru:.2f}): "
+    lines.append(f"- >= 20x fewer RNN-layer MACs within +10% of the dense GRU (<= {gru * (1 + TARGET_PRUNED_MARGIN):.2f}): "
                  + ("not met: no EGRU configuration is within +10%" if best is None else
-                    f"{'met' if best['reduction_rnn_only'] >= 20 else 'not met'}: the largest is "
+                    f"{'met' if best['reduction_rnn_only'] >= TARGET_REDUCTION else 'not met'}: the largest is "
                     f"{best['reduction_rnn_only']:.2f}x ({best['name']}, {best['test_perplexity']:.2f})"))
     weight_only = [groups[label] for label in ("pruned GRU", "pruned LSTM") if label in groups]
     verdicts = []
     for label, front in egru_fronts.items():
-        beyond = [r for r in front if r["reduction_rnn_only"] > 10]
+        beyond = [r for r in front if r["reduction_rnn_only"] > TARGET_FRONT_REDUCTION]
         compared = [(r, [perplexity_at(other, r["reduction_rnn_only"]) for other in weight_only]) for r in beyond]
         compared = [(r, theirs) for r, theirs in compared if all(t is not None for t in theirs)]
         if not compared:
@@ -798,28 +807,31 @@ def equal_cost_target_lines(records: dict) -> list:
     if gru is None or not egru:
         return []
     ref = gru["test_perplexity"]
+    dense_limit, pruned_limit = ref * (1 + TARGET_DENSE_MARGIN), ref * (1 + TARGET_PRUNED_MARGIN)
     out = [f"## The seed targets over both widths (against the dense GRU-256, seed 0: {ref:.2f})", ""]
-    sparse = [r for r in egru if r["parent"] is None and r["activity_sparsity"]["pooled"] >= 0.75]
+    sparse = [r for r in egru if r["parent"] is None
+              and r["activity_sparsity"]["pooled"] >= TARGET_ACTIVITY_SPARSITY]
     best = min(sparse, key=lambda r: r["test_perplexity"]) if sparse else None
-    out.append(f"- an unpruned EGRU within +5% (<= {1.05 * ref:.2f}) at >= 75% activity sparsity: "
+    out.append(f"- an unpruned EGRU within +5% (<= {dense_limit:.2f}) at >= 75% activity sparsity: "
                + ("not met: no unpruned EGRU reaches 75%" if best is None else
-                  f"{'met' if best['test_perplexity'] <= 1.05 * ref else 'not met'}: the best unpruned EGRU at "
+                  f"{'met' if best['test_perplexity'] <= dense_limit else 'not met'}: the best unpruned EGRU at "
                   f">= 75% is {best['name']}, {best['test_perplexity']:.2f} ({best['test_perplexity'] / ref - 1:+.1%}) "
                   f"at activity sparsity {best['activity_sparsity']['pooled']:.3f}"))
-    c0 = cost(gru, "rnn")
-    within = [r for r in egru if r["test_perplexity"] <= 1.10 * ref]
+    budget = cost(gru, "rnn") / TARGET_REDUCTION
+    within = [r for r in egru if r["test_perplexity"] <= pruned_limit]
     best = min(within, key=lambda r: cost(r, "rnn")) if within else None
-    out.append(f"- >= 20x fewer recurrent MACs (<= {c0 / 20:,.0f} per token) within +10% (<= {1.10 * ref:.2f}): "
+    out.append(f"- >= 20x fewer recurrent MACs (<= {budget:,.0f} per token) within +10% (<= {pruned_limit:.2f}): "
                + ("not met: no EGRU configuration is within +10%" if best is None else
-                  f"{'met' if cost(best, 'rnn') <= c0 / 20 else 'not met'}: the cheapest EGRU within +10% is "
+                  f"{'met' if cost(best, 'rnn') <= budget else 'not met'}: the cheapest EGRU within +10% is "
                   f"{best['name']} ({best['test_perplexity']:.2f}) at {cost(best, 'rnn'):,.0f} recurrent MACs "
-                  f"({_times(c0, cost(best, 'rnn'))})"))
+                  f"({_times(cost(gru, 'rnn'), cost(best, 'rnn'))})"))
     for axis, (_, title) in COST_AXES.items():
         c0 = cost(gru, axis)
+        limit = c0 / TARGET_FRONT_REDUCTION
         weight_only = {label: lower_envelope(groups.get(label, []), axis) for label in (FRONT_GRU, FRONT_LSTM)}
         verdicts = []
         for label in (FRONT_EGRU, FRONT_SIGNED):
-            beyond = [r for r in lower_envelope(groups.get(label, []), axis) if cost(r, axis) < c0 / 10]
+            beyond = [r for r in lower_envelope(groups.get(label, []), axis) if cost(r, axis) < limit]
             if not beyond:
                 verdicts.append(f"{label}: no point beyond 10x")
                 continue
@@ -838,7 +850,7 @@ def equal_cost_target_lines(records: dict) -> list:
                       "not decided (a weight-only front has no point there)")
             verdicts.append(f"{label}: {judged} (" + "; ".join(text for _, text in compared) + ")")
         out.append(f"- an EGRU front below both weight-only fronts beyond 10x fewer MACs of the {title} "
-                   f"(< {c0 / 10:,.0f}): " + "; ".join(verdicts))
+                   f"(< {limit:,.0f}): " + "; ".join(verdicts))
     return out + [""]
 
 
