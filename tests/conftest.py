@@ -30,6 +30,7 @@ from __future__ import annotations
 import functools
 import os
 import random
+import signal
 from pathlib import Path
 
 import pytest
@@ -42,6 +43,13 @@ LAVA_SKIP_REASON = (
 )
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATA_DIR = Path(__file__).parents[1].parent / "shared" / "data"
+
+
+def sigint_default_in_child() -> None:
+    """``preexec_fn`` of a child process that a test interrupts with SIGINT: Python's default
+    handling (``KeyboardInterrupt``) in the child, also when the test run was started in the
+    background (``nohup ... &``), which leaves SIGINT ignored in every process it starts."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def current_leg() -> str | None:

@@ -19,7 +19,7 @@ from egru import train_lm
 from egru.lm.checkpoint import load_checkpoint, save_checkpoint
 from egru.lm.trainer import CHECKPOINT_NAME, LOG_NAME, LMConfig
 from egru.train_lm import build_parser, main
-from tests.conftest import REPO_ROOT
+from tests.conftest import REPO_ROOT, sigint_default_in_child
 from tests.egru._helpers import BAD_UTF8, REFERENCE_NEURON, TINY_LM, exit_code, one_error_line, small_corpus
 
 
@@ -303,7 +303,7 @@ def test_ctrl_c_is_one_line_and_exit_code_130(tmp_path):
     proc = subprocess.Popen([sys.executable, "-m", "egru.train_lm", "--data", str(data), *TINY_LM, "--epochs",
                              "100000", "--output-dir", str(tmp_path / "run")], cwd=REPO_ROOT, text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+                            preexec_fn=sigint_default_in_child)
     try:
         assert proc.stdout.readline().startswith("epoch 1 ")         # training is under way
         proc.send_signal(signal.SIGINT)

@@ -22,7 +22,7 @@ import pytest
 
 from egru_format import DenseLayer, InputLayer, NetworkSpec, atomic_write, read_network, write_network
 from egru_format import io as format_io
-from tests.conftest import REPO_ROOT
+from tests.conftest import REPO_ROOT, sigint_default_in_child
 
 
 #: The child writes a network file whose write (after the HDF5 content) waits up to 60 s,
@@ -66,7 +66,8 @@ def _temporaries(directory: Path) -> list:
 def _start_child(target: Path, mode: str = "plain") -> subprocess.Popen:
     env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
     proc = subprocess.Popen([sys.executable, "-c", CHILD, str(target), mode], cwd=REPO_ROOT, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=sigint_default_in_child)
     deadline = time.monotonic() + 60
     while not _temporaries(target.parent):
         if proc.poll() is not None or time.monotonic() > deadline:
@@ -136,9 +137,32 @@ def test_stale_temporaries_of_live_writers_and_other_targets_are_kept(tmp_path):
     assert set(_temporaries(tmp_path)) == {name for name, kept in names.items() if kept}
 
 
-def test_sigint_swallowed_in_process_still_raises_keyboard_interrupt(old_file):
+@pytest.fixture
+def default_sigint():
+    """SIGINT with Python's default handling for the test (a test run started in the background
+    inherits it ignored), the previous handling restored afterwards."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
+def test_an_ignored_sigint_stays_ignored_and_the_write_completes(tmp_path):
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)       # as under nohup or in a background job
+    try:
+        def write(tmp):
+            signal.raise_signal(signal.SIGINT)
+            time.sleep(0.01)
+            tmp.write_text("done")
+
+        assert atomic_write(tmp_path / "a.txt", write).read_text() == "done"
+        assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    assert _temporaries(tmp_path) == []
+
+
+def test_sigint_swallowed_in_process_still_raises_keyboard_interrupt(old_file, default_sigint):
     target, before = old_file
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
 
     def swallowing_write(tmp):
         tmp.write_bytes(b"partial")

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.conftest import REPO_ROOT
+from tests.conftest import REPO_ROOT, sigint_default_in_child
 
 pytestmark = pytest.mark.lava
 
@@ -136,7 +136,8 @@ def start_child(code: str, network_file, steps: int = LONG_STEPS, marker=None):
     script = CHILD_HEADER.format(path=str(network_file), steps=steps, marker=str(marker)) + code
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(REPO_ROOT), str(REPO_ROOT / "tests")]))
     child = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                             text=True, env=env, start_new_session=True, cwd=REPO_ROOT)
+                             text=True, env=env, start_new_session=True, cwd=REPO_ROOT,
+                             preexec_fn=sigint_default_in_child)
     child.marker = marker
     return child
 
@@ -208,7 +209,8 @@ def test_ctrl_c_to_the_process_group_at_the_command_line(network_file, tmp_path)
     env = dict(os.environ, PYTHONPATH=str(REPO_ROOT))
     child = subprocess.Popen([sys.executable, "-m", "egru", "lava", str(network_file), "--input", str(inputs),
                               "--output", str(tmp_path / "y.npy")], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                             text=True, env=env, start_new_session=True, cwd=REPO_ROOT)
+                             text=True, env=env, start_new_session=True, cwd=REPO_ROOT,
+                             preexec_fn=sigint_default_in_child)
     workers = wait_until(lambda: len(children_of(child.pid)) >= 5 and children_of(child.pid))
     assert workers, child.communicate(timeout=WAIT_SECONDS)
     time.sleep(3.0)  # the command line has no hook: well inside its run by now
