@@ -521,6 +521,10 @@ def perplexity_at(front: list, reduction: float):
 TARGET_ACTIVITY_SPARSITY, TARGET_DENSE_MARGIN = 0.75, 0.05
 TARGET_REDUCTION, TARGET_PRUNED_MARGIN = 20, 0.10
 TARGET_FRONT_REDUCTION = 10
+#: the targets' numbers as the reports write them: "75%", "+5%", "+10%", "20x", "10x"
+_ACTIVITY, _DENSE, _PRUNED = (f"{TARGET_ACTIVITY_SPARSITY:.0%}", f"+{TARGET_DENSE_MARGIN:.0%}",
+                              f"+{TARGET_PRUNED_MARGIN:.0%}")
+_REDUCTION, _FRONT = f"{TARGET_REDUCTION}x", f"{TARGET_FRONT_REDUCTION}x"
 
 
 def verdict_lines(records: dict) -> list:
@@ -583,7 +587,7 @@ def target_lines(records: dict, groups: dict) -> list:
         best = min(dense_egru, key=lambda r: r["test_perplexity"])
         sparse = [r for r in dense_egru if r["activity_sparsity"]["pooled"] >= TARGET_ACTIVITY_SPARSITY]
         met = any(r["test_perplexity"] <= (1 + TARGET_DENSE_MARGIN) * gru for r in sparse)
-        lines.append(f"- unpruned EGRU within +5% of the dense GRU ({gru:.2f}) at >= 75% activity sparsity: "
+        lines.append(f"- unpruned EGRU within {_DENSE} of the dense GRU ({gru:.2f}) at >= {_ACTIVITY} activity sparsity: "
                      f"{'met' if met else 'not met'}; the best unpruned EGRU is {best['name']} at "
                      f"{best['test_perplexity']:.2f} ({best['test_perplexity'] / gru - 1:+.1%}, activity sparsity "
                      f"{best['activity_sparsity']['pooled']:.3f}); "
@@ -593,8 +597,9 @@ def target_lines(records: dict, groups: dict) -> list:
     within = [largest_reduction_within(front, gru, TARGET_PRUNED_MARGIN) for front in egru_fronts.values()]
     within = [r for r in within if r is not None]
     best = max(within, key=lambda r: r["reduction_rnn_only"]) if within else None
-    lines.append(f"- >= 20x fewer RNN-layer MACs within +10% of the dense GRU (<= {gru * (1 + TARGET_PRUNED_MARGIN):.2f}): "
-                 + ("not met: no EGRU configuration is within +10%" if best is None else
+    lines.append(f"- >= {_REDUCTION} fewer RNN-layer MACs within {_PRUNED} of the dense GRU "
+                 f"(<= {gru * (1 + TARGET_PRUNED_MARGIN):.2f}): "
+                 + (f"not met: no EGRU configuration is within {_PRUNED}" if best is None else
                     f"{'met' if best['reduction_rnn_only'] >= TARGET_REDUCTION else 'not met'}: the largest is "
                     f"{best['reduction_rnn_only']:.2f}x ({best['name']}, {best['test_perplexity']:.2f})"))
     weight_only = [groups[label] for label in ("pruned GRU", "pruned LSTM") if label in groups]
@@ -604,13 +609,13 @@ def target_lines(records: dict, groups: dict) -> list:
         compared = [(r, [perplexity_at(other, r["reduction_rnn_only"]) for other in weight_only]) for r in beyond]
         compared = [(r, theirs) for r, theirs in compared if all(t is not None for t in theirs)]
         if not compared:
-            verdicts.append(f"{label}: no point beyond 10x inside both weight-only fronts")
+            verdicts.append(f"{label}: no point beyond {_FRONT} inside both weight-only fronts")
             continue
         below = all(r["test_perplexity"] < min(theirs) for r, theirs in compared)
         verdicts.append(f"{label}: {'below' if below else 'not below'} ("
                         + "; ".join(f"{r['reduction_rnn_only']:.1f}x: {r['test_perplexity']:.2f} vs "
                                     + "/".join(f"{t:.2f}" for t in theirs) for r, theirs in compared) + ")")
-    lines.append("- the EGRU front below both weight-only fronts (GRU/LSTM, interpolated) beyond 10x: "
+    lines.append(f"- the EGRU front below both weight-only fronts (GRU/LSTM, interpolated) beyond {_FRONT}: "
                  + "; ".join(verdicts))
     return lines
 
@@ -812,17 +817,18 @@ def equal_cost_target_lines(records: dict) -> list:
     sparse = [r for r in egru if r["parent"] is None
               and r["activity_sparsity"]["pooled"] >= TARGET_ACTIVITY_SPARSITY]
     best = min(sparse, key=lambda r: r["test_perplexity"]) if sparse else None
-    out.append(f"- an unpruned EGRU within +5% (<= {dense_limit:.2f}) at >= 75% activity sparsity: "
-               + ("not met: no unpruned EGRU reaches 75%" if best is None else
+    out.append(f"- an unpruned EGRU within {_DENSE} (<= {dense_limit:.2f}) at >= {_ACTIVITY} activity sparsity: "
+               + (f"not met: no unpruned EGRU reaches {_ACTIVITY}" if best is None else
                   f"{'met' if best['test_perplexity'] <= dense_limit else 'not met'}: the best unpruned EGRU at "
-                  f">= 75% is {best['name']}, {best['test_perplexity']:.2f} ({best['test_perplexity'] / ref - 1:+.1%}) "
+                  f">= {_ACTIVITY} is {best['name']}, {best['test_perplexity']:.2f} ({best['test_perplexity'] / ref - 1:+.1%}) "
                   f"at activity sparsity {best['activity_sparsity']['pooled']:.3f}"))
     budget = cost(gru, "rnn") / TARGET_REDUCTION
     within = [r for r in egru if r["test_perplexity"] <= pruned_limit]
     best = min(within, key=lambda r: cost(r, "rnn")) if within else None
-    out.append(f"- >= 20x fewer recurrent MACs (<= {budget:,.0f} per token) within +10% (<= {pruned_limit:.2f}): "
-               + ("not met: no EGRU configuration is within +10%" if best is None else
-                  f"{'met' if cost(best, 'rnn') <= budget else 'not met'}: the cheapest EGRU within +10% is "
+    out.append(f"- >= {_REDUCTION} fewer recurrent MACs (<= {budget:,.0f} per token) within {_PRUNED} "
+               f"(<= {pruned_limit:.2f}): "
+               + (f"not met: no EGRU configuration is within {_PRUNED}" if best is None else
+                  f"{'met' if cost(best, 'rnn') <= budget else 'not met'}: the cheapest EGRU within {_PRUNED} is "
                   f"{best['name']} ({best['test_perplexity']:.2f}) at {cost(best, 'rnn'):,.0f} recurrent MACs "
                   f"({_times(cost(gru, 'rnn'), cost(best, 'rnn'))})"))
     for axis, (_, title) in COST_AXES.items():
@@ -833,7 +839,7 @@ def equal_cost_target_lines(records: dict) -> list:
         for label in (FRONT_EGRU, FRONT_SIGNED):
             beyond = [r for r in lower_envelope(groups.get(label, []), axis) if cost(r, axis) < limit]
             if not beyond:
-                verdicts.append(f"{label}: no point beyond 10x")
+                verdicts.append(f"{label}: no point beyond {_FRONT}")
                 continue
             compared = []
             for r in beyond:
@@ -849,7 +855,7 @@ def equal_cost_target_lines(records: dict) -> list:
             judged = ("not below" if "above" in states else "below" if states == {"below"} else
                       "not decided (a weight-only front has no point there)")
             verdicts.append(f"{label}: {judged} (" + "; ".join(text for _, text in compared) + ")")
-        out.append(f"- an EGRU front below both weight-only fronts beyond 10x fewer MACs of the {title} "
+        out.append(f"- an EGRU front below both weight-only fronts beyond {_FRONT} fewer MACs of the {title} "
                    f"(< {limit:,.0f}): " + "; ".join(verdicts))
     return out + [""]
 
